@@ -1,0 +1,230 @@
+//! `sluice`: run, preview, check and discover jobs; list plugins.
+
+mod output;
+mod state;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use sluice_pipeline::{Job, PluginDirs, Progress, Transfer};
+use sluice_runtime::{Runtime, RuntimeConfig};
+use sluice_store::{RunStatus, SqliteStore};
+
+/// Sluice moves data: sandboxed WebAssembly connectors, Arrow in between.
+#[derive(Parser)]
+#[command(name = "sluice", version, about)]
+struct Cli {
+    /// Where run history and stream state live (SQLite).
+    #[arg(long, global = true, env = "SLUICE_STATE_DIR", default_value = ".sluice")]
+    state_dir: PathBuf,
+    /// Extra directories to search for plugins (before the defaults).
+    #[arg(long = "plugin-dir", global = true, env = "SLUICE_PLUGIN_DIR")]
+    plugin_dirs: Vec<PathBuf>,
+    /// Where compiled plugins are cached (default: ~/.cache/sluice/components).
+    #[arg(long, global = true, env = "SLUICE_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a job: read, filter, write; save state for the next run.
+    Run {
+        /// The job file.
+        job: PathBuf,
+        /// Ignore saved state: read everything again.
+        #[arg(long)]
+        full_refresh: bool,
+        /// Print the summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the first rows after the filters, writing nothing.
+    Preview {
+        /// The job file.
+        job: PathBuf,
+        /// How many rows.
+        #[arg(long, default_value_t = 20)]
+        rows: usize,
+    },
+    /// Validate the job's configs and the connectivity of source and sink.
+    Check {
+        /// The job file.
+        job: PathBuf,
+    },
+    /// List the source's streams and their schemas.
+    Discover {
+        /// The job file.
+        job: PathBuf,
+    },
+    /// Recent runs from the state store.
+    Runs {
+        /// Only this job.
+        #[arg(long)]
+        job: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Manage plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Plugins found in the plugin directories.
+    List,
+}
+
+fn main() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    if let Err(e) = real_main(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main(cli: Cli) -> Result<()> {
+    let mut dirs = PluginDirs::from_env();
+    dirs.0.splice(0..0, cli.plugin_dirs.iter().cloned());
+    let cache_dir = cli.cache_dir.clone().or_else(default_cache_dir);
+    let runtime = || -> Result<Runtime> {
+        Runtime::new(RuntimeConfig {
+            cache_dir: cache_dir.clone(),
+        })
+        .context("starting the WebAssembly runtime")
+    };
+    match &cli.command {
+        Command::Run {
+            job,
+            full_refresh,
+            json,
+        } => run(&cli, &dirs, &runtime()?, job, *full_refresh, *json),
+        Command::Preview { job, rows } => {
+            let transfer = prepare(&runtime()?, &dirs, job)?;
+            let batches = transfer.preview(*rows)?;
+            println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
+            Ok(())
+        }
+        Command::Check { job } => {
+            let transfer = prepare(&runtime()?, &dirs, job)?;
+            transfer.check()?;
+            println!("ok: {} is valid and its source and sink answer", job.display());
+            Ok(())
+        }
+        Command::Discover { job } => {
+            let transfer = prepare(&runtime()?, &dirs, job)?;
+            for stream in transfer.discover()? {
+                output::print_stream(&stream);
+            }
+            Ok(())
+        }
+        Command::Runs { job, limit } => {
+            let rt = tokio_runtime()?;
+            let store = rt.block_on(SqliteStore::open(&cli.state_dir.join("state.db")))?;
+            let runs = rt.block_on(store.runs(job.as_deref(), *limit))?;
+            output::print_runs(&runs);
+            Ok(())
+        }
+        Command::Plugin {
+            command: PluginCommand::List,
+        } => {
+            let runtime = runtime()?;
+            let files = dirs.all_files();
+            if files.is_empty() {
+                println!("no plugins in {:?}", dirs.0);
+            }
+            for file in files {
+                match runtime.load(&file) {
+                    Ok(p) => output::print_plugin(&p),
+                    Err(e) => println!("{}: {e}", file.display()),
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("sluice").join("components"))
+}
+
+fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn prepare(runtime: &Runtime, dirs: &PluginDirs, job: &Path) -> Result<Transfer> {
+    let job = Job::load(job)?;
+    Ok(Transfer::prepare(job, runtime, dirs)?)
+}
+
+fn run(
+    cli: &Cli,
+    dirs: &PluginDirs,
+    runtime: &Runtime,
+    job_path: &Path,
+    full_refresh: bool,
+    json: bool,
+) -> Result<()> {
+    let transfer = prepare(runtime, dirs, job_path)?;
+    let job_name = transfer.job().name().to_string();
+    let rt = tokio_runtime()?;
+    let store = rt.block_on(SqliteStore::open(&cli.state_dir.join("state.db")))?;
+    if full_refresh {
+        let n = rt.block_on(store.clear_state(&job_name))?;
+        tracing::info!(job = %job_name, partitions = n, "full refresh: saved state cleared");
+    }
+    let run_id = rt.block_on(store.start_run(&job_name))?;
+    let state = state::StoreState {
+        store: store.clone(),
+        handle: rt.handle().clone(),
+        job: job_name.clone(),
+        run: run_id,
+    };
+    let progress = Arc::new(Progress::default());
+    let reporter = output::ProgressReporter::start(progress.clone());
+    let result = transfer.run(&state, full_refresh, &progress);
+    reporter.stop();
+    match result {
+        Ok(summary) => {
+            rt.block_on(store.finish_run(
+                run_id,
+                RunStatus::Succeeded,
+                summary.rows,
+                summary.bytes_out,
+                None,
+            ))?;
+            if json {
+                println!("{}", output::summary_json(&job_name, run_id, &summary));
+            } else {
+                output::print_summary(&job_name, &summary);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let (rows, _, _, _) = progress.snapshot();
+            let message = e.to_string();
+            rt.block_on(store.finish_run(run_id, RunStatus::Failed, rows, 0, Some(&message)))?;
+            Err(anyhow::Error::new(e).context(format!("job {job_name} failed (run {run_id})")))
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! What the CLI prints: summaries, progress, plugin and stream listings.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sluice_pipeline::{Progress, Summary};
+use sluice_runtime::{Plugin, StreamInfo};
+use sluice_store::RunRecord;
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1_000_000.0
+}
+
+fn per_second(n: f64, elapsed: Duration) -> f64 {
+    n / elapsed.as_secs_f64().max(1e-9)
+}
+
+/// The human summary of a run, on stderr-free stdout.
+pub fn print_summary(job: &str, s: &Summary) {
+    println!(
+        "{job}: {} rows in {:.2} s ({:.0} rows/s); read {:.1} MB ({:.1} MB/s), wrote {:.1} MB; {} task(s)",
+        s.rows,
+        s.elapsed.as_secs_f64(),
+        per_second(s.rows as f64, s.elapsed),
+        mb(s.bytes_in),
+        per_second(mb(s.bytes_in), s.elapsed),
+        mb(s.bytes_out),
+        s.tasks,
+    );
+    for o in &s.outputs {
+        println!("  -> {o}");
+    }
+    let plugins: Vec<String> = s
+        .plugins
+        .iter()
+        .map(|(name, r)| {
+            format!(
+                "{name} ({} in {} ms)",
+                if r.from_cache { "cached" } else { "compiled" },
+                r.elapsed.as_millis()
+            )
+        })
+        .collect();
+    println!("  plugins: {}", plugins.join(", "));
+}
+
+/// The summary as one JSON object (for scripts and tests).
+pub fn summary_json(job: &str, run: i64, s: &Summary) -> String {
+    serde_json::json!({
+        "job": job,
+        "run": run,
+        "rows": s.rows,
+        "bytes_in": s.bytes_in,
+        "bytes_out": s.bytes_out,
+        "seconds": s.elapsed.as_secs_f64(),
+        "tasks": s.tasks,
+        "streams": s.streams,
+        "outputs": s.outputs,
+        "plugins": s.plugins.iter().map(|(name, r)| serde_json::json!({
+            "name": name,
+            "from_cache": r.from_cache,
+            "load_ms": r.elapsed.as_secs_f64() * 1000.0,
+        })).collect::<Vec<_>>(),
+    })
+    .to_string()
+}
+
+/// One line per plugin.
+pub fn print_plugin(p: &Plugin) {
+    let i = p.info();
+    println!(
+        "{:<7} {:<10} {:<8} {}  [{}]  ({})",
+        i.kind.as_str(),
+        i.name,
+        i.version,
+        i.description,
+        i.capabilities.join(", "),
+        p.path().display()
+    );
+}
+
+/// A stream and its schema.
+pub fn print_stream(s: &StreamInfo) {
+    println!("stream {}", s.name);
+    if !s.primary_key.is_empty() {
+        println!("  primary key: {}", s.primary_key.join(", "));
+    }
+    if !s.cursor_fields.is_empty() {
+        println!("  cursor: {}", s.cursor_fields.join(", "));
+    }
+    match &s.schema {
+        Some(schema) => {
+            for f in schema.fields() {
+                println!(
+                    "  {:<24} {}{}",
+                    f.name(),
+                    f.data_type(),
+                    if f.is_nullable() { "" } else { " not null" }
+                );
+            }
+        }
+        None => println!("  (schema known after reading)"),
+    }
+}
+
+/// Recent runs as a table.
+pub fn print_runs(runs: &[RunRecord]) {
+    println!(
+        "{:>5}  {:<20} {:<10} {:>12} {:<24} error",
+        "run", "job", "status", "rows", "started"
+    );
+    for r in runs {
+        println!(
+            "{:>5}  {:<20} {:<10} {:>12} {:<24} {}",
+            r.id,
+            r.job,
+            r.status.as_str(),
+            r.rows,
+            r.started_at,
+            r.error.as_deref().unwrap_or("")
+        );
+    }
+}
+
+/// Shows progress while a run goes: a live bar on a terminal, a log line
+/// every few seconds otherwise.
+pub struct ProgressReporter {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ProgressReporter {
+    /// Start reporting `progress`.
+    pub fn start(progress: Arc<Progress>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let tty = std::io::stderr().is_terminal();
+        let thread = std::thread::spawn(move || {
+            let started = Instant::now();
+            let bar = tty.then(|| {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bar
+            });
+            let mut last_log = Instant::now();
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                let (rows, bytes, done, total) = progress.snapshot();
+                let elapsed = started.elapsed();
+                let line = format!(
+                    "{rows} rows, {:.1} MB read, {:.0} rows/s, {:.1} MB/s, tasks {done}/{total}",
+                    mb(bytes),
+                    per_second(rows as f64, elapsed),
+                    per_second(mb(bytes), elapsed),
+                );
+                match &bar {
+                    Some(bar) => bar.set_message(line),
+                    None if last_log.elapsed() >= Duration::from_secs(5) => {
+                        tracing::info!("{line}");
+                        last_log = Instant::now();
+                    }
+                    None => {}
+                }
+            }
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+        });
+        ProgressReporter {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stop and clear the bar.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! The pipeline's error type.
+
+use std::path::PathBuf;
+
+/// `Result` with the pipeline's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can stop a transfer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The job file is unreadable or invalid.
+    #[error("{file}: {message}")]
+    Job {
+        /// The job file.
+        file: String,
+        /// What is wrong, with the line or the path in the file.
+        message: String,
+    },
+    /// No plugin of that name in any plugin directory.
+    #[error("{at}: no {kind} plugin `{name}` (looked for {file} in {})", searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    PluginNotFound {
+        /// Where in the job file.
+        at: String,
+        /// source, filter or sink.
+        kind: &'static str,
+        /// The name asked for.
+        name: String,
+        /// The file name looked for.
+        file: String,
+        /// The directories searched.
+        searched: Vec<PathBuf>,
+    },
+    /// The plugin's version is not the one the job asks for.
+    #[error("{at}: plugin {name} is version {found}, the job asks for {wanted}")]
+    Version {
+        /// Where in the job file.
+        at: String,
+        /// Plugin name.
+        name: String,
+        /// The job's requirement.
+        wanted: String,
+        /// The plugin's version.
+        found: String,
+    },
+    /// A plugin failed (typed error, trap, timeout, out of memory, bad output).
+    #[error(transparent)]
+    Plugin(#[from] sluice_runtime::Error),
+    /// A task failed; says which stream and partition.
+    #[error("stream {stream}, partition {partition}: {source}")]
+    Task {
+        /// The stream.
+        stream: String,
+        /// The partition id.
+        partition: String,
+        /// Why.
+        source: Box<Error>,
+    },
+    /// A stage produced batches that do not fit the next one.
+    #[error("{0}")]
+    Schema(String),
+    /// Reading or writing saved state failed.
+    #[error("state store: {0}")]
+    State(String),
+    /// Another task failed first and this one was stopped.
+    #[error("cancelled after another task failed")]
+    Cancelled,
+}
+
+impl Error {
+    /// Whether retrying the task may help.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Plugin(e) => e.is_retryable(),
+            Error::Task { source, .. } => source.is_retryable(),
+            _ => false,
+        }
+    }
+}

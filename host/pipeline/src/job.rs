@@ -1,0 +1,355 @@
+//! Job files: what to read, how to transform it, where to write it.
+//!
+//! ```yaml
+//! source:
+//!   plugin: file
+//!   grants: { blob: ./data }
+//!   config: { paths: ["*.csv"] }
+//! filters:
+//!   - plugin: select
+//!     config: { where: "amount > 0" }
+//! sink:
+//!   plugin: file
+//!   grants: { blob: ./out }
+//!   config: { path: orders.parquet }
+//! exec: { parallelism: 2 }
+//! ```
+//! `${env:NAME}` in any string is replaced by the variable's value (a
+//! missing variable is an error naming where it was used). Grant paths are
+//! relative to the job file's directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_yaml::Value;
+
+use crate::error::{Error, Result};
+
+/// A parsed job file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    /// The job's name: the key of its saved state. Default: the file's stem.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Where the data comes from.
+    pub source: PluginStep,
+    /// Transformations, in order.
+    #[serde(default)]
+    pub filters: Vec<PluginStep>,
+    /// Where the data goes.
+    pub sink: PluginStep,
+    /// How to run.
+    #[serde(default)]
+    pub exec: Exec,
+    /// The directory grant paths are relative to (the job file's).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    /// The file it came from, for messages.
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+/// One plugin in a job.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginStep {
+    /// `name`, `name@version` (e.g. `file@0.1`), or a path to a `.wasm` file.
+    pub plugin: String,
+    /// Capabilities granted to this plugin.
+    #[serde(default)]
+    pub grants: GrantsConfig,
+    /// The plugin's config, checked against its JSON Schema.
+    #[serde(default = "empty_object")]
+    pub config: serde_json::Value,
+    /// Sources only: which streams to read (default: all).
+    #[serde(default)]
+    pub streams: Option<Vec<String>>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+/// What a job grants one plugin. Unknown capabilities are an error.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantsConfig {
+    /// A local directory for `blob` and `codec` (relative to the job file).
+    /// Sources get it read-only; sinks may write.
+    #[serde(default)]
+    pub blob: Option<PathBuf>,
+}
+
+/// How to run a transfer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exec {
+    /// Tasks run at once (default: the number of cores).
+    #[serde(default)]
+    pub parallelism: Option<usize>,
+    /// Memory cap per plugin instance, MiB (default 512).
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u64,
+    /// Deadline for one call into a plugin, seconds (default 60).
+    #[serde(default = "default_call_timeout")]
+    pub call_timeout: f64,
+    /// Batches buffered between a reader and its writer (default 4).
+    #[serde(default = "default_queue")]
+    pub queue_batches: usize,
+    /// Retries of a task after a transient error (default 2).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+}
+
+fn default_memory_mb() -> u64 {
+    512
+}
+fn default_call_timeout() -> f64 {
+    60.0
+}
+fn default_queue() -> usize {
+    4
+}
+fn default_retries() -> u32 {
+    2
+}
+
+impl Default for Exec {
+    fn default() -> Self {
+        Exec {
+            parallelism: None,
+            memory_mb: default_memory_mb(),
+            call_timeout: default_call_timeout(),
+            queue_batches: default_queue(),
+            retries: default_retries(),
+        }
+    }
+}
+
+impl Exec {
+    /// Tasks to run at once.
+    pub fn parallelism(&self) -> usize {
+        self.parallelism
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            })
+            .max(1)
+    }
+
+    /// The sandbox limits these settings give.
+    pub fn limits(&self) -> sluice_runtime::Limits {
+        sluice_runtime::Limits {
+            memory_bytes: (self.memory_mb.max(1) << 20) as usize,
+            call_timeout: Duration::from_secs_f64(self.call_timeout.max(0.01)),
+        }
+    }
+}
+
+impl Job {
+    /// Read and parse a job file, interpolating `${env:NAME}`.
+    ///
+    /// # Errors
+    /// [`Error::Job`] naming the file, and the line or the path in it.
+    pub fn load(path: &Path) -> Result<Job> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Job {
+            file: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::parse(&text, path, &|name| std::env::var(name).ok())
+    }
+
+    /// Parse job text; `env` looks up variables (tests pass their own).
+    ///
+    /// # Errors
+    /// As [`Job::load`].
+    pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Job> {
+        let file = path.display().to_string();
+        let err = |message: String| Error::Job {
+            file: file.clone(),
+            message,
+        };
+        let mut value: Value = serde_yaml::from_str(text).map_err(|e| {
+            err(match e.location() {
+                Some(l) => format!("line {}, column {}: {e}", l.line(), l.column()),
+                None => e.to_string(),
+            })
+        })?;
+        interpolate(&mut value, "", env).map_err(err)?;
+        let mut job: Job = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            err(if path == "." {
+                e.inner().to_string()
+            } else {
+                format!("{path}: {}", e.inner())
+            })
+        })?;
+        job.base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        job.file = path.to_path_buf();
+        if job.name.is_none() {
+            job.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        }
+        Ok(job)
+    }
+
+    /// The job's name.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("job")
+    }
+
+    /// A grant path resolved against the job file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+}
+
+fn interpolate(
+    value: &mut Value,
+    at: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> std::result::Result<(), String> {
+    match value {
+        Value::String(s) if s.contains("${") => {
+            let mut out = String::new();
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find("${") {
+                out.push_str(&rest[..start]);
+                let end = rest[start..]
+                    .find('}')
+                    .ok_or_else(|| format!("{at}: unclosed `${{` in {s:?}"))?;
+                let inner = &rest[start + 2..start + end];
+                match inner.split_once(':') {
+                    Some(("env", name)) => {
+                        let v = env(name).ok_or_else(|| {
+                            format!("{at}: environment variable {name} is not set")
+                        })?;
+                        out.push_str(&v);
+                    }
+                    _ => {
+                        return Err(format!(
+                            "{at}: unknown interpolation `${{{inner}}}`: use ${{env:NAME}}"
+                        ));
+                    }
+                }
+                rest = &rest[start + end + 1..];
+            }
+            out.push_str(rest);
+            *s = out;
+        }
+        Value::Mapping(m) => {
+            for (k, v) in m.iter_mut() {
+                let key = k.as_str().map(str::to_string).unwrap_or_else(|| format!("{k:?}"));
+                let path = if at.is_empty() { key } else { format!("{at}.{key}") };
+                interpolate(v, &path, env)?;
+            }
+        }
+        Value::Sequence(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                interpolate(v, &format!("{at}[{i}]"), env)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Where a step's config sits in the job file, for messages.
+pub fn step_path(kind: &str, index: Option<usize>) -> String {
+    match index {
+        Some(i) => format!("{kind}[{i}].config"),
+        None => format!("{kind}.config"),
+    }
+}
+
+/// Parsed `name@version` plugin reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginRef {
+    /// A name from the plugin directories, with an optional version prefix.
+    Named {
+        /// Plugin name.
+        name: String,
+        /// Required version prefix (`0.1` accepts `0.1.x`).
+        version: Option<String>,
+    },
+    /// A `.wasm` file.
+    File(PathBuf),
+}
+
+impl PluginRef {
+    /// Parse the `plugin:` value of a step.
+    pub fn parse(s: &str) -> PluginRef {
+        if s.ends_with(".wasm") || s.contains('/') {
+            return PluginRef::File(PathBuf::from(s));
+        }
+        match s.split_once('@') {
+            Some((name, version)) => PluginRef::Named {
+                name: name.into(),
+                version: Some(version.into()),
+            },
+            None => PluginRef::Named {
+                name: s.into(),
+                version: None,
+            },
+        }
+    }
+}
+
+/// `BTreeMap` of environment overrides, for tests.
+pub type EnvMap = BTreeMap<String, String>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Job> {
+        let env: EnvMap = [("DIR".to_string(), "/data".to_string())].into();
+        Job::parse(text, Path::new("jobs/x.yaml"), &|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn minimal_job_and_env() {
+        let job = parse(
+            "source: {plugin: file, grants: {blob: '${env:DIR}/in'}, config: {paths: ['*.csv']}}\nsink: {plugin: file@0.1, config: {path: out.csv}}\n",
+        )
+        .unwrap();
+        assert_eq!(job.name(), "x");
+        assert_eq!(job.source.grants.blob.as_deref(), Some(Path::new("/data/in")));
+        assert_eq!(job.base_dir, Path::new("jobs"));
+        assert_eq!(
+            PluginRef::parse(&job.sink.plugin),
+            PluginRef::Named {
+                name: "file".into(),
+                version: Some("0.1".into())
+            }
+        );
+    }
+
+    #[test]
+    fn errors_name_file_and_path() {
+        let e = parse("source: {plugin: file}\nsink: {plugin: file, grants: {network: x}}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("jobs/x.yaml") && e.contains("sink.grants"), "{e}");
+        assert!(e.contains("network"), "{e}");
+        let e = parse("source: {plugin: file}\n").unwrap_err().to_string();
+        assert!(e.contains("sink"), "{e}");
+        let e = parse("source: [\n").unwrap_err().to_string();
+        assert!(e.contains("line"), "{e}");
+        let e = parse("source: {plugin: '${env:NOPE}'}\nsink: {plugin: f}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("source.plugin") && e.contains("NOPE"), "{e}");
+    }
+}

@@ -1,0 +1,122 @@
+//! Finding plugin files for the names a job uses.
+
+use std::path::{Path, PathBuf};
+
+use sluice_runtime::{Plugin, PluginKind, Runtime};
+
+use crate::error::{Error, Result};
+use crate::job::PluginRef;
+
+/// Directories searched for `<kind>-<name>.wasm`, first match wins.
+#[derive(Debug, Clone, Default)]
+pub struct PluginDirs(pub Vec<PathBuf>);
+
+impl PluginDirs {
+    /// The default search path: `$SLUICE_PLUGIN_PATH` (colon-separated),
+    /// then `.sluice/plugins`, then `plugins/` beside the `sluice` binary.
+    pub fn from_env() -> PluginDirs {
+        let mut dirs = Vec::new();
+        if let Ok(path) = std::env::var("SLUICE_PLUGIN_PATH") {
+            dirs.extend(std::env::split_paths(&path).filter(|p| !p.as_os_str().is_empty()));
+        }
+        dirs.push(PathBuf::from(".sluice/plugins"));
+        if let Some(dir) = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|d| d.join("plugins")))
+        {
+            dirs.push(dir);
+        }
+        PluginDirs(dirs)
+    }
+
+    /// Every plugin file in the search path, for `sluice plugin list`.
+    pub fn all_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for dir in &self.0 {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                let mut files: Vec<PathBuf> = entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+                    .collect();
+                files.sort();
+                out.extend(files);
+            }
+        }
+        out
+    }
+
+    /// Load the plugin a step names and check its kind and version.
+    ///
+    /// # Errors
+    /// Not found, wrong kind, wrong version, or a load failure.
+    pub fn load(
+        &self,
+        runtime: &Runtime,
+        reference: &str,
+        kind: PluginKind,
+        at: &str,
+        base_dir: &Path,
+    ) -> Result<Plugin> {
+        let (path, version) = match PluginRef::parse(reference) {
+            PluginRef::File(p) => {
+                let p = if p.is_absolute() { p } else { base_dir.join(p) };
+                (p, None)
+            }
+            PluginRef::Named { name, version } => {
+                let file = format!("{}-{name}.wasm", kind.as_str());
+                let found = self.0.iter().map(|d| d.join(&file)).find(|p| p.is_file());
+                match found {
+                    Some(p) => (p, version),
+                    None => {
+                        return Err(Error::PluginNotFound {
+                            at: at.into(),
+                            kind: kind.as_str(),
+                            name,
+                            file,
+                            searched: self.0.clone(),
+                        });
+                    }
+                }
+            }
+        };
+        let plugin = runtime.load(&path)?;
+        if plugin.info().kind != kind {
+            return Err(sluice_runtime::Error::WrongKind {
+                plugin: plugin.name().into(),
+                expected: kind.as_str(),
+                actual: plugin.info().kind.as_str(),
+            }
+            .into());
+        }
+        if let Some(wanted) = version {
+            let found = &plugin.info().version;
+            if !version_matches(&wanted, found) {
+                return Err(Error::Version {
+                    at: at.into(),
+                    name: plugin.name().into(),
+                    wanted,
+                    found: found.clone(),
+                });
+            }
+        }
+        Ok(plugin)
+    }
+}
+
+/// `0.1` accepts `0.1.x`; `0.1.2` accepts exactly that.
+fn version_matches(wanted: &str, found: &str) -> bool {
+    found == wanted || found.starts_with(&format!("{wanted}."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(version_matches("0.1", "0.1.0"));
+        assert!(version_matches("0.1.3", "0.1.3"));
+        assert!(!version_matches("0.1", "0.10.0"));
+        assert!(!version_matches("0.2", "0.1.0"));
+    }
+}

@@ -1,0 +1,684 @@
+//! `codec`: the host's native Arrow readers and writers.
+//!
+//! File-based plugins decode CSV, JSON Lines and Parquet (optionally gzip or
+//! zstd compressed) at native speed, and the batches stay host-owned. The
+//! options are JSON so a plugin can pass its user's config straight through.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression as ParquetCompression, GzipLevel, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde::Deserialize;
+use wasmtime::component::Resource;
+
+use crate::batch::{Batch, decode_schema, encode_schema};
+use crate::bindings::codec::{Host, HostDecoder, HostEncoder};
+use crate::bindings::types::Error as GuestError;
+use crate::capability::{HostState, blob, config_error, data_error, io_error};
+
+/// File formats the host reads and writes natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Comma (or other) separated values.
+    Csv,
+    /// One JSON object per line.
+    #[serde(alias = "jsonl", alias = "ndjson")]
+    Json,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// Whole-stream compression for CSV and JSON Lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// Decide from the file extension (`.gz`, `.zst`).
+    Auto,
+    /// Plain bytes.
+    None,
+    /// gzip (multi-member files too).
+    #[serde(alias = "gz")]
+    Gzip,
+    /// Zstandard.
+    #[serde(alias = "zst")]
+    Zstd,
+}
+
+impl Compression {
+    fn resolve(self, path: &str) -> Compression {
+        match self {
+            Compression::Auto if path.ends_with(".gz") => Compression::Gzip,
+            Compression::Auto if path.ends_with(".zst") || path.ends_with(".zstd") => {
+                Compression::Zstd
+            }
+            Compression::Auto => Compression::None,
+            other => other,
+        }
+    }
+}
+
+/// What `decoder.open` accepts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecodeOptions {
+    /// The file format.
+    pub format: Format,
+    /// Compression; `auto` by default.
+    #[serde(default = "auto")]
+    pub compression: Compression,
+    /// Rows per batch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// CSV: whether the first (non-skipped) line names the columns.
+    #[serde(default = "yes")]
+    pub header: bool,
+    /// CSV: field delimiter, one byte.
+    #[serde(default = "comma")]
+    pub delimiter: String,
+    /// CSV: quote character, one byte.
+    #[serde(default = "dquote")]
+    pub quote: String,
+    /// CSV: escape character, one byte, if any.
+    #[serde(default)]
+    pub escape: Option<String>,
+    /// CSV: the text that means null (exactly); empty fields are null by default.
+    #[serde(default)]
+    pub null_string: Option<String>,
+    /// CSV and JSON: lines to skip before the header or data.
+    #[serde(default)]
+    pub skip_lines: usize,
+    /// CSV and JSON: rows sampled to infer types.
+    #[serde(default = "default_infer_rows")]
+    pub infer_rows: usize,
+    /// Column types that override inference, e.g. `{"id": "int64"}`; with
+    /// `header: false` columns are named `column_1`, `column_2`, …
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+}
+
+fn auto() -> Compression {
+    Compression::Auto
+}
+fn default_batch_size() -> usize {
+    8192
+}
+fn default_infer_rows() -> usize {
+    1000
+}
+fn yes() -> bool {
+    true
+}
+fn comma() -> String {
+    ",".into()
+}
+fn dquote() -> String {
+    "\"".into()
+}
+
+fn one_byte(name: &str, s: &str) -> Result<u8, GuestError> {
+    let s = if s == "\\t" { "\t" } else { s };
+    match s.as_bytes() {
+        [b] => Ok(*b),
+        _ => Err(config_error(format!(
+            "{name} must be a single character, got {s:?}"
+        ))),
+    }
+}
+
+/// Parse a user's type name: friendly names first, then Arrow's own syntax.
+pub fn parse_type(name: &str) -> Result<DataType, String> {
+    let lower = name.trim().to_ascii_lowercase();
+    let dt = match lower.as_str() {
+        "bool" | "boolean" => DataType::Boolean,
+        "int8" => DataType::Int8,
+        "int16" | "smallint" => DataType::Int16,
+        "int32" | "int" | "integer" => DataType::Int32,
+        "int64" | "long" | "bigint" => DataType::Int64,
+        "uint8" => DataType::UInt8,
+        "uint16" => DataType::UInt16,
+        "uint32" => DataType::UInt32,
+        "uint64" => DataType::UInt64,
+        "float32" | "float" | "real" => DataType::Float32,
+        "float64" | "double" => DataType::Float64,
+        "string" | "text" | "utf8" | "varchar" => DataType::Utf8,
+        "binary" | "bytes" => DataType::Binary,
+        "date" | "date32" => DataType::Date32,
+        "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, None),
+        "timestamptz" => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        _ => {
+            if let Some(args) = lower
+                .strip_prefix("decimal(")
+                .and_then(|s| s.strip_suffix(')'))
+            {
+                let mut it = args.split(',').map(|s| s.trim().parse::<i64>());
+                match (it.next(), it.next(), it.next()) {
+                    (Some(Ok(p)), Some(Ok(s)), None) if (1..=38).contains(&p) && s <= p => {
+                        DataType::Decimal128(p as u8, s as i8)
+                    }
+                    _ => return Err(format!("bad decimal type `{name}`: use decimal(P,S)")),
+                }
+            } else {
+                name.parse::<DataType>().map_err(|_| {
+                    format!(
+                        "unknown type `{name}`: use bool, int32, int64, float64, string, date, timestamp, decimal(P,S), …"
+                    )
+                })?
+            }
+        }
+    };
+    Ok(dt)
+}
+
+/// Counts bytes read from the underlying file (before decompression).
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+fn open_text(
+    full: &Path,
+    compression: Compression,
+    skip_lines: usize,
+    count: Arc<AtomicU64>,
+) -> io::Result<Box<dyn BufRead + Send>> {
+    let file = CountingReader {
+        inner: File::open(full)?,
+        count,
+    };
+    let raw: Box<dyn Read + Send> = match compression {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file))),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(file)?),
+        Compression::None | Compression::Auto => Box::new(file),
+    };
+    let mut reader: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(1 << 20, raw));
+    let mut line = Vec::new();
+    for _ in 0..skip_lines {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+    }
+    Ok(reader)
+}
+
+fn apply_overrides(
+    schema: Schema,
+    columns: &BTreeMap<String, String>,
+    path: &str,
+) -> Result<Schema, GuestError> {
+    for name in columns.keys() {
+        if schema.field_with_name(name).is_err() {
+            let known: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            return Err(config_error(format!(
+                "{path}: columns.{name}: no such column (the file has: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    let fields: Result<Vec<Field>, GuestError> = schema
+        .fields()
+        .iter()
+        .map(|f| match columns.get(f.name()) {
+            Some(ty) => parse_type(ty)
+                .map(|dt| Field::new(f.name(), dt, true))
+                .map_err(|e| config_error(format!("columns.{}: {e}", f.name()))),
+            None => Ok(f.as_ref().clone().with_nullable(true)),
+        })
+        .collect();
+    Ok(Schema::new(fields?))
+}
+
+type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>> + Send>;
+
+/// An open object being decoded into batches.
+pub struct Decoder {
+    path: String,
+    schema: SchemaRef,
+    batches: BatchIter,
+    rejected: u64,
+}
+
+impl Decoder {
+    /// Open `path` under `root` with `options` (see [`DecodeOptions`]).
+    pub fn open(
+        root: &Path,
+        path: &str,
+        options: &DecodeOptions,
+        bytes_read: Arc<AtomicU64>,
+    ) -> Result<Decoder, GuestError> {
+        let full = blob::resolve(root, path)?;
+        let (schema, batches): (SchemaRef, BatchIter) = match options.format {
+            Format::Csv => Self::open_csv(&full, path, options, bytes_read.clone())?,
+            Format::Json => Self::open_json(&full, path, options, bytes_read.clone())?,
+            Format::Parquet => {
+                let file = File::open(&full).map_err(|e| io_error(path, e))?;
+                if let Ok(meta) = file.metadata() {
+                    bytes_read.fetch_add(meta.len(), Ordering::Relaxed);
+                }
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .map_err(|e| data_error(format!("{path}: not a Parquet file: {e}")))?;
+                let reader = builder
+                    .with_batch_size(options.batch_size)
+                    .build()
+                    .map_err(|e| data_error(format!("{path}: {e}")))?;
+                let schema = arrow::record_batch::RecordBatchReader::schema(&reader);
+                (schema, Box::new(reader))
+            }
+        };
+        Ok(Decoder {
+            path: path.to_string(),
+            schema,
+            batches,
+            rejected: 0,
+        })
+    }
+
+    fn open_csv(
+        full: &Path,
+        path: &str,
+        o: &DecodeOptions,
+        count: Arc<AtomicU64>,
+    ) -> Result<(SchemaRef, BatchIter), GuestError> {
+        let compression = o.compression.resolve(path);
+        let mut format = arrow::csv::reader::Format::default()
+            .with_header(o.header)
+            .with_delimiter(one_byte("delimiter", &o.delimiter)?)
+            .with_quote(one_byte("quote", &o.quote)?);
+        if let Some(escape) = &o.escape {
+            format = format.with_escape(one_byte("escape", escape)?);
+        }
+        if let Some(null) = &o.null_string {
+            let re = regex::Regex::new(&format!("^{}$", regex::escape(null)))
+                .map_err(|e| config_error(format!("null_string: {e}")))?;
+            format = format.with_null_regex(re);
+        }
+        let sample = open_text(full, compression, o.skip_lines, Arc::new(AtomicU64::new(0)))
+            .map_err(|e| io_error(path, e))?;
+        let (inferred, _) = format
+            .infer_schema(sample, Some(o.infer_rows))
+            .map_err(|e| data_error(format!("{path}: cannot read CSV header: {e}")))?;
+        let schema = Arc::new(apply_overrides(inferred, &o.columns, path)?);
+        let input =
+            open_text(full, compression, o.skip_lines, count).map_err(|e| io_error(path, e))?;
+        let reader = arrow::csv::ReaderBuilder::new(schema.clone())
+            .with_format(format)
+            .with_batch_size(o.batch_size)
+            .build_buffered(input)
+            .map_err(|e| data_error(format!("{path}: {e}")))?;
+        Ok((schema, Box::new(reader)))
+    }
+
+    fn open_json(
+        full: &Path,
+        path: &str,
+        o: &DecodeOptions,
+        count: Arc<AtomicU64>,
+    ) -> Result<(SchemaRef, BatchIter), GuestError> {
+        let compression = o.compression.resolve(path);
+        let sample = open_text(full, compression, o.skip_lines, Arc::new(AtomicU64::new(0)))
+            .map_err(|e| io_error(path, e))?;
+        let (inferred, _) = arrow::json::reader::infer_json_schema(sample, Some(o.infer_rows))
+            .map_err(|e| data_error(format!("{path}: cannot infer JSON schema: {e}")))?;
+        let schema = Arc::new(apply_overrides(inferred, &o.columns, path)?);
+        let input =
+            open_text(full, compression, o.skip_lines, count).map_err(|e| io_error(path, e))?;
+        let reader = arrow::json::ReaderBuilder::new(schema.clone())
+            .with_batch_size(o.batch_size)
+            .build(input)
+            .map_err(|e| data_error(format!("{path}: {e}")))?;
+        Ok((schema, Box::new(reader)))
+    }
+
+    /// The schema of every batch.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The next batch, or `None` at the end.
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, GuestError> {
+        match self.batches.next() {
+            None => Ok(None),
+            Some(Ok(batch)) => Ok(Some(batch)),
+            Some(Err(e)) => Err(data_error(format!("{}: {e}", self.path))),
+        }
+    }
+}
+
+/// What `encoder.create` accepts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncodeOptions {
+    /// The file format.
+    pub format: Format,
+    /// Compression: for CSV/JSON the whole stream (`none`, `gzip`, `zstd`);
+    /// for Parquet the column codec (`none`, `snappy`, `gzip`, `zstd`).
+    #[serde(default)]
+    pub compression: Option<String>,
+    /// Compression level, where the codec has one.
+    #[serde(default)]
+    pub level: Option<i32>,
+    /// CSV: write a header line.
+    #[serde(default = "yes")]
+    pub header: bool,
+    /// CSV: field delimiter.
+    #[serde(default = "comma")]
+    pub delimiter: String,
+    /// Parquet: rows per row group.
+    #[serde(default)]
+    pub row_group_rows: Option<usize>,
+}
+
+/// Counts bytes written to the file (after compression).
+struct CountingWriter<W> {
+    inner: W,
+    count: Arc<AtomicU64>,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+type FileOut = CountingWriter<BufWriter<File>>;
+
+/// A stream compressor whose end is written explicitly, so a failure to
+/// finish is an error and not a silently truncated file.
+enum Compressed {
+    Plain(FileOut),
+    Gzip(flate2::write::GzEncoder<FileOut>),
+    Zstd(zstd::stream::write::Encoder<'static, FileOut>),
+}
+
+impl Write for Compressed {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Compressed::Plain(w) => w.write(buf),
+            Compressed::Gzip(w) => w.write(buf),
+            Compressed::Zstd(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Compressed::Plain(w) => w.flush(),
+            Compressed::Gzip(w) => w.flush(),
+            Compressed::Zstd(w) => w.flush(),
+        }
+    }
+}
+
+impl Compressed {
+    fn finish(self) -> io::Result<FileOut> {
+        let mut out = match self {
+            Compressed::Plain(w) => w,
+            Compressed::Gzip(w) => w.finish()?,
+            Compressed::Zstd(w) => w.finish()?,
+        };
+        out.flush()?;
+        Ok(out)
+    }
+}
+
+enum Writer {
+    Csv(arrow::csv::Writer<Compressed>),
+    Json(arrow::json::LineDelimitedWriter<Compressed>),
+    Parquet(ArrowWriter<FileOut>),
+}
+
+/// An object being written from batches.
+pub struct Encoder {
+    path: String,
+    schema: SchemaRef,
+    writer: Option<Writer>,
+    bytes_written: Arc<AtomicU64>,
+}
+
+impl Encoder {
+    /// Create `path` under `root` for batches of `schema`.
+    pub fn create(
+        root: &Path,
+        path: &str,
+        schema: SchemaRef,
+        o: &EncodeOptions,
+    ) -> Result<Encoder, GuestError> {
+        let full: PathBuf = blob::resolve(root, path)?;
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io_error(path, e))?;
+        }
+        let bytes_written = Arc::new(AtomicU64::new(0));
+        let file = CountingWriter {
+            inner: BufWriter::with_capacity(1 << 20, File::create(&full).map_err(|e| io_error(path, e))?),
+            count: bytes_written.clone(),
+        };
+        let compression = o.compression.as_deref().unwrap_or("none").to_ascii_lowercase();
+        let writer = match o.format {
+            Format::Csv | Format::Json => {
+                let stream = match compression.as_str() {
+                    "none" => Compressed::Plain(file),
+                    "gzip" | "gz" => Compressed::Gzip(flate2::write::GzEncoder::new(
+                        file,
+                        flate2::Compression::new(o.level.unwrap_or(6).clamp(0, 9) as u32),
+                    )),
+                    "zstd" | "zst" => Compressed::Zstd(
+                        zstd::stream::write::Encoder::new(file, o.level.unwrap_or(3))
+                            .map_err(|e| io_error(path, e))?,
+                    ),
+                    other => {
+                        return Err(config_error(format!(
+                            "compression `{other}` is not available for {:?}: use none, gzip or zstd",
+                            o.format
+                        )));
+                    }
+                };
+                if o.format == Format::Csv {
+                    Writer::Csv(
+                        arrow::csv::WriterBuilder::new()
+                            .with_header(o.header)
+                            .with_delimiter(one_byte("delimiter", &o.delimiter)?)
+                            .build(stream),
+                    )
+                } else {
+                    Writer::Json(arrow::json::LineDelimitedWriter::new(stream))
+                }
+            }
+            Format::Parquet => {
+                let codec = match compression.as_str() {
+                    "none" | "uncompressed" => ParquetCompression::UNCOMPRESSED,
+                    "snappy" => ParquetCompression::SNAPPY,
+                    "gzip" => ParquetCompression::GZIP(
+                        GzipLevel::try_new(o.level.unwrap_or(6) as u32)
+                            .map_err(|e| config_error(e.to_string()))?,
+                    ),
+                    "zstd" => ParquetCompression::ZSTD(
+                        ZstdLevel::try_new(o.level.unwrap_or(1))
+                            .map_err(|e| config_error(e.to_string()))?,
+                    ),
+                    other => {
+                        return Err(config_error(format!(
+                            "Parquet compression `{other}` is not available: use none, snappy, gzip or zstd"
+                        )));
+                    }
+                };
+                let mut props = WriterProperties::builder().set_compression(codec);
+                if let Some(rows) = o.row_group_rows {
+                    props = props.set_max_row_group_row_count(Some(rows.max(1)));
+                }
+                Writer::Parquet(
+                    ArrowWriter::try_new(file, schema.clone(), Some(props.build()))
+                        .map_err(|e| data_error(format!("{path}: {e}")))?,
+                )
+            }
+        };
+        Ok(Encoder {
+            path: path.to_string(),
+            schema,
+            writer: Some(writer),
+            bytes_written,
+        })
+    }
+
+    /// Append one batch; its schema must be the encoder's.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), GuestError> {
+        if !crate::batch::same_fields(&batch.schema(), &self.schema) {
+            return Err(data_error(format!(
+                "{}: batch schema {:?} differs from the file's {:?}",
+                self.path,
+                batch.schema().fields(),
+                self.schema.fields()
+            )));
+        }
+        let result = match self.writer.as_mut() {
+            Some(Writer::Csv(w)) => w.write(batch),
+            Some(Writer::Json(w)) => w.write(batch),
+            Some(Writer::Parquet(w)) => w.write(batch).map_err(|e| ArrowError::ExternalError(Box::new(e))),
+            None => return Err(data_error(format!("{}: encoder already finished", self.path))),
+        };
+        result.map_err(|e| data_error(format!("{}: {e}", self.path)))
+    }
+
+    /// Bytes written so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes_written.load(Ordering::Relaxed)
+    }
+
+    /// Flush and close; returns the file's size.
+    pub fn finish(&mut self) -> Result<u64, GuestError> {
+        let err = |e: String| data_error(format!("{}: {e}", self.path));
+        match self.writer.take() {
+            Some(Writer::Csv(w)) => {
+                w.into_inner().finish().map_err(|e| err(e.to_string()))?;
+            }
+            Some(Writer::Json(mut w)) => {
+                w.finish().map_err(|e| err(e.to_string()))?;
+                w.into_inner().finish().map_err(|e| err(e.to_string()))?;
+            }
+            Some(Writer::Parquet(w)) => {
+                let mut out = w.into_inner().map_err(|e| err(e.to_string()))?;
+                out.flush().map_err(|e| err(e.to_string()))?;
+            }
+            None => {}
+        }
+        Ok(self.bytes_written())
+    }
+}
+
+fn parse_options<T: for<'de> Deserialize<'de>>(what: &str, json: &str) -> Result<T, GuestError> {
+    serde_json::from_str(json).map_err(|e| config_error(format!("{what} options: {e}")))
+}
+
+impl Host for HostState {}
+
+impl HostDecoder for HostState {
+    fn open(
+        &mut self,
+        path: String,
+        options: String,
+    ) -> wasmtime::Result<Result<Resource<Decoder>, GuestError>> {
+        let opened = (|| {
+            let grant = self.blob_grant("codec")?;
+            let options: DecodeOptions = parse_options("decoder", &options)?;
+            Decoder::open(&grant.root, &path, &options, self.bytes_read.clone())
+        })();
+        match opened {
+            Ok(decoder) => Ok(Ok(self.table.push(decoder)?)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    fn schema(&mut self, this: Resource<Decoder>) -> wasmtime::Result<Vec<u8>> {
+        Ok(encode_schema(self.table.get(&this)?.schema()))
+    }
+
+    fn next(
+        &mut self,
+        this: Resource<Decoder>,
+    ) -> wasmtime::Result<Result<Option<Resource<Batch>>, GuestError>> {
+        let next = self.table.get_mut(&this)?.next_batch();
+        match next {
+            Ok(Some(batch)) => Ok(Ok(Some(self.table.push(Batch(batch))?))),
+            Ok(None) => Ok(Ok(None)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    fn rejected(&mut self, this: Resource<Decoder>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&this)?.rejected)
+    }
+
+    fn drop(&mut self, this: Resource<Decoder>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl HostEncoder for HostState {
+    fn create(
+        &mut self,
+        path: String,
+        schema: Vec<u8>,
+        options: String,
+    ) -> wasmtime::Result<Result<Resource<Encoder>, GuestError>> {
+        let created = (|| {
+            let grant = self.blob_grant("codec")?;
+            if !grant.writable {
+                return Err(config_error(format!(
+                    "plugin {} has a read-only blob grant",
+                    self.plugin
+                )));
+            }
+            let options: EncodeOptions = parse_options("encoder", &options)?;
+            let schema = decode_schema(&schema).map_err(data_error)?;
+            Encoder::create(&grant.root, &path, schema, &options)
+        })();
+        match created {
+            Ok(encoder) => Ok(Ok(self.table.push(encoder)?)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    fn write(
+        &mut self,
+        this: Resource<Encoder>,
+        batch: Resource<Batch>,
+    ) -> wasmtime::Result<Result<(), GuestError>> {
+        let batch = self.table.get(&batch)?.0.clone();
+        Ok(self.table.get_mut(&this)?.write(&batch))
+    }
+
+    fn bytes_written(&mut self, this: Resource<Encoder>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&this)?.bytes_written())
+    }
+
+    fn finish(&mut self, this: Resource<Encoder>) -> wasmtime::Result<Result<u64, GuestError>> {
+        Ok(self.table.get_mut(&this)?.finish())
+    }
+
+    fn drop(&mut self, this: Resource<Encoder>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,112 @@
+//! Host capabilities: what a plugin may touch, and only when granted.
+//!
+//! Each capability is a module with the host side of its WIT interface.
+//! `log` is always granted; `blob` and `codec` need a [`BlobGrant`].
+
+pub(crate) mod blob;
+pub mod codec;
+mod log;
+mod types;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::types::{Error as GuestError, ErrorKind as GuestErrorKind};
+use crate::limits::MemoryLimiter;
+
+/// What a job grants one plugin.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    /// Object storage: a local directory for now.
+    pub blob: Option<BlobGrant>,
+}
+
+/// Access to one local directory tree.
+#[derive(Debug, Clone)]
+pub struct BlobGrant {
+    /// The root; plugin paths are relative to it and may not leave it.
+    pub root: PathBuf,
+    /// Whether the plugin may write, rename and delete.
+    pub writable: bool,
+}
+
+/// The data of one plugin instance's store.
+pub(crate) struct HostState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) plugin: Arc<str>,
+    pub(crate) grants: Arc<Grants>,
+    /// Bytes the codec read from storage for this instance (compressed size).
+    pub(crate) bytes_read: Arc<AtomicU64>,
+}
+
+impl HostState {
+    pub(crate) fn new(plugin: Arc<str>, grants: Arc<Grants>, memory_bytes: usize) -> Self {
+        // No preopened directories, no environment, no arguments, no sockets:
+        // everything a plugin reaches goes through a granted capability.
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                max_bytes: memory_bytes,
+                hit: false,
+            },
+            plugin,
+            grants,
+            bytes_read: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn blob_grant(&self, capability: &str) -> Result<&BlobGrant, GuestError> {
+        self.grants.blob.as_ref().ok_or_else(|| GuestError {
+            kind: GuestErrorKind::Config,
+            message: format!(
+                "capability `{capability}` is not granted to plugin {}: add `grants: {{blob: <dir>}}` to it in the job",
+                self.plugin
+            ),
+        })
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A guest-visible error from a host-side failure.
+pub(crate) fn data_error(message: impl Into<String>) -> GuestError {
+    crate::bindings::guest_error(GuestErrorKind::Data, message)
+}
+
+/// A guest-visible config error.
+pub(crate) fn config_error(message: impl Into<String>) -> GuestError {
+    crate::bindings::guest_error(GuestErrorKind::Config, message)
+}
+
+/// A guest-visible error for an I/O failure on `path`.
+pub(crate) fn io_error(path: &str, e: std::io::Error) -> GuestError {
+    let kind = match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+            GuestErrorKind::Config
+        }
+        std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut => {
+            GuestErrorKind::Transient
+        }
+        _ => GuestErrorKind::Internal,
+    };
+    crate::bindings::guest_error(kind, format!("{path}: {e}"))
+}

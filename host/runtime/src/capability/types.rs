@@ -1,0 +1,64 @@
+//! The host side of the `batch` resource.
+
+use arrow::json::ReaderBuilder;
+use wasmtime::component::Resource;
+
+use crate::batch::{Batch, decode_batch, decode_schema, encode_batch, encode_schema};
+use crate::bindings::types::{Error as GuestError, Host, HostBatch};
+use crate::capability::{HostState, data_error};
+
+impl Host for HostState {}
+
+impl HostBatch for HostState {
+    fn from_ipc(&mut self, ipc: Vec<u8>) -> wasmtime::Result<Result<Resource<Batch>, GuestError>> {
+        match decode_batch(&ipc) {
+            Ok(batch) => Ok(Ok(self.table.push(Batch(batch))?)),
+            Err(message) => Ok(Err(data_error(message))),
+        }
+    }
+
+    fn from_json_lines(
+        &mut self,
+        schema: Vec<u8>,
+        text: String,
+    ) -> wasmtime::Result<Result<Resource<Batch>, GuestError>> {
+        let schema = match decode_schema(&schema) {
+            Ok(schema) => schema,
+            Err(message) => return Ok(Err(data_error(message))),
+        };
+        let mut decoder = match ReaderBuilder::new(schema.clone())
+            .with_batch_size(usize::MAX)
+            .build_decoder()
+        {
+            Ok(decoder) => decoder,
+            Err(e) => return Ok(Err(data_error(e.to_string()))),
+        };
+        let decoded = decoder
+            .decode(text.as_bytes())
+            .and_then(|_| decoder.flush());
+        match decoded {
+            Ok(Some(batch)) => Ok(Ok(self.table.push(Batch(batch))?)),
+            Ok(None) => Ok(Ok(self.table.push(Batch(
+                arrow::record_batch::RecordBatch::new_empty(schema),
+            ))?)),
+            Err(e) => Ok(Err(data_error(format!("JSON Lines: {e}")))),
+        }
+    }
+
+    fn num_rows(&mut self, this: Resource<Batch>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&this)?.0.num_rows() as u64)
+    }
+
+    fn schema(&mut self, this: Resource<Batch>) -> wasmtime::Result<Vec<u8>> {
+        Ok(encode_schema(&self.table.get(&this)?.0.schema()))
+    }
+
+    fn to_ipc(&mut self, this: Resource<Batch>) -> wasmtime::Result<Vec<u8>> {
+        Ok(encode_batch(&self.table.get(&this)?.0))
+    }
+
+    fn drop(&mut self, this: Resource<Batch>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}

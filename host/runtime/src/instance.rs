@@ -1,0 +1,617 @@
+//! Plugin instances: one sandboxed store each, with typed calls.
+//!
+//! Every call sets a fresh epoch deadline, and every failure becomes an
+//! [`Error`] that names the plugin and the call: a typed plugin error, a
+//! trap, a timeout or out-of-memory.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use wasmtime::Store;
+use wasmtime::component::{Resource, ResourceAny};
+
+use crate::batch::{Batch, decode_schema, encode_schema};
+use crate::bindings::{filter, sink, source, types};
+use crate::capability::HostState;
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+use crate::plugin::{Plugin, deadline_ticks};
+
+/// Classify a wasmtime error from a call into the plugin.
+pub(crate) fn call_error(
+    plugin: &str,
+    call: &str,
+    e: wasmtime::Error,
+    store: &mut Store<HostState>,
+    limits: &Limits,
+) -> Error {
+    if store.data().limiter.hit {
+        return Error::OutOfMemory {
+            plugin: plugin.into(),
+            call: call.into(),
+            limit_mib: (limits.memory_bytes >> 20) as u64,
+        };
+    }
+    if let Some(wasmtime::Trap::Interrupt) = e.downcast_ref::<wasmtime::Trap>() {
+        return Error::Timeout {
+            plugin: plugin.into(),
+            call: call.into(),
+            seconds: limits.call_timeout.as_secs_f64(),
+        };
+    }
+    Error::Trap {
+        plugin: plugin.into(),
+        call: call.into(),
+        message: format!("{e:?}"),
+    }
+}
+
+/// The state every instance kind shares: plugin, store, limits.
+struct Sandbox {
+    plugin: Plugin,
+    store: Store<HostState>,
+    limits: Limits,
+    /// Set after a trap: the instance must not be called again.
+    poisoned: bool,
+}
+
+impl Sandbox {
+    /// Run one call into the plugin under a fresh deadline.
+    fn call<T>(
+        &mut self,
+        call: &str,
+        f: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<std::result::Result<T, types::Error>>,
+    ) -> Result<T> {
+        if self.poisoned {
+            return Err(Error::Trap {
+                plugin: self.plugin.name().into(),
+                call: call.into(),
+                message: "the instance trapped earlier and cannot be used".into(),
+            });
+        }
+        self.store
+            .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
+        match f(&mut self.store) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(Error::Plugin {
+                plugin: self.plugin.name().into(),
+                call: call.into(),
+                kind: e.kind.into(),
+                message: e.message,
+            }),
+            Err(e) => {
+                self.poisoned = true;
+                Err(call_error(
+                    self.plugin.name(),
+                    call,
+                    e,
+                    &mut self.store,
+                    &self.limits,
+                ))
+            }
+        }
+    }
+
+    fn invalid(&self, call: &str, message: impl Into<String>) -> Error {
+        Error::InvalidOutput {
+            plugin: self.plugin.name().into(),
+            call: call.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Move a batch into the store's table so it can be passed to the guest.
+    fn lend(&mut self, batch: RecordBatch) -> Result<Resource<Batch>> {
+        self.store
+            .data_mut()
+            .table
+            .push(Batch(batch))
+            .map_err(|e| self.invalid("batch", e.to_string()))
+    }
+
+    /// Take back a batch the guest returned.
+    fn take(&mut self, call: &str, handle: Resource<Batch>) -> Result<RecordBatch> {
+        self.store
+            .data_mut()
+            .table
+            .delete(handle)
+            .map(|b| b.0)
+            .map_err(|e| self.invalid(call, format!("bad batch handle: {e}")))
+    }
+
+    fn drop_resource(&mut self, resource: ResourceAny) {
+        if !self.poisoned {
+            let _ = resource.resource_drop(&mut self.store);
+        }
+    }
+}
+
+/// How a stream can be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Everything, every run.
+    FullRefresh,
+    /// Only what is new since the saved state.
+    Incremental,
+}
+
+/// A stream a source can read.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    /// Its name.
+    pub name: String,
+    /// Its schema, when known before reading.
+    pub schema: Option<SchemaRef>,
+    /// Primary key columns.
+    pub primary_key: Vec<String>,
+    /// Cursor columns for incremental reads.
+    pub cursor_fields: Vec<String>,
+    /// Supported sync modes.
+    pub sync_modes: Vec<SyncMode>,
+}
+
+/// A slice of a stream read by one task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    /// The stream.
+    pub stream: String,
+    /// Stable id, the key of the partition's saved state.
+    pub id: String,
+    /// Opaque to the host.
+    pub spec: String,
+}
+
+/// What a reader yields.
+#[derive(Debug)]
+pub enum ReaderEvent {
+    /// Rows.
+    Batch(RecordBatch),
+    /// State covering every batch before it.
+    Checkpoint(String),
+}
+
+/// A source plugin instance for one task.
+pub struct SourceInstance {
+    sandbox: Sandbox,
+    guest: source::Guest,
+}
+
+impl SourceInstance {
+    pub(crate) fn new(
+        plugin: Plugin,
+        store: Store<HostState>,
+        guest: source::Guest,
+        limits: Limits,
+    ) -> Self {
+        SourceInstance {
+            sandbox: Sandbox {
+                plugin,
+                store,
+                limits,
+                poisoned: false,
+            },
+            guest,
+        }
+    }
+
+    /// Validate config and connectivity.
+    ///
+    /// # Errors
+    /// The plugin's error, or a sandbox failure.
+    pub fn check(&mut self, config: &str) -> Result<()> {
+        let guest = &self.guest;
+        self.sandbox
+            .call("check", |s| guest.call_check(s, config))
+    }
+
+    /// The streams the source can read.
+    ///
+    /// # Errors
+    /// The plugin's error, a sandbox failure, or a schema that is not IPC.
+    pub fn discover(&mut self, config: &str) -> Result<Vec<StreamInfo>> {
+        let guest = &self.guest;
+        let raw = self
+            .sandbox
+            .call("discover", |s| guest.call_discover(s, config))?;
+        raw.into_iter()
+            .map(|s| {
+                let schema = if s.schema.is_empty() {
+                    None
+                } else {
+                    Some(
+                        decode_schema(&s.schema)
+                            .map_err(|e| self.sandbox.invalid("discover", e))?,
+                    )
+                };
+                Ok(StreamInfo {
+                    name: s.name,
+                    schema,
+                    primary_key: s.primary_key,
+                    cursor_fields: s.cursor_fields,
+                    sync_modes: s
+                        .sync_modes
+                        .into_iter()
+                        .map(|m| match m {
+                            source::SyncMode::FullRefresh => SyncMode::FullRefresh,
+                            source::SyncMode::Incremental => SyncMode::Incremental,
+                        })
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// Split `stream` into partitions, given its saved state.
+    ///
+    /// # Errors
+    /// The plugin's error or a sandbox failure.
+    pub fn partitions(
+        &mut self,
+        config: &str,
+        stream: &str,
+        state: Option<&str>,
+    ) -> Result<Vec<Partition>> {
+        let guest = &self.guest;
+        let raw = self.sandbox.call("partitions", |s| {
+            guest.call_partitions(s, config, stream, state)
+        })?;
+        Ok(raw
+            .into_iter()
+            .map(|p| Partition {
+                stream: p.stream,
+                id: p.id,
+                spec: p.spec,
+            })
+            .collect())
+    }
+
+    /// Open a reader over one partition; the instance becomes the reader.
+    ///
+    /// # Errors
+    /// The plugin's error or a sandbox failure.
+    pub fn into_reader(
+        mut self,
+        config: &str,
+        partition: &Partition,
+        state: Option<&str>,
+    ) -> Result<SourceReader> {
+        let wit_partition = source::Partition {
+            stream: partition.stream.clone(),
+            id: partition.id.clone(),
+            spec: partition.spec.clone(),
+        };
+        let guest = &self.guest;
+        let handle = self.sandbox.call("reader.open", |s| {
+            guest
+                .reader()
+                .call_open(s, config, &wit_partition, state)
+        })?;
+        Ok(SourceReader {
+            instance: self,
+            handle: Some(handle),
+        })
+    }
+}
+
+/// An open reader over one partition.
+pub struct SourceReader {
+    instance: SourceInstance,
+    handle: Option<ResourceAny>,
+}
+
+impl SourceReader {
+    /// The next event, or `None` when the partition is done.
+    ///
+    /// # Errors
+    /// The plugin's error, a sandbox failure, or an invalid batch.
+    pub fn next_event(&mut self) -> Result<Option<ReaderEvent>> {
+        let Some(handle) = self.handle else {
+            return Ok(None);
+        };
+        let guest = &self.instance.guest;
+        let event = self
+            .instance
+            .sandbox
+            .call("reader.next", |s| guest.reader().call_next(s, handle))?;
+        match event {
+            None => Ok(None),
+            Some(source::Event::Checkpoint(state)) => Ok(Some(ReaderEvent::Checkpoint(state))),
+            Some(source::Event::Batch(batch)) => Ok(Some(ReaderEvent::Batch(
+                self.instance.sandbox.take("reader.next", batch)?,
+            ))),
+        }
+    }
+
+    /// Bytes read from storage through the codec so far (compressed size):
+    /// what "input MB/s" is measured in.
+    pub fn bytes_read(&self) -> u64 {
+        self.instance
+            .sandbox
+            .store
+            .data()
+            .bytes_read
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for SourceReader {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.instance.sandbox.drop_resource(handle);
+        }
+    }
+}
+
+/// A filter plugin instance for one task.
+pub struct FilterInstance {
+    sandbox: Sandbox,
+    guest: filter::Guest,
+}
+
+impl FilterInstance {
+    pub(crate) fn new(
+        plugin: Plugin,
+        store: Store<HostState>,
+        guest: filter::Guest,
+        limits: Limits,
+    ) -> Self {
+        FilterInstance {
+            sandbox: Sandbox {
+                plugin,
+                store,
+                limits,
+                poisoned: false,
+            },
+            guest,
+        }
+    }
+
+    /// Open a transformer for batches of `input`; the instance becomes it.
+    ///
+    /// # Errors
+    /// The plugin's error (an unknown column, say) or a sandbox failure.
+    pub fn into_transformer(mut self, config: &str, input: &SchemaRef) -> Result<Transformer> {
+        let schema = encode_schema(input);
+        let guest = &self.guest;
+        let handle = self.sandbox.call("transformer.open", |s| {
+            guest.transformer().call_open(s, config, &schema)
+        })?;
+        let raw = self.sandbox.call("transformer.output-schema", |s| {
+            guest
+                .transformer()
+                .call_output_schema(s, handle)
+                .map(Ok)
+        })?;
+        let output = decode_schema(&raw)
+            .map_err(|e| self.sandbox.invalid("transformer.output-schema", e))?;
+        Ok(Transformer {
+            instance: self,
+            handle: Some(handle),
+            output,
+        })
+    }
+}
+
+/// An open transformer.
+pub struct Transformer {
+    instance: FilterInstance,
+    handle: Option<ResourceAny>,
+    output: SchemaRef,
+}
+
+impl Transformer {
+    /// The schema of every batch it returns.
+    pub fn output_schema(&self) -> &SchemaRef {
+        &self.output
+    }
+
+    fn collect(&mut self, call: &str, handles: Vec<Resource<Batch>>) -> Result<Vec<RecordBatch>> {
+        let mut out = Vec::with_capacity(handles.len());
+        let mut handles = handles.into_iter();
+        while let Some(h) = handles.next() {
+            let batch = self.instance.sandbox.take(call, h)?;
+            if !crate::batch::same_fields(&batch.schema(), &self.output) {
+                for rest in handles.by_ref() {
+                    let _ = self.instance.sandbox.take(call, rest);
+                }
+                return Err(self.instance.sandbox.invalid(
+                    call,
+                    format!(
+                        "batch schema {:?} differs from the declared output schema {:?}",
+                        batch.schema().fields(),
+                        self.output.fields()
+                    ),
+                ));
+            }
+            out.push(batch);
+        }
+        Ok(out)
+    }
+
+    /// Transform one batch into zero or more.
+    ///
+    /// # Errors
+    /// The plugin's error, a sandbox failure, or an invalid batch.
+    pub fn process(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
+        let handle = self.handle.expect("open until dropped");
+        let input = self.instance.sandbox.lend(batch)?;
+        let guest = &self.instance.guest;
+        let handles = self.instance.sandbox.call("transformer.process", |s| {
+            guest.transformer().call_process(s, handle, input)
+        })?;
+        self.collect("transformer.process", handles)
+    }
+
+    /// Emit what the filter held back.
+    ///
+    /// # Errors
+    /// As [`Transformer::process`].
+    pub fn finish(&mut self) -> Result<Vec<RecordBatch>> {
+        let handle = self.handle.expect("open until dropped");
+        let guest = &self.instance.guest;
+        let handles = self.instance.sandbox.call("transformer.finish", |s| {
+            guest.transformer().call_finish(s, handle)
+        })?;
+        self.collect("transformer.finish", handles)
+    }
+}
+
+impl Drop for Transformer {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.instance.sandbox.drop_resource(handle);
+        }
+    }
+}
+
+/// What a sink reports on commit.
+#[derive(Debug, Clone, Default)]
+pub struct CommitInfo {
+    /// Rows made durable.
+    pub rows: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Where they went.
+    pub outputs: Vec<String>,
+}
+
+/// A sink plugin instance for one task.
+pub struct SinkInstance {
+    sandbox: Sandbox,
+    guest: sink::Guest,
+}
+
+impl SinkInstance {
+    pub(crate) fn new(
+        plugin: Plugin,
+        store: Store<HostState>,
+        guest: sink::Guest,
+        limits: Limits,
+    ) -> Self {
+        SinkInstance {
+            sandbox: Sandbox {
+                plugin,
+                store,
+                limits,
+                poisoned: false,
+            },
+            guest,
+        }
+    }
+
+    /// Validate config and connectivity.
+    ///
+    /// # Errors
+    /// The plugin's error, or a sandbox failure.
+    pub fn check(&mut self, config: &str) -> Result<()> {
+        let guest = &self.guest;
+        self.sandbox.call("check", |s| guest.call_check(s, config))
+    }
+
+    /// Open a writer; the instance becomes it.
+    ///
+    /// # Errors
+    /// The plugin's error or a sandbox failure.
+    pub fn into_writer(
+        mut self,
+        config: &str,
+        stream: &str,
+        schema: &SchemaRef,
+        task: &str,
+    ) -> Result<SinkWriter> {
+        let schema_ipc = encode_schema(schema);
+        let guest = &self.guest;
+        let handle = self.sandbox.call("writer.open", |s| {
+            guest
+                .writer()
+                .call_open(s, config, stream, &schema_ipc, task)
+        })?;
+        Ok(SinkWriter {
+            instance: self,
+            handle: Some(handle),
+            schema: schema.clone(),
+        })
+    }
+}
+
+/// An open writer.
+pub struct SinkWriter {
+    instance: SinkInstance,
+    handle: Option<ResourceAny>,
+    schema: SchemaRef,
+}
+
+impl SinkWriter {
+    /// Write one batch; its schema must be the writer's.
+    ///
+    /// # Errors
+    /// The plugin's error or a sandbox failure.
+    pub fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        if !crate::batch::same_fields(&batch.schema(), &self.schema) {
+            return Err(Error::InvalidOutput {
+                plugin: "pipeline".into(),
+                call: "writer.write".into(),
+                message: format!(
+                    "batch schema {:?} differs from the stream's {:?}",
+                    batch.schema().fields(),
+                    self.schema.fields()
+                ),
+            });
+        }
+        let handle = self.handle.expect("open until dropped");
+        let input = self.instance.sandbox.lend(batch)?;
+        let guest = &self.instance.guest;
+        self.instance.sandbox.call("writer.write", |s| {
+            guest.writer().call_write(s, handle, input)
+        })
+    }
+
+    /// Make everything written durable.
+    ///
+    /// # Errors
+    /// The plugin's error or a sandbox failure.
+    pub fn commit(mut self) -> Result<CommitInfo> {
+        let handle = self.handle.take().expect("open until dropped");
+        let guest = &self.instance.guest;
+        let info = self
+            .instance
+            .sandbox
+            .call("writer.commit", |s| guest.writer().call_commit(s, handle));
+        self.instance.sandbox.drop_resource(handle);
+        let info = info?;
+        Ok(CommitInfo {
+            rows: info.rows,
+            bytes: info.bytes,
+            outputs: info.outputs,
+        })
+    }
+
+    /// Discard everything written.
+    pub fn abort(mut self) {
+        if let Some(handle) = self.handle.take() {
+            let guest = &self.instance.guest;
+            let _ = self.instance.sandbox.call("writer.abort", |s| {
+                guest.writer().call_abort(s, handle).map(Ok)
+            });
+            self.instance.sandbox.drop_resource(handle);
+        }
+    }
+}
+
+impl Drop for SinkWriter {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.instance.sandbox.drop_resource(handle);
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send() {
+    fn is_send<T: Send>() {}
+    is_send::<SourceReader>();
+    is_send::<Transformer>();
+    is_send::<SinkWriter>();
+    let _ = Arc::new(());
+}

@@ -1,0 +1,32 @@
+//! Sluice's WebAssembly runtime.
+//!
+//! One [`Runtime`] holds the wasmtime [`Engine`](wasmtime::Engine), the
+//! on-disk cache of precompiled components and the epoch ticker that enforces
+//! per-call deadlines. [`Runtime::load`] turns a `.wasm` file into a
+//! [`Plugin`]: compiled once, linked once, and instantiated cheaply for each
+//! task as a [`SourceInstance`], [`FilterInstance`] or [`SinkInstance`], each
+//! in its own sandboxed store with only the capabilities the job granted.
+//!
+//! Everything a plugin returns is validated here (Arrow IPC is decoded with
+//! validation, sizes are capped), so a malformed batch, a trap, a loop or a
+//! memory bomb becomes an [`Error`] naming the plugin and the call, never a
+//! panic of the host.
+
+mod batch;
+mod bindings;
+mod cache;
+pub mod capability;
+mod error;
+mod instance;
+mod limits;
+mod plugin;
+
+pub use batch::{Batch, decode_schema, encode_schema, same_fields};
+pub use capability::{BlobGrant, Grants};
+pub use error::{Error, ErrorKind, Result};
+pub use instance::{
+    CommitInfo, FilterInstance, Partition, ReaderEvent, SinkInstance, SinkWriter, SourceInstance,
+    SourceReader, StreamInfo, SyncMode, Transformer,
+};
+pub use limits::Limits;
+pub use plugin::{LoadReport, Plugin, PluginInfo, PluginKind, Runtime, RuntimeConfig};

@@ -1,0 +1,435 @@
+//! Loading plugins: the engine, the linker, and each plugin's `info()`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Config, Engine, Store};
+
+use crate::bindings::{self, filter, sink, source};
+use crate::cache::ComponentCache;
+use crate::capability::{Grants, HostState};
+use crate::error::{Error, Result};
+use crate::instance::{FilterInstance, SinkInstance, SourceInstance, call_error};
+use crate::limits::Limits;
+
+/// How often the epoch advances: the granularity of call deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Runtime settings.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeConfig {
+    /// Where precompiled components are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The three kinds of plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginKind {
+    /// Reads streams.
+    Source,
+    /// Transforms batches.
+    Filter,
+    /// Writes streams.
+    Sink,
+}
+
+impl PluginKind {
+    /// `source`, `filter` or `sink`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Source => "source",
+            PluginKind::Filter => "filter",
+            PluginKind::Sink => "sink",
+        }
+    }
+}
+
+/// What a plugin says about itself.
+#[derive(Debug, Clone)]
+pub struct PluginInfo {
+    /// Short name, e.g. `file`.
+    pub name: String,
+    /// The plugin's semver.
+    pub version: String,
+    /// Its kind.
+    pub kind: PluginKind,
+    /// One line for `sluice plugin list`.
+    pub description: String,
+    /// JSON Schema of its config.
+    pub config_schema: serde_json::Value,
+    /// Capabilities it asks for.
+    pub capabilities: Vec<String>,
+}
+
+/// How a plugin was loaded: shown to users so a cold start is explained.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadReport {
+    /// Whether the precompiled component came from the cache.
+    pub from_cache: bool,
+    /// Time to read, compile or deserialize, and link.
+    pub elapsed: Duration,
+}
+
+/// Advances the engine's epoch until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The wasmtime engine, linker and component cache; one per process.
+pub struct Runtime {
+    engine: Engine,
+    linker: Arc<Linker<HostState>>,
+    cache: Option<ComponentCache>,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// Build the engine (epoch interruption on) and the linker with every
+    /// host capability.
+    ///
+    /// # Errors
+    /// When wasmtime cannot be set up on this machine.
+    pub fn new(config: RuntimeConfig) -> Result<Runtime> {
+        let load_err = |message: String| Error::Load {
+            plugin: "-".into(),
+            path: "-".into(),
+            message,
+        };
+        let mut wasm_config = Config::new();
+        wasm_config.wasm_component_model(true);
+        wasm_config.epoch_interruption(true);
+        let engine = Engine::new(&wasm_config).map_err(|e| load_err(e.to_string()))?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| load_err(e.to_string()))?;
+        bindings::Plugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            &mut linker,
+            |state| state,
+        )
+        .map_err(|e| load_err(e.to_string()))?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let stop = stop.clone();
+            let engine = engine.clone();
+            std::thread::Builder::new()
+                .name("sluice-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| Error::Io {
+                    context: "starting the epoch thread".into(),
+                    source: e,
+                })?;
+        }
+        let cache = config.cache_dir.map(|dir| ComponentCache::new(dir, &engine));
+        Ok(Runtime {
+            engine,
+            linker: Arc::new(linker),
+            cache,
+            _ticker: EpochTicker { stop },
+        })
+    }
+
+    /// Load a plugin from a `.wasm` component file: from the cache when it
+    /// was compiled before, then linked and asked for its `info()`.
+    ///
+    /// # Errors
+    /// When the file is missing, is not a component, imports something the
+    /// host does not provide, exports no plugin interface, or fails `info()`.
+    pub fn load(&self, path: &Path) -> Result<Plugin> {
+        let started = Instant::now();
+        let label = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let load_err = |message: String| Error::Load {
+            plugin: label.clone(),
+            path: path.display().to_string(),
+            message,
+        };
+        let wasm = std::fs::read(path).map_err(|e| load_err(e.to_string()))?;
+        let cached = self.cache.as_ref().and_then(|c| c.get(&self.engine, &wasm));
+        let from_cache = cached.is_some();
+        let component = match cached {
+            Some(component) => component,
+            None => {
+                let component = Component::new(&self.engine, &wasm)
+                    .map_err(|e| load_err(format!("not a valid component: {e:?}")))?;
+                if let Some(cache) = &self.cache {
+                    cache.put(&wasm, &component);
+                }
+                component
+            }
+        };
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            load_err(format!(
+                "cannot link (does it target sluice:plugin@0.1.0?): {e:?}"
+            ))
+        })?;
+        let exports = Exports {
+            source: source::GuestIndices::new(&pre).ok(),
+            filter: filter::GuestIndices::new(&pre).ok(),
+            sink: sink::GuestIndices::new(&pre).ok(),
+        };
+        let mut plugin = Plugin {
+            inner: Arc::new(PluginInner {
+                label: label.clone(),
+                path: path.to_path_buf(),
+                pre,
+                exports,
+                info: None,
+                report: LoadReport {
+                    from_cache,
+                    elapsed: Duration::ZERO,
+                },
+            }),
+        };
+        let info = plugin.query_info()?;
+        let inner = Arc::get_mut(&mut plugin.inner).expect("not shared yet");
+        inner.info = Some(info);
+        inner.report.elapsed = started.elapsed();
+        tracing::debug!(
+            plugin = %label,
+            from_cache,
+            ms = inner.report.elapsed.as_millis() as u64,
+            "plugin loaded"
+        );
+        Ok(plugin)
+    }
+}
+
+struct Exports {
+    source: Option<source::GuestIndices>,
+    filter: Option<filter::GuestIndices>,
+    sink: Option<sink::GuestIndices>,
+}
+
+struct PluginInner {
+    label: String,
+    path: PathBuf,
+    pre: InstancePre<HostState>,
+    exports: Exports,
+    info: Option<PluginInfo>,
+    report: LoadReport,
+}
+
+/// A compiled, linked plugin; cheap to clone and to instantiate per task.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+impl Plugin {
+    /// What the plugin said about itself.
+    pub fn info(&self) -> &PluginInfo {
+        self.inner.info.as_ref().expect("set by Runtime::load")
+    }
+
+    /// The file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// How it was loaded.
+    pub fn load_report(&self) -> LoadReport {
+        self.inner.report
+    }
+
+    /// The name used in errors.
+    pub fn name(&self) -> &str {
+        self.inner
+            .info
+            .as_ref()
+            .map(|i| i.name.as_str())
+            .unwrap_or(&self.inner.label)
+    }
+
+    pub(crate) fn new_store(&self, grants: Arc<Grants>, limits: &Limits) -> Store<HostState> {
+        let state = HostState::new(Arc::from(self.name()), grants, limits.memory_bytes);
+        let mut store = Store::new(self.inner.pre.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(deadline_ticks(limits.call_timeout));
+        store
+    }
+
+    pub(crate) fn instantiate(
+        &self,
+        store: &mut Store<HostState>,
+        limits: &Limits,
+    ) -> Result<wasmtime::component::Instance> {
+        self.inner
+            .pre
+            .instantiate(&mut *store)
+            .map_err(|e| call_error(self.name(), "instantiate", e, store, limits))
+    }
+
+    fn query_info(&self) -> Result<PluginInfo> {
+        let limits = Limits::default();
+        let mut store = self.new_store(Arc::new(Grants::default()), &limits);
+        let instance = self.instantiate(&mut store, &limits)?;
+        let label = self.inner.label.clone();
+        let err = |e: wasmtime::Error, store: &mut Store<HostState>| {
+            call_error(&label, "info", e, store, &limits)
+        };
+        let exports = &self.inner.exports;
+        let raw = if let Some(ix) = &exports.source {
+            let guest = ix.load(&mut store, &instance).map_err(|e| err(e, &mut store))?;
+            guest.call_info(&mut store).map_err(|e| err(e, &mut store))?
+        } else if let Some(ix) = &exports.filter {
+            let guest = ix.load(&mut store, &instance).map_err(|e| err(e, &mut store))?;
+            guest.call_info(&mut store).map_err(|e| err(e, &mut store))?
+        } else if let Some(ix) = &exports.sink {
+            let guest = ix.load(&mut store, &instance).map_err(|e| err(e, &mut store))?;
+            guest.call_info(&mut store).map_err(|e| err(e, &mut store))?
+        } else {
+            return Err(Error::Load {
+                plugin: label,
+                path: self.inner.path.display().to_string(),
+                message: "exports none of sluice:plugin/source, filter or sink @0.1.0".into(),
+            });
+        };
+        let kind = match raw.kind {
+            bindings::types::PluginKind::Source => PluginKind::Source,
+            bindings::types::PluginKind::Filter => PluginKind::Filter,
+            bindings::types::PluginKind::Sink => PluginKind::Sink,
+        };
+        let has_export = match kind {
+            PluginKind::Source => exports.source.is_some(),
+            PluginKind::Filter => exports.filter.is_some(),
+            PluginKind::Sink => exports.sink.is_some(),
+        };
+        let invalid = |message: String| Error::InvalidOutput {
+            plugin: label.clone(),
+            call: "info".into(),
+            message,
+        };
+        if !has_export {
+            return Err(invalid(format!(
+                "says it is a {} but does not export that interface",
+                kind.as_str()
+            )));
+        }
+        let config_schema: serde_json::Value = serde_json::from_str(&raw.config_schema)
+            .map_err(|e| invalid(format!("config-schema is not JSON: {e}")))?;
+        jsonschema::validator_for(&config_schema)
+            .map_err(|e| invalid(format!("config-schema is not a valid JSON Schema: {e}")))?;
+        Ok(PluginInfo {
+            name: raw.name,
+            version: raw.version,
+            kind,
+            description: raw.description,
+            config_schema,
+            capabilities: raw.capabilities,
+        })
+    }
+
+    fn expect_kind(&self, kind: PluginKind) -> Result<()> {
+        let actual = self.info().kind;
+        if actual == kind {
+            Ok(())
+        } else {
+            Err(Error::WrongKind {
+                plugin: self.name().to_string(),
+                expected: kind.as_str(),
+                actual: actual.as_str(),
+            })
+        }
+    }
+
+    /// Check `config` against the plugin's JSON Schema. Errors name the path
+    /// in the job file: `config_path` is where the config sits (`sink.config`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] listing every violation.
+    pub fn validate_config(&self, config: &serde_json::Value, config_path: &str) -> Result<()> {
+        let validator = jsonschema::validator_for(&self.info().config_schema).map_err(|e| {
+            Error::InvalidOutput {
+                plugin: self.name().to_string(),
+                call: "info".into(),
+                message: e.to_string(),
+            }
+        })?;
+        let problems: Vec<String> = validator
+            .iter_errors(config)
+            .map(|e| {
+                let pointer = e.instance_path().to_string();
+                let at = pointer.trim_start_matches('/').replace('/', ".");
+                if at.is_empty() {
+                    format!("{config_path}: {e}")
+                } else {
+                    format!("{config_path}.{at}: {e}")
+                }
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Config {
+                path: format!("plugin {}", self.name()),
+                message: problems.join("; "),
+            })
+        }
+    }
+
+    /// A sandboxed source instance for one task.
+    ///
+    /// # Errors
+    /// When the plugin is not a source or fails to instantiate.
+    pub fn source(&self, grants: Arc<Grants>, limits: Limits) -> Result<SourceInstance> {
+        self.expect_kind(PluginKind::Source)?;
+        let mut store = self.new_store(grants, &limits);
+        let instance = self.instantiate(&mut store, &limits)?;
+        let ix = self.inner.exports.source.as_ref().expect("checked by info");
+        let guest = ix
+            .load(&mut store, &instance)
+            .map_err(|e| call_error(self.name(), "load", e, &mut store, &limits))?;
+        Ok(SourceInstance::new(self.clone(), store, guest, limits))
+    }
+
+    /// A sandboxed filter instance for one task.
+    ///
+    /// # Errors
+    /// When the plugin is not a filter or fails to instantiate.
+    pub fn filter(&self, grants: Arc<Grants>, limits: Limits) -> Result<FilterInstance> {
+        self.expect_kind(PluginKind::Filter)?;
+        let mut store = self.new_store(grants, &limits);
+        let instance = self.instantiate(&mut store, &limits)?;
+        let ix = self.inner.exports.filter.as_ref().expect("checked by info");
+        let guest = ix
+            .load(&mut store, &instance)
+            .map_err(|e| call_error(self.name(), "load", e, &mut store, &limits))?;
+        Ok(FilterInstance::new(self.clone(), store, guest, limits))
+    }
+
+    /// A sandboxed sink instance for one task.
+    ///
+    /// # Errors
+    /// When the plugin is not a sink or fails to instantiate.
+    pub fn sink(&self, grants: Arc<Grants>, limits: Limits) -> Result<SinkInstance> {
+        self.expect_kind(PluginKind::Sink)?;
+        let mut store = self.new_store(grants, &limits);
+        let instance = self.instantiate(&mut store, &limits)?;
+        let ix = self.inner.exports.sink.as_ref().expect("checked by info");
+        let guest = ix
+            .load(&mut store, &instance)
+            .map_err(|e| call_error(self.name(), "load", e, &mut store, &limits))?;
+        Ok(SinkInstance::new(self.clone(), store, guest, limits))
+    }
+}
+
+pub(crate) fn deadline_ticks(timeout: Duration) -> u64 {
+    (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}

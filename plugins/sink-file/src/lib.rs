@@ -1,0 +1,298 @@
+//! `file`: write CSV, JSON Lines or Parquet files into a granted directory.
+//!
+//! Output is atomic: each file is written under a temporary name and renamed
+//! into place only when the task commits, so a failed or killed run leaves
+//! no half-written file where a reader would find it. Files split by rows or
+//! bytes; every task writes its own files.
+
+use arrow_schema::SchemaRef;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sluice_sdk::codec::Encoder;
+use sluice_sdk::{Batch, CommitInfo, Error, Info, Result, Sink, Writer, blob, export_sink};
+
+/// File formats.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Delimited text.
+    Csv,
+    /// One JSON object per line.
+    #[serde(alias = "jsonl", alias = "ndjson")]
+    Json,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// The file sink's config.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Output path relative to the granted directory. `{stream}`, `{task}`
+    /// and `{part}` are replaced; without `{task}`/`{part}`, files other than
+    /// the first get `-<task>-<part>` before the extension.
+    pub path: String,
+    /// The format; by default from the path's extension.
+    #[serde(default)]
+    pub format: Option<Format>,
+    /// CSV/JSON: `none`, `gzip`, `zstd` (default from the extension).
+    /// Parquet: `none`, `snappy`, `gzip`, `zstd` (default `zstd`).
+    #[serde(default)]
+    pub compression: Option<String>,
+    /// Compression level.
+    #[serde(default)]
+    pub level: Option<i32>,
+    /// CSV: write a header line (default true).
+    #[serde(default)]
+    pub header: Option<bool>,
+    /// CSV: delimiter (default `,`).
+    #[serde(default)]
+    pub delimiter: Option<String>,
+    /// Parquet: rows per row group.
+    #[serde(default)]
+    pub row_group_rows: Option<u64>,
+    /// Start a new file after this many rows.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub max_rows_per_file: Option<u64>,
+    /// Start a new file after about this many bytes (checked between batches).
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub max_bytes_per_file: Option<u64>,
+}
+
+/// Split `name` into (stem, extension-with-dot), the extension starting at
+/// the first dot of the file name: `a/b.csv.gz` → (`a/b`, `.csv.gz`).
+fn split_ext(path: &str) -> (&str, &str) {
+    let file_start = path.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match path[file_start..].find('.') {
+        Some(dot) if dot > 0 => path.split_at(file_start + dot),
+        _ => (path, ""),
+    }
+}
+
+/// The final name of part `part` of task `task`.
+pub fn output_path(template: &str, stream: &str, task: &str, part: u32) -> String {
+    let has_placeholders = template.contains("{task}") || template.contains("{part}");
+    let path = template
+        .replace("{stream}", stream)
+        .replace("{task}", task)
+        .replace("{part}", &format!("{part:03}"));
+    if has_placeholders || (task == "0" && part == 0) {
+        path
+    } else {
+        let (stem, ext) = split_ext(&path);
+        format!("{stem}-{task}-{part:03}{ext}")
+    }
+}
+
+fn format_of(config: &Config) -> Result<Format> {
+    if let Some(f) = config.format {
+        return Ok(f);
+    }
+    let (_, ext) = split_ext(&config.path);
+    let ext = ext.to_ascii_lowercase();
+    let ext = ext
+        .strip_suffix(".gz")
+        .or_else(|| ext.strip_suffix(".zst"))
+        .unwrap_or(&ext);
+    match ext {
+        ".csv" | ".tsv" | ".txt" => Ok(Format::Csv),
+        ".json" | ".jsonl" | ".ndjson" => Ok(Format::Json),
+        ".parquet" | ".pq" => Ok(Format::Parquet),
+        _ => Err(Error::config(format!(
+            "sink.config.format: cannot tell the format of {:?} from its extension; set format: csv, json or parquet",
+            config.path
+        ))),
+    }
+}
+
+fn encoder_options(config: &Config) -> Result<Value> {
+    let format = format_of(config)?;
+    let lower = config.path.to_ascii_lowercase();
+    let compression = match (&config.compression, format) {
+        (Some(c), _) => c.clone(),
+        (None, Format::Parquet) => "zstd".into(),
+        (None, _) if lower.ends_with(".gz") => "gzip".into(),
+        (None, _) if lower.ends_with(".zst") => "zstd".into(),
+        (None, _) => "none".into(),
+    };
+    let mut o = json!({
+        "format": match format { Format::Csv => "csv", Format::Json => "json", Format::Parquet => "parquet" },
+        "compression": compression,
+    });
+    let m = o.as_object_mut().expect("object");
+    if let Some(l) = config.level {
+        m.insert("level".into(), l.into());
+    }
+    if let Some(h) = config.header {
+        m.insert("header".into(), h.into());
+    }
+    if let Some(d) = &config.delimiter {
+        m.insert("delimiter".into(), d.clone().into());
+    }
+    if let Some(r) = config.row_group_rows {
+        m.insert("row_group_rows".into(), r.into());
+    }
+    Ok(o)
+}
+
+/// The plugin.
+pub struct FileSink;
+
+impl Sink for FileSink {
+    type Config = Config;
+    type Writer = FileWriter;
+
+    fn info() -> Info {
+        Info {
+            name: "file",
+            version: env!("CARGO_PKG_VERSION"),
+            description: "CSV, JSON Lines or Parquet files, written atomically, split by size",
+            capabilities: &["blob", "codec"],
+        }
+    }
+
+    fn check(config: &Config) -> Result<()> {
+        encoder_options(config).map(|_| ())
+    }
+
+    fn open(config: Config, stream: &str, schema: SchemaRef, task: &str) -> Result<FileWriter> {
+        let options = encoder_options(&config)?;
+        Ok(FileWriter {
+            config,
+            options,
+            stream: stream.into(),
+            task: task.into(),
+            schema,
+            current: None,
+            finished: Vec::new(),
+            rows: 0,
+            bytes: 0,
+        })
+    }
+}
+
+/// One file being written.
+struct Part {
+    encoder: Encoder,
+    tmp: String,
+    fin: String,
+    rows: u64,
+}
+
+/// Writes one task's files.
+pub struct FileWriter {
+    config: Config,
+    options: Value,
+    stream: String,
+    task: String,
+    schema: SchemaRef,
+    current: Option<Part>,
+    /// (temporary, final) names of closed parts, renamed on commit.
+    finished: Vec<(String, String)>,
+    rows: u64,
+    bytes: u64,
+}
+
+impl FileWriter {
+    fn next_part(&mut self) -> Result<Part> {
+        let n = (self.finished.len() + usize::from(self.current.is_some())) as u32;
+        let fin = output_path(&self.config.path, &self.stream, &self.task, n);
+        let (stem, ext) = split_ext(&fin);
+        let tmp = format!("{stem}.sluice-tmp-{}-{n}{ext}", self.task);
+        let encoder = Encoder::create(&tmp, &self.schema, &self.options)?;
+        Ok(Part {
+            encoder,
+            tmp,
+            fin,
+            rows: 0,
+        })
+    }
+
+    fn close_current(&mut self) -> Result<()> {
+        if let Some(part) = self.current.take() {
+            self.bytes += part.encoder.finish()?;
+            self.finished.push((part.tmp, part.fin));
+        }
+        Ok(())
+    }
+}
+
+impl Writer for FileWriter {
+    fn write(&mut self, batch: Batch) -> Result<()> {
+        let full = match &self.current {
+            Some(p) => {
+                self.config.max_rows_per_file.is_some_and(|m| p.rows >= m)
+                    || self
+                        .config
+                        .max_bytes_per_file
+                        .is_some_and(|m| p.encoder.bytes_written() >= m)
+            }
+            None => false,
+        };
+        if full {
+            self.close_current()?;
+        }
+        if self.current.is_none() {
+            let part = self.next_part()?;
+            self.current = Some(part);
+        }
+        let part = self.current.as_mut().expect("just opened");
+        part.encoder.write(&batch)?;
+        let n = batch.num_rows();
+        part.rows += n;
+        self.rows += n;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<CommitInfo> {
+        if self.current.is_none() && self.finished.is_empty() {
+            // An empty task still produces a file (with a header or schema),
+            // so downstream readers see the stream existed.
+            let part = self.next_part()?;
+            self.current = Some(part);
+        }
+        self.close_current()?;
+        let mut outputs = Vec::new();
+        for (tmp, fin) in self.finished.drain(..) {
+            blob::rename(&tmp, &fin)?;
+            outputs.push(fin);
+        }
+        Ok(CommitInfo {
+            rows: self.rows,
+            bytes: self.bytes,
+            outputs,
+        })
+    }
+
+    fn abort(&mut self) {
+        if let Some(part) = self.current.take() {
+            let _ = part.encoder.finish();
+            self.finished.push((part.tmp, part.fin));
+        }
+        for (tmp, _) in self.finished.drain(..) {
+            let _ = blob::delete(&tmp);
+        }
+    }
+}
+
+export_sink!(FileSink);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(output_path("out/x.parquet", "s", "0", 0), "out/x.parquet");
+        assert_eq!(output_path("out/x.csv.gz", "s", "3", 1), "out/x-3-001.csv.gz");
+        assert_eq!(
+            output_path("{stream}/{task}-{part}.csv", "orders", "2", 0),
+            "orders/2-000.csv"
+        );
+        assert_eq!(split_ext("a.b/c"), ("a.b/c", ""));
+        assert_eq!(split_ext("dir/.hidden"), ("dir/.hidden", ""));
+    }
+}

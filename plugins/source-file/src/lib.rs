@@ -1,0 +1,298 @@
+//! `file`: read CSV, JSON Lines and Parquet files from a granted directory.
+//!
+//! Globs pick the files; each file is a partition, read in parallel with the
+//! others. Decoding happens in the host's native codec and batches are passed
+//! on without entering this plugin's memory. With `incremental: true`, files
+//! already read (same size and modification time) are skipped on the next run.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sluice_sdk::codec::Decoder;
+use sluice_sdk::{
+    Error, Event, Info, Partition, Reader, Result, Source, StreamInfo, SyncMode, blob,
+    export_source,
+};
+
+/// File formats.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Delimited text.
+    Csv,
+    /// One JSON object per line.
+    #[serde(alias = "jsonl", alias = "ndjson")]
+    Json,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// The file source's config.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Globs relative to the granted directory, e.g. `["orders/*.csv.gz"]`.
+    #[schemars(length(min = 1))]
+    pub paths: Vec<String>,
+    /// The format; by default from each file's extension.
+    #[serde(default)]
+    pub format: Option<Format>,
+    /// `auto` (from the extension), `none`, `gzip` or `zstd`.
+    #[serde(default)]
+    pub compression: Option<String>,
+    /// Stream name.
+    #[serde(default = "default_stream")]
+    pub stream: String,
+    /// Skip files read by an earlier run (same size and modification time).
+    #[serde(default)]
+    pub incremental: bool,
+    /// Rows per batch.
+    #[serde(default)]
+    pub batch_size: Option<u64>,
+    /// CSV: whether the first line names the columns (default true).
+    #[serde(default)]
+    pub header: Option<bool>,
+    /// CSV: delimiter (default `,`; `\t` for tabs).
+    #[serde(default)]
+    pub delimiter: Option<String>,
+    /// CSV: quote character (default `"`).
+    #[serde(default)]
+    pub quote: Option<String>,
+    /// CSV: escape character (default none: quotes are doubled).
+    #[serde(default)]
+    pub escape: Option<String>,
+    /// CSV: the text that means null (empty fields are null anyway).
+    #[serde(default)]
+    pub null_string: Option<String>,
+    /// Lines to skip at the top of each file, before the header.
+    #[serde(default)]
+    pub skip_lines: Option<u64>,
+    /// Rows sampled to infer column types (default 1000).
+    #[serde(default)]
+    pub infer_rows: Option<u64>,
+    /// Column types overriding inference: `{id: int64, amount: "decimal(12,2)"}`.
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+}
+
+fn default_stream() -> String {
+    "files".into()
+}
+
+/// The format of `path`, from config or its extension.
+fn format_of(config: &Config, path: &str) -> Result<Format> {
+    if let Some(f) = config.format {
+        return Ok(f);
+    }
+    let name = path.to_ascii_lowercase();
+    let name = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".zst"))
+        .unwrap_or(&name);
+    if name.ends_with(".csv") || name.ends_with(".tsv") || name.ends_with(".txt") {
+        Ok(Format::Csv)
+    } else if name.ends_with(".jsonl") || name.ends_with(".ndjson") || name.ends_with(".json") {
+        Ok(Format::Json)
+    } else if name.ends_with(".parquet") || name.ends_with(".pq") {
+        Ok(Format::Parquet)
+    } else {
+        Err(Error::config(format!(
+            "source.config.format: cannot tell the format of {path} from its extension; set format: csv, json or parquet"
+        )))
+    }
+}
+
+/// Decoder options for the host codec.
+fn decoder_options(config: &Config, path: &str) -> Result<Value> {
+    let format = format_of(config, path)?;
+    let mut o = json!({
+        "format": match format { Format::Csv => "csv", Format::Json => "json", Format::Parquet => "parquet" },
+        "compression": config.compression.clone().unwrap_or_else(|| "auto".into()),
+        "columns": config.columns,
+    });
+    let m = o.as_object_mut().expect("object");
+    let mut set = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            m.insert(k.into(), v);
+        }
+    };
+    set("batch_size", config.batch_size.map(Value::from));
+    set("skip_lines", config.skip_lines.map(Value::from));
+    set("infer_rows", config.infer_rows.map(Value::from));
+    if format == Format::Csv {
+        set("header", config.header.map(Value::from));
+        set("delimiter", config.delimiter.clone().map(Value::from));
+        set("quote", config.quote.clone().map(Value::from));
+        set("escape", config.escape.clone().map(Value::from));
+        set("null_string", config.null_string.clone().map(Value::from));
+    }
+    Ok(o)
+}
+
+/// Every file matching the config's globs, once, sorted.
+fn matching_files(config: &Config) -> Result<Vec<blob::ObjectInfo>> {
+    let mut seen = BTreeSet::new();
+    let mut files = Vec::new();
+    for pattern in &config.paths {
+        let found = blob::list(pattern)?;
+        if found.is_empty() {
+            sluice_sdk::log::warn(&format!("no file matches {pattern:?}"));
+        }
+        for f in found {
+            if seen.insert(f.path.clone()) {
+                files.push(f);
+            }
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+/// What a finished file's state records: enough to notice it changed.
+fn file_state(f: &blob::ObjectInfo) -> String {
+    format!("{}:{}", f.size, f.modified_ms)
+}
+
+/// The plugin.
+pub struct FileSource;
+
+impl Source for FileSource {
+    type Config = Config;
+    type Reader = FileReader;
+
+    fn info() -> Info {
+        Info {
+            name: "file",
+            version: env!("CARGO_PKG_VERSION"),
+            description: "CSV, JSON Lines and Parquet files (gzip, zstd) from a directory",
+            capabilities: &["blob", "codec"],
+        }
+    }
+
+    fn check(config: &Config) -> Result<()> {
+        let files = matching_files(config)?;
+        if files.is_empty() {
+            return Err(Error::config(format!(
+                "source.config.paths: no file matches {:?}",
+                config.paths
+            )));
+        }
+        for f in &files {
+            format_of(config, &f.path)?;
+        }
+        Ok(())
+    }
+
+    fn discover(config: &Config) -> Result<Vec<StreamInfo>> {
+        let files = matching_files(config)?;
+        let schema = match files.first() {
+            Some(f) => Some(Decoder::open(&f.path, &decoder_options(config, &f.path)?)?.schema()?),
+            None => None,
+        };
+        Ok(vec![StreamInfo {
+            name: config.stream.clone(),
+            schema,
+            primary_key: Vec::new(),
+            cursor_fields: Vec::new(),
+            sync_modes: vec![SyncMode::FullRefresh, SyncMode::Incremental],
+        }])
+    }
+
+    fn partitions(config: &Config, stream: &str, state: Option<&str>) -> Result<Vec<Partition>> {
+        if stream != config.stream {
+            return Err(Error::config(format!(
+                "no stream {stream:?}; this source has {:?}",
+                config.stream
+            )));
+        }
+        let done: BTreeMap<String, String> = match (config.incremental, state) {
+            (true, Some(s)) => serde_json::from_str(s)
+                .map_err(|e| Error::internal(format!("saved state is not a JSON object: {e}")))?,
+            _ => BTreeMap::new(),
+        };
+        let files = matching_files(config)?;
+        let mut parts = Vec::new();
+        for f in files {
+            format_of(config, &f.path)?;
+            if done.get(&f.path) == Some(&file_state(&f)) {
+                continue;
+            }
+            parts.push(Partition {
+                stream: stream.into(),
+                id: f.path.clone(),
+                spec: file_state(&f),
+            });
+        }
+        Ok(parts)
+    }
+
+    fn open(config: Config, partition: Partition, _state: Option<String>) -> Result<FileReader> {
+        let options = decoder_options(&config, &partition.id)?;
+        let decoder = Decoder::open(&partition.id, &options)?;
+        Ok(FileReader {
+            decoder: Some(decoder),
+            done_state: partition.spec,
+        })
+    }
+}
+
+/// Reads one file, then checkpoints it as done.
+pub struct FileReader {
+    decoder: Option<Decoder>,
+    done_state: String,
+}
+
+impl Reader for FileReader {
+    fn next(&mut self) -> Result<Option<Event>> {
+        let Some(decoder) = &self.decoder else {
+            return Ok(None);
+        };
+        match decoder.next_batch()? {
+            Some(batch) => Ok(Some(Event::Batch(batch))),
+            None => {
+                self.decoder = None;
+                Ok(Some(Event::Checkpoint(std::mem::take(&mut self.done_state))))
+            }
+        }
+    }
+}
+
+export_source!(FileSource);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: Value) -> Config {
+        let mut base = json!({"paths": ["*.csv"]});
+        base.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn format_from_extension() {
+        let c = config(json!({}));
+        assert_eq!(format_of(&c, "a.csv").unwrap(), Format::Csv);
+        assert_eq!(format_of(&c, "a.CSV.gz").unwrap(), Format::Csv);
+        assert_eq!(format_of(&c, "a.jsonl.zst").unwrap(), Format::Json);
+        assert_eq!(format_of(&c, "a.parquet").unwrap(), Format::Parquet);
+        let err = format_of(&c, "a.bin").unwrap_err();
+        assert!(err.message.contains("source.config.format"), "{err}");
+    }
+
+    #[test]
+    fn csv_options_reach_the_codec() {
+        let c = config(json!({"delimiter": "\t", "null_string": "NA", "columns": {"id": "int64"}}));
+        let o = decoder_options(&c, "x.tsv").unwrap();
+        assert_eq!(o["format"], "csv");
+        assert_eq!(o["delimiter"], "\t");
+        assert_eq!(o["null_string"], "NA");
+        assert_eq!(o["columns"]["id"], "int64");
+        let o = decoder_options(&c, "x.parquet").unwrap();
+        assert!(o.get("delimiter").is_none());
+    }
+}

@@ -1,0 +1,64 @@
+//! Object storage granted by the job (`grants: {blob: …}`).
+//!
+//! Paths are relative to the grant's root; a plugin cannot leave it.
+
+use crate::__wit::sluice::plugin::blob as wit;
+use crate::Result;
+
+/// One object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Path relative to the grant's root, `/`-separated.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification, milliseconds since the Unix epoch.
+    pub modified_ms: u64,
+}
+
+/// Objects matching a glob (`*.csv`, `**/*.parquet`), sorted by path.
+///
+/// # Errors
+/// A config error when blob is not granted or the glob is bad.
+pub fn list(pattern: &str) -> Result<Vec<ObjectInfo>> {
+    Ok(wit::list(pattern)?
+        .into_iter()
+        .map(|o| ObjectInfo {
+            path: o.path,
+            size: o.size,
+            modified_ms: o.modified_ms,
+        })
+        .collect())
+}
+
+/// Read `len` bytes at `offset`.
+///
+/// # Errors
+/// When the object is missing or unreadable.
+pub fn read(path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+    Ok(wit::read(path, offset, len)?)
+}
+
+/// Write a whole object.
+///
+/// # Errors
+/// When the grant is read-only or the write fails.
+pub fn write(path: &str, data: &[u8]) -> Result<()> {
+    Ok(wit::write(path, data)?)
+}
+
+/// Rename an object (atomic on a local directory).
+///
+/// # Errors
+/// When the grant is read-only or the rename fails.
+pub fn rename(from: &str, to: &str) -> Result<()> {
+    Ok(wit::rename(from, to)?)
+}
+
+/// Delete an object; a missing one is not an error.
+///
+/// # Errors
+/// When the grant is read-only or the delete fails.
+pub fn delete(path: &str) -> Result<()> {
+    Ok(wit::delete(path)?)
+}

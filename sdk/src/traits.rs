@@ -1,0 +1,229 @@
+//! What a plugin author implements.
+//!
+//! Every optional method has a default, so a plugin overrides only what it
+//! does; unsupported operations answer with a clear config error.
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+
+use crate::{Batch, Error, Result};
+
+/// What `info()` reports, besides the kind and the config schema (which
+/// the SDK derives from the trait and `Config`).
+#[derive(Debug, Clone)]
+pub struct Info {
+    /// Short name, e.g. `file`.
+    pub name: &'static str,
+    /// The plugin's semver; `env!("CARGO_PKG_VERSION")` is a good choice.
+    pub version: &'static str,
+    /// One line for `sluice plugin list`.
+    pub description: &'static str,
+    /// Host capabilities needed: `blob`, `codec`, `sql`, `http`.
+    pub capabilities: &'static [&'static str],
+}
+
+/// How a stream can be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Everything, every run.
+    FullRefresh,
+    /// Only what is new since the saved state.
+    Incremental,
+}
+
+/// A stream the source can read.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    /// Its name.
+    pub name: String,
+    /// Its schema, if known before reading.
+    pub schema: Option<SchemaRef>,
+    /// Primary key columns.
+    pub primary_key: Vec<String>,
+    /// Cursor columns for incremental reads.
+    pub cursor_fields: Vec<String>,
+    /// Supported sync modes.
+    pub sync_modes: Vec<SyncMode>,
+}
+
+/// A slice of a stream that one task reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    /// The stream.
+    pub stream: String,
+    /// Stable id: the host keys saved state by it.
+    pub id: String,
+    /// Whatever the reader needs to find its slice.
+    pub spec: String,
+}
+
+/// What a [`Reader`] yields.
+pub enum Event {
+    /// Rows.
+    Batch(Batch),
+    /// State covering every batch before it; saved after the sink commits.
+    Checkpoint(String),
+}
+
+/// A source plugin.
+pub trait Source: 'static {
+    /// The config, validated by the host against its JSON Schema.
+    type Config: DeserializeOwned + JsonSchema;
+    /// Reads one partition.
+    type Reader: Reader;
+
+    /// Name, version, description, capabilities.
+    fn info() -> Info;
+
+    /// Validate config and connectivity without reading data.
+    ///
+    /// # Errors
+    /// Whatever is wrong, typed.
+    fn check(_config: &Self::Config) -> Result<()> {
+        Ok(())
+    }
+
+    /// The streams this source can read.
+    ///
+    /// # Errors
+    /// Whatever is wrong, typed.
+    fn discover(config: &Self::Config) -> Result<Vec<StreamInfo>>;
+
+    /// Split `stream` into partitions. `state` is the JSON object of every
+    /// partition's saved state (`{"<partition id>": "<state>"}`), if any.
+    /// The default is one partition, `0`.
+    ///
+    /// # Errors
+    /// Whatever is wrong, typed.
+    fn partitions(
+        _config: &Self::Config,
+        stream: &str,
+        _state: Option<&str>,
+    ) -> Result<Vec<Partition>> {
+        Ok(vec![Partition {
+            stream: stream.to_string(),
+            id: "0".into(),
+            spec: String::new(),
+        }])
+    }
+
+    /// Open a reader; `state` is this partition's saved state.
+    ///
+    /// # Errors
+    /// Whatever is wrong, typed.
+    fn open(config: Self::Config, partition: Partition, state: Option<String>)
+    -> Result<Self::Reader>;
+}
+
+/// Reads one partition.
+pub trait Reader: 'static {
+    /// The next event, or `None` at the end of the partition.
+    ///
+    /// # Errors
+    /// Whatever is wrong, typed.
+    fn next(&mut self) -> Result<Option<Event>>;
+}
+
+/// A filter plugin.
+pub trait Filter: 'static {
+    /// The config.
+    type Config: DeserializeOwned + JsonSchema;
+    /// Transforms batches for one task.
+    type Transformer: Transformer;
+
+    /// Name, version, description, capabilities.
+    fn info() -> Info;
+
+    /// Open a transformer for batches of `input`.
+    ///
+    /// # Errors
+    /// A config error for an unknown column, say.
+    fn open(config: Self::Config, input: SchemaRef) -> Result<Self::Transformer>;
+}
+
+/// Transforms batches.
+pub trait Transformer: 'static {
+    /// The schema of every batch returned.
+    fn output_schema(&self) -> SchemaRef;
+
+    /// Transform one batch into zero or more.
+    ///
+    /// # Errors
+    /// Whatever is wrong, typed.
+    fn process(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>>;
+
+    /// Emit whatever was held back; called once after the last batch.
+    ///
+    /// # Errors
+    /// Whatever is wrong, typed.
+    fn finish(&mut self) -> Result<Vec<RecordBatch>> {
+        Ok(Vec::new())
+    }
+}
+
+/// What a commit made durable.
+#[derive(Debug, Clone, Default)]
+pub struct CommitInfo {
+    /// Rows.
+    pub rows: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// Where they went.
+    pub outputs: Vec<String>,
+}
+
+/// A sink plugin.
+pub trait Sink: 'static {
+    /// The config.
+    type Config: DeserializeOwned + JsonSchema;
+    /// Writes one task's batches.
+    type Writer: Writer;
+
+    /// Name, version, description, capabilities.
+    fn info() -> Info;
+
+    /// Validate config and connectivity without writing.
+    ///
+    /// # Errors
+    /// Whatever is wrong, typed.
+    fn check(_config: &Self::Config) -> Result<()> {
+        Ok(())
+    }
+
+    /// Open a writer for `stream`; `task` is unique within the run.
+    ///
+    /// # Errors
+    /// Whatever is wrong, typed.
+    fn open(config: Self::Config, stream: &str, schema: SchemaRef, task: &str)
+    -> Result<Self::Writer>;
+}
+
+/// Writes batches for one task.
+pub trait Writer: 'static {
+    /// Write one batch.
+    ///
+    /// # Errors
+    /// Whatever is wrong, typed.
+    fn write(&mut self, batch: Batch) -> Result<()>;
+
+    /// Make everything written durable and visible.
+    ///
+    /// # Errors
+    /// Whatever is wrong, typed.
+    fn commit(&mut self) -> Result<CommitInfo>;
+
+    /// Discard everything written.
+    fn abort(&mut self) {}
+}
+
+/// Parse config JSON the host already validated.
+pub(crate) fn parse_config<C: DeserializeOwned>(json: &str) -> Result<C> {
+    serde_json::from_str(json).map_err(|e| Error::config(format!("config: {e}")))
+}
+
+/// The config's JSON Schema, as `info()` reports it.
+pub(crate) fn config_schema<C: JsonSchema>() -> String {
+    serde_json::to_string(&schemars::schema_for!(C)).expect("schemas serialize")
+}
