@@ -44,6 +44,11 @@ impl Batch {
         self.0.num_rows()
     }
 
+    /// Rows `offset .. offset + len` (clamped), sharing the host's memory.
+    pub fn slice(&self, offset: u64, len: u64) -> Batch {
+        Batch(self.0.slice(offset, len))
+    }
+
     /// The batch's schema.
     ///
     /// # Errors

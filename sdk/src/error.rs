@@ -55,7 +55,10 @@ impl Error {
     }
     /// The operation is not something this plugin does.
     pub fn unsupported(what: &str) -> Self {
-        Self::new(ErrorKind::Config, format!("{what} is not supported by this plugin"))
+        Self::new(
+            ErrorKind::Config,
+            format!("{what} is not supported by this plugin"),
+        )
     }
 }
 

@@ -211,7 +211,12 @@ impl<T: Source> source::GuestReader for ReaderAdapter<T> {
     }
 }
 
-other_exports!(SourcePlugin, Source, wit::PluginKind::Source, [filter, sink]);
+other_exports!(
+    SourcePlugin,
+    Source,
+    wit::PluginKind::Source,
+    [filter, sink]
+);
 
 // ---- filters ----
 
@@ -266,7 +271,12 @@ impl<T: Filter> filter::GuestTransformer for TransformerAdapter<T> {
     }
 }
 
-other_exports!(FilterPlugin, Filter, wit::PluginKind::Filter, [source, sink]);
+other_exports!(
+    FilterPlugin,
+    Filter,
+    wit::PluginKind::Filter,
+    [source, sink]
+);
 
 // ---- sinks ----
 

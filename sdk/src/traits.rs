@@ -113,8 +113,11 @@ pub trait Source: 'static {
     ///
     /// # Errors
     /// Whatever is wrong, typed.
-    fn open(config: Self::Config, partition: Partition, state: Option<String>)
-    -> Result<Self::Reader>;
+    fn open(
+        config: Self::Config,
+        partition: Partition,
+        state: Option<String>,
+    ) -> Result<Self::Reader>;
 }
 
 /// Reads one partition.
@@ -196,8 +199,12 @@ pub trait Sink: 'static {
     ///
     /// # Errors
     /// Whatever is wrong, typed.
-    fn open(config: Self::Config, stream: &str, schema: SchemaRef, task: &str)
-    -> Result<Self::Writer>;
+    fn open(
+        config: Self::Config,
+        stream: &str,
+        schema: SchemaRef,
+        task: &str,
+    ) -> Result<Self::Writer>;
 }
 
 /// Writes batches for one task.

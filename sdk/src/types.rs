@@ -56,7 +56,10 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(parse_type("INT64").unwrap(), DataType::Int64);
-        assert_eq!(parse_type("decimal(12, 2)").unwrap(), DataType::Decimal128(12, 2));
+        assert_eq!(
+            parse_type("decimal(12, 2)").unwrap(),
+            DataType::Decimal128(12, 2)
+        );
         assert!(parse_type("decimal(50,2)").is_err());
         assert!(parse_type("nonsense").is_err());
     }

@@ -17,7 +17,12 @@ use sluice_store::{RunStatus, SqliteStore};
 #[command(name = "sluice", version, about)]
 struct Cli {
     /// Where run history and stream state live (SQLite).
-    #[arg(long, global = true, env = "SLUICE_STATE_DIR", default_value = ".sluice")]
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_STATE_DIR",
+        default_value = ".sluice"
+    )]
     state_dir: PathBuf,
     /// Extra directories to search for plugins (before the defaults).
     #[arg(long = "plugin-dir", global = true, env = "SLUICE_PLUGIN_DIR")]
@@ -121,7 +126,10 @@ fn real_main(cli: Cli) -> Result<()> {
         Command::Check { job } => {
             let transfer = prepare(&runtime()?, &dirs, job)?;
             transfer.check()?;
-            println!("ok: {} is valid and its source and sink answer", job.display());
+            println!(
+                "ok: {} is valid and its source and sink answer",
+                job.display()
+            );
             Ok(())
         }
         Command::Discover { job } => {

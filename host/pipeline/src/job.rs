@@ -15,8 +15,9 @@
 //! exec: { parallelism: 2 }
 //! ```
 //! `${env:NAME}` in any string is replaced by the variable's value (a
-//! missing variable is an error naming where it was used). Grant paths are
-//! relative to the job file's directory.
+//! missing variable is an error naming where it was used); a value that is
+//! exactly one placeholder takes the variable's type (`rows: ${env:ROWS}` is
+//! a number). Grant paths are relative to the job file's directory.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -246,12 +247,25 @@ fn interpolate(
                 rest = &rest[start + end + 1..];
             }
             out.push_str(rest);
-            *s = out;
+            let whole = s.starts_with("${") && s.ends_with('}') && s.matches("${").count() == 1;
+            // A value that is exactly one placeholder takes the variable's
+            // YAML type, so `rows: ${env:ROWS}` is a number.
+            *value = match serde_yaml::from_str::<Value>(&out) {
+                Ok(typed @ (Value::Number(_) | Value::Bool(_))) if whole => typed,
+                _ => Value::String(out),
+            };
         }
         Value::Mapping(m) => {
             for (k, v) in m.iter_mut() {
-                let key = k.as_str().map(str::to_string).unwrap_or_else(|| format!("{k:?}"));
-                let path = if at.is_empty() { key } else { format!("{at}.{key}") };
+                let key = k
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{k:?}"));
+                let path = if at.is_empty() {
+                    key
+                } else {
+                    format!("{at}.{key}")
+                };
                 interpolate(v, &path, env)?;
             }
         }
@@ -325,8 +339,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(job.name(), "x");
-        assert_eq!(job.source.grants.blob.as_deref(), Some(Path::new("/data/in")));
+        assert_eq!(
+            job.source.grants.blob.as_deref(),
+            Some(Path::new("/data/in"))
+        );
         assert_eq!(job.base_dir, Path::new("jobs"));
+        let env: EnvMap = [("N".to_string(), "12".to_string())].into();
+        let typed = Job::parse(
+            "source: {plugin: g, config: {rows: '${env:N}', name: 'x${env:N}'}}\nsink: {plugin: f}\n",
+            Path::new("j.yaml"),
+            &|k| env.get(k).cloned(),
+        )
+        .unwrap();
+        assert_eq!(typed.source.config["rows"], 12);
+        assert_eq!(typed.source.config["name"], "x12");
         assert_eq!(
             PluginRef::parse(&job.sink.plugin),
             PluginRef::Named {
@@ -341,7 +367,10 @@ mod tests {
         let e = parse("source: {plugin: file}\nsink: {plugin: file, grants: {network: x}}\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("jobs/x.yaml") && e.contains("sink.grants"), "{e}");
+        assert!(
+            e.contains("jobs/x.yaml") && e.contains("sink.grants"),
+            "{e}"
+        );
         assert!(e.contains("network"), "{e}");
         let e = parse("source: {plugin: file}\n").unwrap_err().to_string();
         assert!(e.contains("sink"), "{e}");

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use sluice_runtime::{
-    BlobGrant, Grants, LoadReport, Partition, Plugin, PluginKind, ReaderEvent, Runtime,
-    StreamInfo, Transformer, same_fields,
+    BlobGrant, Grants, LoadReport, Partition, Plugin, PluginKind, ReaderEvent, Runtime, StreamInfo,
+    Transformer, same_fields,
 };
 
 use crate::error::{Error, Result};
@@ -103,17 +103,22 @@ impl Transfer {
     pub fn prepare(job: Job, runtime: &Runtime, dirs: &PluginDirs) -> Result<Transfer> {
         let stage = |step: &PluginStep, kind: PluginKind, at: &str, config_at: &str| {
             let plugin = dirs.load(runtime, &step.plugin, kind, at, &job.base_dir)?;
-            plugin.validate_config(&step.config, config_at).map_err(|e| Error::Job {
-                file: job.file.display().to_string(),
-                message: e.to_string(),
-            })?;
+            plugin
+                .validate_config(&step.config, config_at)
+                .map_err(|e| Error::Job {
+                    file: job.file.display().to_string(),
+                    message: e.to_string(),
+                })?;
             let blob = match &step.grants.blob {
                 Some(dir) => {
                     let root = job.resolve(dir);
                     if kind == PluginKind::Sink {
                         std::fs::create_dir_all(&root).map_err(|e| Error::Job {
                             file: job.file.display().to_string(),
-                            message: format!("{at}.grants.blob: cannot create {}: {e}", root.display()),
+                            message: format!(
+                                "{at}.grants.blob: cannot create {}: {e}",
+                                root.display()
+                            ),
                         })?;
                     }
                     let root = root.canonicalize().map_err(|e| Error::Job {
@@ -133,7 +138,12 @@ impl Transfer {
                 config: step.config.to_string(),
             })
         };
-        let source = stage(&job.source, PluginKind::Source, "source", &step_path("source", None))?;
+        let source = stage(
+            &job.source,
+            PluginKind::Source,
+            "source",
+            &step_path("source", None),
+        )?;
         let filters = job
             .filters
             .iter()
@@ -147,7 +157,12 @@ impl Transfer {
                 )
             })
             .collect::<Result<Vec<_>>>()?;
-        let sink = stage(&job.sink, PluginKind::Sink, "sink", &step_path("sink", None))?;
+        let sink = stage(
+            &job.sink,
+            PluginKind::Sink,
+            "sink",
+            &step_path("sink", None),
+        )?;
         Ok(Transfer {
             job,
             source,
@@ -193,7 +208,10 @@ impl Transfer {
     /// The source's error, or a stream the job names that does not exist.
     pub fn discover(&self) -> Result<Vec<StreamInfo>> {
         let limits = self.job.exec.limits();
-        let mut instance = self.source.plugin.source(self.source.grants.clone(), limits)?;
+        let mut instance = self
+            .source
+            .plugin
+            .source(self.source.grants.clone(), limits)?;
         let streams = instance.discover(&self.source.config)?;
         match &self.job.source.streams {
             None => Ok(streams),
@@ -221,7 +239,10 @@ impl Transfer {
     fn plan(&self, state: &dyn StateStore, full_refresh: bool) -> Result<(Vec<String>, Vec<Task>)> {
         let limits = self.job.exec.limits();
         let streams = self.discover()?;
-        let mut instance = self.source.plugin.source(self.source.grants.clone(), limits)?;
+        let mut instance = self
+            .source
+            .plugin
+            .source(self.source.grants.clone(), limits)?;
         let mut tasks = Vec::new();
         for stream in &streams {
             let saved = if full_refresh {
@@ -368,9 +389,8 @@ impl Transfer {
             .source
             .plugin
             .source(self.source.grants.clone(), limits)?;
-        let (tx, rx) = sync_channel::<sluice_runtime::Result<ReaderEvent>>(
-            self.job.exec.queue_batches.max(1),
-        );
+        let (tx, rx) =
+            sync_channel::<sluice_runtime::Result<ReaderEvent>>(self.job.exec.queue_batches.max(1));
         std::thread::scope(|scope| {
             let reader = scope.spawn(move || {
                 let mut reader = match source.into_reader(
@@ -422,7 +442,11 @@ impl Transfer {
     }
 
     /// Open the filter chain and the writer for batches of `input`.
-    fn open_outputs(&self, task: &Task, input: &SchemaRef) -> Result<(Vec<Transformer>, sluice_runtime::SinkWriter)> {
+    fn open_outputs(
+        &self,
+        task: &Task,
+        input: &SchemaRef,
+    ) -> Result<(Vec<Transformer>, sluice_runtime::SinkWriter)> {
         let limits = self.job.exec.limits();
         let mut schema = input.clone();
         let mut transformers = Vec::with_capacity(self.filters.len());

@@ -80,9 +80,9 @@ pub fn same_fields(a: &Schema, b: &Schema) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field};
+    use std::sync::Arc;
 
     fn sample() -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![

@@ -201,8 +201,7 @@ impl SourceInstance {
     /// The plugin's error, or a sandbox failure.
     pub fn check(&mut self, config: &str) -> Result<()> {
         let guest = &self.guest;
-        self.sandbox
-            .call("check", |s| guest.call_check(s, config))
+        self.sandbox.call("check", |s| guest.call_check(s, config))
     }
 
     /// The streams the source can read.
@@ -283,9 +282,7 @@ impl SourceInstance {
         };
         let guest = &self.guest;
         let handle = self.sandbox.call("reader.open", |s| {
-            guest
-                .reader()
-                .call_open(s, config, &wit_partition, state)
+            guest.reader().call_open(s, config, &wit_partition, state)
         })?;
         Ok(SourceReader {
             instance: self,
@@ -378,10 +375,7 @@ impl FilterInstance {
             guest.transformer().call_open(s, config, &schema)
         })?;
         let raw = self.sandbox.call("transformer.output-schema", |s| {
-            guest
-                .transformer()
-                .call_output_schema(s, handle)
-                .map(Ok)
+            guest.transformer().call_output_schema(s, handle).map(Ok)
         })?;
         let output = decode_schema(&raw)
             .map_err(|e| self.sandbox.invalid("transformer.output-schema", e))?;

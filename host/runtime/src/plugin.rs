@@ -133,7 +133,9 @@ impl Runtime {
                     source: e,
                 })?;
         }
-        let cache = config.cache_dir.map(|dir| ComponentCache::new(dir, &engine));
+        let cache = config
+            .cache_dir
+            .map(|dir| ComponentCache::new(dir, &engine));
         Ok(Runtime {
             engine,
             linker: Arc::new(linker),
@@ -286,14 +288,26 @@ impl Plugin {
         };
         let exports = &self.inner.exports;
         let raw = if let Some(ix) = &exports.source {
-            let guest = ix.load(&mut store, &instance).map_err(|e| err(e, &mut store))?;
-            guest.call_info(&mut store).map_err(|e| err(e, &mut store))?
+            let guest = ix
+                .load(&mut store, &instance)
+                .map_err(|e| err(e, &mut store))?;
+            guest
+                .call_info(&mut store)
+                .map_err(|e| err(e, &mut store))?
         } else if let Some(ix) = &exports.filter {
-            let guest = ix.load(&mut store, &instance).map_err(|e| err(e, &mut store))?;
-            guest.call_info(&mut store).map_err(|e| err(e, &mut store))?
+            let guest = ix
+                .load(&mut store, &instance)
+                .map_err(|e| err(e, &mut store))?;
+            guest
+                .call_info(&mut store)
+                .map_err(|e| err(e, &mut store))?
         } else if let Some(ix) = &exports.sink {
-            let guest = ix.load(&mut store, &instance).map_err(|e| err(e, &mut store))?;
-            guest.call_info(&mut store).map_err(|e| err(e, &mut store))?
+            let guest = ix
+                .load(&mut store, &instance)
+                .map_err(|e| err(e, &mut store))?;
+            guest
+                .call_info(&mut store)
+                .map_err(|e| err(e, &mut store))?
         } else {
             return Err(Error::Load {
                 plugin: label,

@@ -89,11 +89,12 @@ impl SqliteStore {
     /// # Errors
     /// On a database error.
     pub async fn stream_state(&self, job: &str, stream: &str) -> Result<BTreeMap<String, String>> {
-        let rows = sqlx::query("SELECT partition, state FROM stream_state WHERE job = ? AND stream = ?")
-            .bind(job)
-            .bind(stream)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT partition, state FROM stream_state WHERE job = ? AND stream = ?")
+                .bind(job)
+                .bind(stream)
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows
             .into_iter()
             .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
@@ -176,16 +177,24 @@ mod tests {
     #[tokio::test]
     async fn state_round_trip_and_runs() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("state.db")).await.unwrap();
+        let store = SqliteStore::open(&dir.path().join("state.db"))
+            .await
+            .unwrap();
         let run = store.start_run("job").await.unwrap();
         store.save_state("job", "s", "p0", "10", run).await.unwrap();
         store.save_state("job", "s", "p0", "20", run).await.unwrap();
         store.save_state("job", "s", "p1", "5", run).await.unwrap();
-        store.save_state("other", "s", "p0", "1", run).await.unwrap();
+        store
+            .save_state("other", "s", "p0", "1", run)
+            .await
+            .unwrap();
         let state = store.stream_state("job", "s").await.unwrap();
         assert_eq!(state.len(), 2);
         assert_eq!(state["p0"], "20");
-        store.finish_run(run, RunStatus::Succeeded, 30, 100, None).await.unwrap();
+        store
+            .finish_run(run, RunStatus::Succeeded, 30, 100, None)
+            .await
+            .unwrap();
         let runs = store.runs(Some("job"), 10).await.unwrap();
         assert_eq!(runs[0].status, RunStatus::Succeeded);
         assert_eq!(runs[0].rows, 30);
@@ -194,6 +203,8 @@ mod tests {
         assert_eq!(store.stream_state("other", "s").await.unwrap().len(), 1);
         // Reopening runs no migration twice.
         drop(store);
-        SqliteStore::open(&dir.path().join("state.db")).await.unwrap();
+        SqliteStore::open(&dir.path().join("state.db"))
+            .await
+            .unwrap();
     }
 }

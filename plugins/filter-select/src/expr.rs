@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use arrow_arith::boolean::{and_kleene, is_not_null, is_null, not, or_kleene};
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Datum, Float64Array, Int64Array, NullArray, RecordBatch,
-    Scalar, StringArray,
+    Array, ArrayRef, BooleanArray, Datum, Float64Array, Int64Array, NullArray, RecordBatch, Scalar,
+    StringArray,
 };
 use arrow_cast::{CastOptions, cast_with_options};
 use arrow_schema::DataType;
@@ -179,8 +179,15 @@ fn tokenize(src: &str) -> Result<Vec<(Token, usize)>, String> {
                 let mut s = String::from(c);
                 i += 1;
                 while let Some(&d) = chars.get(i) {
-                    let exp_sign = (d == '-' || d == '+') && matches!(s.chars().last(), Some('e' | 'E'));
-                    if d.is_ascii_digit() || d == '.' || d == 'e' || d == 'E' || d == '_' || exp_sign {
+                    let exp_sign =
+                        (d == '-' || d == '+') && matches!(s.chars().last(), Some('e' | 'E'));
+                    if d.is_ascii_digit()
+                        || d == '.'
+                        || d == 'e'
+                        || d == 'E'
+                        || d == '_'
+                        || exp_sign
+                    {
                         if d != '_' {
                             s.push(d);
                         }
@@ -220,7 +227,10 @@ impl Parser {
         self.tokens.get(self.pos).map(|(t, _)| t)
     }
     fn at(&self) -> usize {
-        self.tokens.get(self.pos).map(|(_, a)| a + 1).unwrap_or(self.len + 1)
+        self.tokens
+            .get(self.pos)
+            .map(|(_, a)| a + 1)
+            .unwrap_or(self.len + 1)
     }
     fn keyword(&self, kw: &str) -> bool {
         matches!(self.peek(), Some(Token::Ident(s)) if s.eq_ignore_ascii_case(kw))
@@ -344,7 +354,9 @@ impl Parser {
                 }
                 _ => Expr::Column(s),
             }),
-            other => Err(format!("expected a column or value at {at}, found {other:?}")),
+            other => Err(format!(
+                "expected a column or value at {at}, found {other:?}"
+            )),
         }
     }
 }
@@ -480,7 +492,10 @@ fn boolean(v: Value, rows: usize, what: &str) -> Result<BooleanArray, String> {
         v
     };
     if v.data_type() != &DataType::Boolean {
-        return Err(format!("{what} needs a true/false value, got {}", v.data_type()));
+        return Err(format!(
+            "{what} needs a true/false value, got {}",
+            v.data_type()
+        ));
     }
     let array = v.into_array(rows)?;
     Ok(array
@@ -537,7 +552,11 @@ fn eval(e: &Expr, batch: &RecordBatch) -> Result<Value, String> {
         }
         Expr::IsNull(a, negated) => {
             let a = eval(a, batch)?.into_array(rows)?;
-            let r = if *negated { is_not_null(&a) } else { is_null(&a) };
+            let r = if *negated {
+                is_not_null(&a)
+            } else {
+                is_null(&a)
+            };
             Value::Array(Arc::new(r.map_err(|e| e.to_string())?))
         }
         Expr::In(a, items, negated) => {
@@ -598,7 +617,12 @@ mod tests {
             schema,
             vec![
                 Arc::new(Int64Array::from(vec![Some(5), Some(-1), None, Some(10)])),
-                Arc::new(StringArray::from(vec![Some("JP"), Some("JP"), Some("US"), None])),
+                Arc::new(StringArray::from(vec![
+                    Some("JP"),
+                    Some("JP"),
+                    Some("US"),
+                    None,
+                ])),
                 Arc::new(Float64Array::from(vec![1.5, 2.5, 3.5, 4.5])),
             ],
         )
@@ -622,14 +646,26 @@ mod tests {
             rows("amount > 0 or country = 'US'"),
             [Some(true), Some(false), Some(true), Some(true)]
         );
-        assert_eq!(rows("not amount <= 0"), [Some(true), Some(false), None, Some(true)]);
-        assert_eq!(rows("amount is null"), [Some(false), Some(false), Some(true), Some(false)]);
+        assert_eq!(
+            rows("not amount <= 0"),
+            [Some(true), Some(false), None, Some(true)]
+        );
+        assert_eq!(
+            rows("amount is null"),
+            [Some(false), Some(false), Some(true), Some(false)]
+        );
         assert_eq!(
             rows("country in ('US', 'FR') or score >= 4"),
             [Some(false), Some(false), Some(true), Some(true)]
         );
-        assert_eq!(rows("amount > 2.5"), [Some(true), Some(false), None, Some(true)]);
-        assert_eq!(rows("(amount = 5)"), [Some(true), Some(false), None, Some(false)]);
+        assert_eq!(
+            rows("amount > 2.5"),
+            [Some(true), Some(false), None, Some(true)]
+        );
+        assert_eq!(
+            rows("(amount = 5)"),
+            [Some(true), Some(false), None, Some(false)]
+        );
     }
 
     #[test]

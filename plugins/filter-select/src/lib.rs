@@ -252,7 +252,11 @@ mod tests {
         assert_eq!(out.schema().field(1).data_type(), &DataType::Int64);
         assert_eq!(out.num_rows(), 1);
         assert_eq!(
-            out.column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0),
+            out.column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(0),
             1
         );
     }
@@ -270,7 +274,10 @@ mod tests {
             let Err(err) = SelectTransformer::new(config(cfg), b.schema()) else {
                 panic!("{cfg} should fail");
             };
-            assert!(err.message.contains(step) && err.message.contains("`nope`"), "{err}");
+            assert!(
+                err.message.contains(step) && err.message.contains("`nope`"),
+                "{err}"
+            );
         }
     }
 }

@@ -222,28 +222,47 @@ impl FileWriter {
 
 impl Writer for FileWriter {
     fn write(&mut self, batch: Batch) -> Result<()> {
-        let full = match &self.current {
-            Some(p) => {
-                self.config.max_rows_per_file.is_some_and(|m| p.rows >= m)
-                    || self
-                        .config
-                        .max_bytes_per_file
-                        .is_some_and(|m| p.encoder.bytes_written() >= m)
+        let total = batch.num_rows();
+        let mut offset = 0;
+        // Split a batch that would overflow `max_rows_per_file` exactly at
+        // the limit (a zero-copy slice in the host).
+        while offset < total || total == 0 {
+            let full = match &self.current {
+                Some(p) => {
+                    self.config.max_rows_per_file.is_some_and(|m| p.rows >= m)
+                        || self
+                            .config
+                            .max_bytes_per_file
+                            .is_some_and(|m| p.encoder.bytes_written() >= m)
+                }
+                None => false,
+            };
+            if full {
+                self.close_current()?;
             }
-            None => false,
-        };
-        if full {
-            self.close_current()?;
+            if self.current.is_none() {
+                let part = self.next_part()?;
+                self.current = Some(part);
+            }
+            let part = self.current.as_mut().expect("just opened");
+            let room = self
+                .config
+                .max_rows_per_file
+                .map(|m| m.saturating_sub(part.rows))
+                .unwrap_or(u64::MAX);
+            let take = room.min(total - offset);
+            if offset == 0 && take == total {
+                part.encoder.write(&batch)?;
+            } else {
+                part.encoder.write(&batch.slice(offset, take))?;
+            }
+            part.rows += take;
+            self.rows += take;
+            offset += take;
+            if total == 0 {
+                break;
+            }
         }
-        if self.current.is_none() {
-            let part = self.next_part()?;
-            self.current = Some(part);
-        }
-        let part = self.current.as_mut().expect("just opened");
-        part.encoder.write(&batch)?;
-        let n = batch.num_rows();
-        part.rows += n;
-        self.rows += n;
         Ok(())
     }
 
@@ -287,7 +306,10 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(output_path("out/x.parquet", "s", "0", 0), "out/x.parquet");
-        assert_eq!(output_path("out/x.csv.gz", "s", "3", 1), "out/x-3-001.csv.gz");
+        assert_eq!(
+            output_path("out/x.csv.gz", "s", "3", 1),
+            "out/x-3-001.csv.gz"
+        );
         assert_eq!(
             output_path("{stream}/{task}-{part}.csv", "orders", "2", 0),
             "orders/2-000.csv"

@@ -253,7 +253,9 @@ impl Reader for FileReader {
             Some(batch) => Ok(Some(Event::Batch(batch))),
             None => {
                 self.decoder = None;
-                Ok(Some(Event::Checkpoint(std::mem::take(&mut self.done_state))))
+                Ok(Some(Event::Checkpoint(std::mem::take(
+                    &mut self.done_state,
+                ))))
             }
         }
     }

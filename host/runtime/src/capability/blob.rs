@@ -67,6 +67,11 @@ fn walk(dir: &Path, root: &Path, out: &mut Vec<(String, fs::Metadata)>) -> std::
 
 /// List the objects under `root` matching `pattern`, sorted by path.
 pub(crate) fn list(root: &Path, pattern: &str) -> Result<Vec<ObjectInfo>, GuestError> {
+    if pattern.starts_with('/') || pattern.split('/').any(|part| part == "..") {
+        return Err(config_error(format!(
+            "pattern `{pattern}` leaves the granted directory; use a path relative to it"
+        )));
+    }
     let glob = GlobBuilder::new(pattern)
         .literal_separator(true)
         .build()
@@ -168,7 +173,10 @@ mod tests {
     #[test]
     fn escapes_are_refused() {
         let root = Path::new("/data");
-        assert_eq!(resolve(root, "a/b.csv").unwrap(), Path::new("/data/a/b.csv"));
+        assert_eq!(
+            resolve(root, "a/b.csv").unwrap(),
+            Path::new("/data/a/b.csv")
+        );
         assert_eq!(resolve(root, "./a.csv").unwrap(), Path::new("/data/a.csv"));
         assert!(resolve(root, "../etc/passwd").is_err());
         assert!(resolve(root, "a/../../x").is_err());
@@ -191,5 +199,7 @@ mod tests {
         };
         assert_eq!(names("*.csv"), ["a.csv", "b.csv"]);
         assert_eq!(names("**/*.csv"), ["a.csv", "b.csv", "sub/d.csv"]);
+        assert!(list(dir.path(), "../*.csv").is_err());
+        assert!(list(dir.path(), "/etc/*").is_err());
     }
 }

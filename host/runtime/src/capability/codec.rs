@@ -247,6 +247,45 @@ fn apply_overrides(
     Ok(Schema::new(fields?))
 }
 
+/// Keys of the first `max_lines` JSON objects, in order of first appearance.
+fn json_key_order(reader: impl BufRead, max_lines: usize) -> Vec<String> {
+    struct Keys<'a>(&'a mut Vec<String>);
+    impl<'de> serde::de::Visitor<'de> for Keys<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                if !self.0.contains(&key) {
+                    self.0.push(key);
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut keys = Vec::new();
+    for line in reader.lines().take(max_lines) {
+        let Ok(line) = line else { break };
+        let mut de = serde_json::Deserializer::from_str(&line);
+        let _ = serde::Deserializer::deserialize_map(&mut de, Keys(&mut keys));
+    }
+    keys
+}
+
+/// `schema` with its fields in `order` (fields not named there keep theirs, last).
+fn reorder_fields(schema: Schema, order: &[String]) -> Schema {
+    let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+    fields.sort_by_key(|f| {
+        order
+            .iter()
+            .position(|k| k == f.name())
+            .unwrap_or(usize::MAX)
+    });
+    Schema::new(fields)
+}
+
 type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>> + Send>;
 
 /// An open object being decoded into batches.
@@ -338,6 +377,11 @@ impl Decoder {
             .map_err(|e| io_error(path, e))?;
         let (inferred, _) = arrow::json::reader::infer_json_schema(sample, Some(o.infer_rows))
             .map_err(|e| data_error(format!("{path}: cannot infer JSON schema: {e}")))?;
+        // Inference sorts the fields; users expect the order of the file.
+        let order = open_text(full, compression, o.skip_lines, Arc::new(AtomicU64::new(0)))
+            .map(|r| json_key_order(r, o.infer_rows))
+            .map_err(|e| io_error(path, e))?;
+        let inferred = reorder_fields(inferred, &order);
         let schema = Arc::new(apply_overrides(inferred, &o.columns, path)?);
         let input =
             open_text(full, compression, o.skip_lines, count).map_err(|e| io_error(path, e))?;
@@ -471,10 +515,17 @@ impl Encoder {
         }
         let bytes_written = Arc::new(AtomicU64::new(0));
         let file = CountingWriter {
-            inner: BufWriter::with_capacity(1 << 20, File::create(&full).map_err(|e| io_error(path, e))?),
+            inner: BufWriter::with_capacity(
+                1 << 20,
+                File::create(&full).map_err(|e| io_error(path, e))?,
+            ),
             count: bytes_written.clone(),
         };
-        let compression = o.compression.as_deref().unwrap_or("none").to_ascii_lowercase();
+        let compression = o
+            .compression
+            .as_deref()
+            .unwrap_or("none")
+            .to_ascii_lowercase();
         let writer = match o.format {
             Format::Csv | Format::Json => {
                 let stream = match compression.as_str() {
@@ -554,8 +605,15 @@ impl Encoder {
         let result = match self.writer.as_mut() {
             Some(Writer::Csv(w)) => w.write(batch),
             Some(Writer::Json(w)) => w.write(batch),
-            Some(Writer::Parquet(w)) => w.write(batch).map_err(|e| ArrowError::ExternalError(Box::new(e))),
-            None => return Err(data_error(format!("{}: encoder already finished", self.path))),
+            Some(Writer::Parquet(w)) => w
+                .write(batch)
+                .map_err(|e| ArrowError::ExternalError(Box::new(e))),
+            None => {
+                return Err(data_error(format!(
+                    "{}: encoder already finished",
+                    self.path
+                )));
+            }
         };
         result.map_err(|e| data_error(format!("{}: {e}", self.path)))
     }

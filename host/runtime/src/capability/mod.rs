@@ -103,9 +103,7 @@ pub(crate) fn io_error(path: &str, e: std::io::Error) -> GuestError {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
             GuestErrorKind::Config
         }
-        std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut => {
-            GuestErrorKind::Transient
-        }
+        std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut => GuestErrorKind::Transient,
         _ => GuestErrorKind::Internal,
     };
     crate::bindings::guest_error(kind, format!("{path}: {e}"))

@@ -38,15 +38,29 @@ impl HostBatch for HostState {
             .and_then(|_| decoder.flush());
         match decoded {
             Ok(Some(batch)) => Ok(Ok(self.table.push(Batch(batch))?)),
-            Ok(None) => Ok(Ok(self.table.push(Batch(
-                arrow::record_batch::RecordBatch::new_empty(schema),
-            ))?)),
+            Ok(None) => Ok(Ok(self
+                .table
+                .push(Batch(arrow::record_batch::RecordBatch::new_empty(schema)))?)),
             Err(e) => Ok(Err(data_error(format!("JSON Lines: {e}")))),
         }
     }
 
     fn num_rows(&mut self, this: Resource<Batch>) -> wasmtime::Result<u64> {
         Ok(self.table.get(&this)?.0.num_rows() as u64)
+    }
+
+    fn slice(
+        &mut self,
+        this: Resource<Batch>,
+        offset: u64,
+        len: u64,
+    ) -> wasmtime::Result<Resource<Batch>> {
+        let batch = &self.table.get(&this)?.0;
+        let rows = batch.num_rows() as u64;
+        let offset = offset.min(rows);
+        let len = len.min(rows - offset);
+        let sliced = batch.slice(offset as usize, len as usize);
+        Ok(self.table.push(Batch(sliced))?)
     }
 
     fn schema(&mut self, this: Resource<Batch>) -> wasmtime::Result<Vec<u8>> {

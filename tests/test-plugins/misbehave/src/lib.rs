@@ -7,7 +7,9 @@ use arrow_array::{Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use sluice_sdk::{Batch, Error, Event, Info, Partition, Reader, Result, Source, StreamInfo, export_source};
+use sluice_sdk::{
+    Batch, Error, Event, Info, Partition, Reader, Result, Source, StreamInfo, export_source,
+};
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -67,8 +69,15 @@ impl Source for Misbehave {
         }])
     }
 
-    fn open(config: Config, _partition: Partition, _state: Option<String>) -> Result<MisbehaveReader> {
-        Ok(MisbehaveReader { mode: config.mode, calls: 0 })
+    fn open(
+        config: Config,
+        _partition: Partition,
+        _state: Option<String>,
+    ) -> Result<MisbehaveReader> {
+        Ok(MisbehaveReader {
+            mode: config.mode,
+            calls: 0,
+        })
     }
 }
 
@@ -81,7 +90,9 @@ impl Reader for MisbehaveReader {
     fn next(&mut self) -> Result<Option<Event>> {
         self.calls += 1;
         match self.mode {
-            Mode::Ok if self.calls == 1 => Ok(Some(Event::Batch(Batch::from_record_batch(&ints())?))),
+            Mode::Ok if self.calls == 1 => {
+                Ok(Some(Event::Batch(Batch::from_record_batch(&ints())?)))
+            }
             Mode::Ok => Ok(None),
             Mode::Loop => {
                 let mut x: u64 = 0;
@@ -98,8 +109,10 @@ impl Reader for MisbehaveReader {
             }
             Mode::Trap => panic!("misbehave: deliberate panic"),
             Mode::Garbage => {
-                let raw = sluice_sdk::__wit::sluice::plugin::types::Batch::from_ipc(b"\xff\xff\xff\xffnot arrow at all")
-                    .map_err(Error::from)?;
+                let raw = sluice_sdk::__wit::sluice::plugin::types::Batch::from_ipc(
+                    b"\xff\xff\xff\xffnot arrow at all",
+                )
+                .map_err(Error::from)?;
                 Ok(Some(Event::Batch(unsafe_wrap(raw))))
             }
             Mode::Drift => match self.calls {

@@ -1,0 +1,195 @@
+//! File source and sink: formats, compression, CSV options, splitting.
+
+use std::io::Write;
+
+use crate::support::*;
+
+const ORDERS: &str =
+    "id,name,amount,country\n1,alice,10.5,JP\n2,bob,-3,US\n3,\"carol, jr\",7,JP\n4,dave,,FR\n";
+
+fn job(source_cfg: &str, sink_cfg: &str) -> String {
+    format!(
+        "source:\n  plugin: file\n  grants: {{blob: ./in}}\n  config: {source_cfg}\nsink:\n  plugin: file\n  grants: {{blob: ./out}}\n  config: {sink_cfg}\n"
+    )
+}
+
+#[test]
+fn csv_to_parquet_to_csv_round_trip() {
+    let s = Scratch::new();
+    s.write("in/orders.csv", ORDERS);
+    s.write(
+        "to_parquet.yaml",
+        job("{paths: ['*.csv']}", "{path: orders.parquet}"),
+    );
+    let summary = s.run_ok("to_parquet.yaml", &[]);
+    assert_eq!(rows(&summary), 4);
+    assert_eq!(summary["outputs"][0], "orders.parquet");
+
+    let batch = concat(&read_parquet(&s.path("out/orders.parquet")));
+    assert_eq!(schema_names(&batch), ["id", "name", "amount", "country"]);
+    assert_eq!(
+        batch.schema().field(0).data_type(),
+        &arrow::datatypes::DataType::Int64
+    );
+    assert_eq!(
+        batch.schema().field(2).data_type(),
+        &arrow::datatypes::DataType::Float64
+    );
+
+    // And back: Parquet → CSV gives the same content.
+    std::fs::create_dir_all(s.path("in2")).unwrap();
+    std::fs::copy(s.path("out/orders.parquet"), s.path("in2/orders.parquet")).unwrap();
+    s.write(
+        "to_csv.yaml",
+        job("{paths: ['*.parquet']}", "{path: back.csv}").replace("./in}", "./in2}"),
+    );
+    s.run_ok("to_csv.yaml", &[]);
+    let back = std::fs::read_to_string(s.path("out/back.csv")).unwrap();
+    assert_eq!(
+        back,
+        "id,name,amount,country\n1,alice,10.5,JP\n2,bob,-3.0,US\n3,\"carol, jr\",7.0,JP\n4,dave,,FR\n"
+    );
+    // Atomic output: no temporary file is left behind.
+    let names: Vec<_> = std::fs::read_dir(s.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains("sluice-tmp")), "{names:?}");
+}
+
+#[test]
+fn json_lines_gzip_and_zstd() {
+    let s = Scratch::new();
+    // gzip CSV in, zstd JSON Lines out, then read that back to Parquet.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(ORDERS.as_bytes()).unwrap();
+    s.write("in/orders.csv.gz", gz.finish().unwrap());
+    s.write(
+        "a.yaml",
+        job("{paths: ['*.csv.gz']}", "{path: orders.jsonl.zst}"),
+    );
+    assert_eq!(rows(&s.run_ok("a.yaml", &[])), 4);
+    let raw = std::fs::read(s.path("out/orders.jsonl.zst")).unwrap();
+    let text = String::from_utf8(zstd::decode_all(&raw[..]).unwrap()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(
+        lines[0],
+        r#"{"id":1,"name":"alice","amount":10.5,"country":"JP"}"#
+    );
+
+    std::fs::create_dir_all(s.path("in2")).unwrap();
+    std::fs::copy(
+        s.path("out/orders.jsonl.zst"),
+        s.path("in2/orders.jsonl.zst"),
+    )
+    .unwrap();
+    s.write(
+        "b.yaml",
+        job(
+            "{paths: ['*.jsonl.zst']}",
+            "{path: orders.parquet, compression: snappy}",
+        )
+        .replace("./in}", "./in2}"),
+    );
+    assert_eq!(rows(&s.run_ok("b.yaml", &[])), 4);
+    let batch = concat(&read_parquet(&s.path("out/orders.parquet")));
+    assert_eq!(batch.num_rows(), 4);
+    assert_eq!(
+        to_csv(&batch).lines().nth(3).unwrap(),
+        "3,\"carol, jr\",7.0,JP"
+    );
+}
+
+#[test]
+fn csv_options_and_type_overrides() {
+    let s = Scratch::new();
+    s.write(
+        "in/weird.tsv",
+        "exported by a legacy system\nid\tcode\tnote\n1\t007\tNA\n2\t042\tfine\n",
+    );
+    s.write(
+        "j.yaml",
+        job(
+            "{paths: ['*.tsv'], delimiter: \"\\t\", skip_lines: 1, null_string: NA, columns: {code: string, id: int32}}",
+            "{path: out.csv}",
+        ),
+    );
+    assert_eq!(rows(&s.run_ok("j.yaml", &[])), 2);
+    let out = std::fs::read_to_string(s.path("out/out.csv")).unwrap();
+    // `code` stays text (leading zeros kept), NA became null (empty).
+    assert_eq!(out, "id,code,note\n1,007,\n2,042,fine\n");
+}
+
+#[test]
+fn many_files_in_parallel_and_split_output() {
+    let s = Scratch::new();
+    for i in 0..5 {
+        let mut text = String::from("k,v\n");
+        for r in 0..100 {
+            text.push_str(&format!("{},{}\n", i * 100 + r, r % 7));
+        }
+        s.write(&format!("in/part-{i}.csv"), text);
+    }
+    s.write(
+        "j.yaml",
+        format!(
+            "{}exec: {{parallelism: 3}}\n",
+            job(
+                "{paths: ['part-*.csv']}",
+                "{path: 'out/{stream}.csv', max_rows_per_file: 60}"
+            )
+        ),
+    );
+    let summary = s.run_ok("j.yaml", &[]);
+    assert_eq!(rows(&summary), 500);
+    assert_eq!(summary["tasks"], 5);
+    let outputs = summary["outputs"].as_array().unwrap();
+    // 5 tasks × 2 files each (60 + 40 rows).
+    assert_eq!(outputs.len(), 10, "{outputs:?}");
+    let mut keys = Vec::new();
+    for o in outputs {
+        let text = std::fs::read_to_string(s.path("out").join(o.as_str().unwrap())).unwrap();
+        for line in text.lines().skip(1) {
+            keys.push(line.split(',').next().unwrap().parse::<u32>().unwrap());
+        }
+    }
+    keys.sort();
+    assert_eq!(keys, (0..500).collect::<Vec<_>>(), "every row exactly once");
+}
+
+#[test]
+fn preview_and_discover() {
+    let s = Scratch::new();
+    s.write("in/orders.csv", ORDERS);
+    s.write("j.yaml", job("{paths: ['*.csv']}", "{path: x.parquet}"));
+    let out = s.sluice(&["preview", "j.yaml", "--rows", "2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("alice") && text.contains("bob") && !text.contains("carol"),
+        "{text}"
+    );
+    assert!(
+        !s.path("out/x.parquet").exists(),
+        "preview must write nothing"
+    );
+
+    let out = s.sluice(&["discover", "j.yaml"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("stream files") && text.contains("amount") && text.contains("Float64"),
+        "{text}"
+    );
+
+    let out = s.sluice(&["check", "j.yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

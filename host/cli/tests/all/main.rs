@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `sluice` binary, the real wasm plugins, real files.
+//!
+//! Run through `cargo xtask test`, which builds the plugins first.
+
+mod cache;
+mod errors;
+mod files;
+mod filters;
+mod incremental;
+mod support;

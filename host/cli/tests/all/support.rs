@@ -1,0 +1,142 @@
+//! Helpers: a scratch directory per test with its own state and cache.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// A test's scratch space.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+    cache: PathBuf,
+}
+
+impl Scratch {
+    /// A new scratch dir sharing the machine-wide component cache (so tests
+    /// don't each recompile the plugins).
+    pub fn new() -> Scratch {
+        let cache = std::env::var_os("SLUICE_TEST_CACHE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("sluice-test-cache"));
+        Scratch {
+            dir: tempfile::tempdir().unwrap(),
+            cache,
+        }
+    }
+
+    /// Use a private component cache (for cache tests).
+    pub fn with_private_cache(mut self) -> Scratch {
+        self.cache = self.dir.path().join("cache");
+        self
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+
+    /// `sluice <args>` run in the scratch dir.
+    pub fn sluice(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        cmd.current_dir(self.dir.path())
+            .args(args)
+            .env("SLUICE_CACHE_DIR", &self.cache)
+            .env("SLUICE_LOG", "warn");
+        if let Some(dir) = std::env::var_os("SLUICE_TEST_PLUGIN_DIR") {
+            cmd.env("SLUICE_PLUGIN_PATH", dir);
+        }
+        let out = cmd.output().expect("run sluice");
+        assert_plugins_built(&out);
+        out
+    }
+
+    /// Run a job that must succeed; returns its JSON summary.
+    pub fn run_ok(&self, job: &str, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec!["run", job, "--json"];
+        args.extend_from_slice(extra);
+        let out = self.sluice(&args);
+        assert!(
+            out.status.success(),
+            "sluice {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "summary is not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Run a job that must fail; returns stderr.
+    pub fn run_err(&self, job: &str) -> String {
+        let out = self.sluice(&["run", job]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success(),
+            "sluice run {job} should fail; stderr:\n{stderr}"
+        );
+        assert!(
+            !stderr.contains("panicked"),
+            "the host panicked instead of failing cleanly:\n{stderr}"
+        );
+        stderr
+    }
+}
+
+fn assert_plugins_built(out: &Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("no source plugin `file`"),
+        "plugins are not built: run `cargo xtask test` (it builds them first)\n{stderr}"
+    );
+}
+
+/// Every batch of a Parquet file.
+pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
+    let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// One batch from many (same schema).
+pub fn concat(batches: &[RecordBatch]) -> RecordBatch {
+    assert!(!batches.is_empty(), "no batches");
+    arrow::compute::concat_batches(&batches[0].schema(), batches).unwrap()
+}
+
+/// The batch as CSV text, for whole-content comparisons.
+pub fn to_csv(batch: &RecordBatch) -> String {
+    let mut out = Vec::new();
+    {
+        let mut w = arrow::csv::WriterBuilder::new()
+            .with_header(true)
+            .build(&mut out);
+        w.write(batch).unwrap();
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Rows in a summary.
+pub fn rows(summary: &serde_json::Value) -> u64 {
+    summary["rows"].as_u64().unwrap()
+}
+
+#[allow(dead_code)]
+pub fn schema_names(batch: &RecordBatch) -> Vec<String> {
+    let schema: Arc<_> = batch.schema();
+    schema.fields().iter().map(|f| f.name().clone()).collect()
+}
