@@ -74,7 +74,11 @@ extern crate self as sluice_sdk;
 #[macro_export]
 macro_rules! export_source {
     ($plugin:ty) => {
+        // Exports exist only in the wasm build; natively (unit tests,
+        // benchmarks) the crate is a plain library.
+        #[cfg(target_arch = "wasm32")]
         type __SluiceSourcePlugin = $crate::SourcePlugin<$plugin>;
+        #[cfg(target_arch = "wasm32")]
         $crate::__wit::__export_plugin!(__SluiceSourcePlugin with_types_in $crate::__wit);
     };
 }
@@ -83,7 +87,11 @@ macro_rules! export_source {
 #[macro_export]
 macro_rules! export_filter {
     ($plugin:ty) => {
+        // Exports exist only in the wasm build; natively (unit tests,
+        // benchmarks) the crate is a plain library.
+        #[cfg(target_arch = "wasm32")]
         type __SluiceFilterPlugin = $crate::FilterPlugin<$plugin>;
+        #[cfg(target_arch = "wasm32")]
         $crate::__wit::__export_plugin!(__SluiceFilterPlugin with_types_in $crate::__wit);
     };
 }
@@ -92,7 +100,11 @@ macro_rules! export_filter {
 #[macro_export]
 macro_rules! export_sink {
     ($plugin:ty) => {
+        // Exports exist only in the wasm build; natively (unit tests,
+        // benchmarks) the crate is a plain library.
+        #[cfg(target_arch = "wasm32")]
         type __SluiceSinkPlugin = $crate::SinkPlugin<$plugin>;
+        #[cfg(target_arch = "wasm32")]
         $crate::__wit::__export_plugin!(__SluiceSinkPlugin with_types_in $crate::__wit);
     };
 }

@@ -37,7 +37,7 @@ fn main() -> Result<()> {
         "demo" => demo(),
         "test" => test(),
         "build-plugins" => build_plugins().map(|_| ()),
-        "bench" => bench::run(rest),
+        "bench" => bench::run_bench(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <demo | test | build-plugins | bench [files|filter|all]>"
@@ -62,7 +62,7 @@ pub fn root() -> PathBuf {
 fn home_cache(sub: &str) -> PathBuf {
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root());
+        .unwrap_or_else(root);
     home.join(".cache").join("sluice").join(sub)
 }
 
@@ -97,7 +97,7 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root());
     cmd
@@ -121,7 +121,7 @@ fn ensure_wasm_target() -> Result<()> {
 }
 
 /// Build the plugins and install them beside the `sluice` binary.
-fn build_plugins() -> Result<PathBuf> {
+pub(crate) fn build_plugins() -> Result<PathBuf> {
     ensure_wasm_target()?;
     let wasm = wasm_target_dir();
     for manifest in ["plugins/Cargo.toml", "tests/test-plugins/Cargo.toml"] {

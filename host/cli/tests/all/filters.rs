@@ -45,7 +45,7 @@ fn predicate_projection_rename_cast() {
         .as_string::<i32>();
     let mut expected: Vec<(i64, f64, String)> = (0..all.num_rows())
         .filter(|&i| {
-            price.value(i) > 50000_00
+            price.value(i) > 5_000_000
                 && ["alpha", "charlie"].contains(&flag.value(i))
                 && ids.value(i) >= 100
         })

@@ -487,6 +487,8 @@ impl Compressed {
     }
 }
 
+// One per open file: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Writer {
     Csv(arrow::csv::Writer<Compressed>),
     Json(arrow::json::LineDelimitedWriter<Compressed>),
