@@ -33,6 +33,13 @@ pub fn print_summary(job: &str, s: &Summary) {
     for o in &s.outputs {
         println!("  -> {o}");
     }
+    if s.rejected > 0 {
+        println!(
+            "  rejected {} invalid row(s), kept in: {}",
+            s.rejected,
+            s.reject_files.join(", ")
+        );
+    }
     let plugins: Vec<String> = s
         .plugins
         .iter()
@@ -59,6 +66,8 @@ pub fn summary_json(job: &str, run: i64, s: &Summary) -> String {
         "tasks": s.tasks,
         "streams": s.streams,
         "outputs": s.outputs,
+        "rejected": s.rejected,
+        "reject_files": s.reject_files,
         "plugins": s.plugins.iter().map(|(name, r)| serde_json::json!({
             "name": name,
             "from_cache": r.from_cache,

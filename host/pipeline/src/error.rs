@@ -62,6 +62,9 @@ pub enum Error {
     /// Reading or writing saved state failed.
     #[error("state store: {0}")]
     State(String),
+    /// Rejected rows could not be written.
+    #[error("cannot write rejected rows: {0}")]
+    Rejects(String),
     /// Another task failed first and this one was stopped.
     #[error("cancelled after another task failed")]
     Cancelled,

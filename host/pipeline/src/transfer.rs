@@ -7,6 +7,8 @@
 //! A partition's state is saved only after its writer committed.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -15,8 +17,8 @@ use std::time::{Duration, Instant};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use sluice_runtime::{
-    BlobGrant, Grants, LoadReport, Partition, Plugin, PluginKind, ReaderEvent, Runtime, StreamInfo,
-    Transformer, same_fields,
+    BlobGrant, Grants, LoadReport, Partition, Plugin, PluginKind, ReaderEvent, Reject, Runtime,
+    StreamInfo, Transformer, same_fields,
 };
 
 use crate::error::{Error, Result};
@@ -70,6 +72,10 @@ pub struct Summary {
     pub outputs: Vec<String>,
     /// How each plugin was loaded (name, report).
     pub plugins: Vec<(String, LoadReport)>,
+    /// Rows the source skipped as invalid (`on_invalid: skip`).
+    pub rejected: u64,
+    /// Files holding those rows (JSON Lines: path, line, error, text).
+    pub reject_files: Vec<String>,
 }
 
 /// A stage's plugin with the grants and config the job gives it.
@@ -86,6 +92,7 @@ pub struct Transfer {
     source: Stage,
     filters: Vec<Stage>,
     sink: Stage,
+    rejects_dir: PathBuf,
 }
 
 struct Task {
@@ -163,11 +170,17 @@ impl Transfer {
             "sink",
             &step_path("sink", None),
         )?;
+        // Rejected rows go next to the output when the sink writes files.
+        let rejects_dir = match &sink.grants.blob {
+            Some(grant) => grant.root.join("rejects"),
+            None => job.base_dir.join("rejects"),
+        };
         Ok(Transfer {
             job,
             source,
             filters,
             sink,
+            rejects_dir,
         })
     }
 
@@ -320,6 +333,8 @@ impl Transfer {
         for outcome in outcomes.into_inner().expect("outcome lock") {
             match outcome {
                 Ok(o) => {
+                    summary.rejected += o.rejected;
+                    summary.reject_files.extend(o.reject_file);
                     summary.rows += o.rows;
                     summary.bytes_in += o.bytes_in;
                     summary.bytes_out += o.bytes_out;
@@ -334,6 +349,7 @@ impl Transfer {
             }
         }
         summary.outputs.sort();
+        summary.reject_files.sort();
         summary.elapsed = started.elapsed();
         match first_error {
             Some(e) => Err(e),
@@ -389,10 +405,10 @@ impl Transfer {
             .source
             .plugin
             .source(self.source.grants.clone(), limits)?;
-        let (tx, rx) =
-            sync_channel::<sluice_runtime::Result<ReaderEvent>>(self.job.exec.queue_batches.max(1));
+        let (tx, rx) = sync_channel::<Result<ReaderEvent>>(self.job.exec.queue_batches.max(1));
         std::thread::scope(|scope| {
             let reader = scope.spawn(move || {
+                let mut rejects = RejectFile::new(&self.rejects_dir, task);
                 let mut reader = match source.into_reader(
                     &self.source.config,
                     &task.partition,
@@ -400,8 +416,8 @@ impl Transfer {
                 ) {
                     Ok(r) => r,
                     Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return 0;
+                        let _ = tx.send(Err(e.into()));
+                        return (0, rejects);
                     }
                 };
                 let mut counted = 0;
@@ -410,6 +426,11 @@ impl Transfer {
                         break;
                     }
                     let event = reader.next_event();
+                    let skipped = reader.take_rejects();
+                    if let Err(e) = rejects.append(&skipped) {
+                        let _ = tx.send(Err(e));
+                        break;
+                    }
                     let read = reader.bytes_read();
                     progress
                         .bytes_in
@@ -423,17 +444,21 @@ impl Transfer {
                         }
                         Ok(None) => break,
                         Err(e) => {
-                            let _ = tx.send(Err(e));
+                            let _ = tx.send(Err(e.into()));
                             break;
                         }
                     }
                 }
-                counted
+                (counted, rejects)
             });
             let outcome = self.consume(task, rx, progress, cancel);
-            let bytes_in = reader.join().unwrap_or(0);
+            let (bytes_in, rejects) = reader
+                .join()
+                .unwrap_or_else(|_| (0, RejectFile::new(&self.rejects_dir, task)));
             let mut outcome = outcome?;
             outcome.bytes_in = bytes_in;
+            outcome.rejected = rejects.count;
+            outcome.reject_file = rejects.written.map(|p| p.display().to_string());
             if let Some(checkpoint) = &outcome.checkpoint {
                 state.save(&task.partition.stream, &task.partition.id, checkpoint)?;
             }
@@ -474,7 +499,7 @@ impl Transfer {
     fn consume(
         &self,
         task: &Task,
-        rx: Receiver<sluice_runtime::Result<ReaderEvent>>,
+        rx: Receiver<Result<ReaderEvent>>,
         progress: &Progress,
         cancel: &AtomicBool,
     ) -> Result<TaskOutcome> {
@@ -559,6 +584,7 @@ impl Transfer {
             bytes_out: commit.bytes,
             outputs: commit.outputs,
             checkpoint,
+            ..TaskOutcome::default()
         })
     }
 
@@ -636,4 +662,62 @@ struct TaskOutcome {
     bytes_out: u64,
     outputs: Vec<String>,
     checkpoint: Option<String>,
+    rejected: u64,
+    reject_file: Option<String>,
+}
+
+/// One task's rejected rows, appended as JSON Lines as they are found, so
+/// memory stays bounded however many rows are bad.
+struct RejectFile {
+    path: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    count: u64,
+    written: Option<PathBuf>,
+}
+
+impl RejectFile {
+    fn new(dir: &Path, task: &Task) -> Self {
+        let stream: String = task
+            .partition
+            .stream
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        RejectFile {
+            path: dir.join(format!("{stream}-{}.jsonl", task.index)),
+            file: None,
+            count: 0,
+            written: None,
+        }
+    }
+
+    fn append(&mut self, rejects: &[Reject]) -> Result<()> {
+        if rejects.is_empty() {
+            return Ok(());
+        }
+        let err = |e: std::io::Error| Error::Rejects(format!("{}: {e}", self.path.display()));
+        if self.file.is_none() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir).map_err(err)?;
+            }
+            self.file = Some(std::io::BufWriter::new(
+                std::fs::File::create(&self.path).map_err(err)?,
+            ));
+            self.written = Some(self.path.clone());
+        }
+        let file = self.file.as_mut().expect("opened above");
+        for r in rejects {
+            let line = serde_json::json!({"file": r.path, "line": r.line, "error": r.error, "text": r.text});
+            writeln!(file, "{line}").map_err(err)?;
+        }
+        file.flush().map_err(err)?;
+        self.count += rejects.len() as u64;
+        Ok(())
+    }
 }

@@ -320,6 +320,12 @@ impl SourceReader {
         }
     }
 
+    /// Rows skipped as invalid since the last call (`on_invalid: skip`).
+    pub fn take_rejects(&mut self) -> Vec<crate::Reject> {
+        let log = &self.instance.sandbox.store.data().rejects;
+        std::mem::take(&mut *log.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Bytes read from storage through the codec so far (compressed size):
     /// what "input MB/s" is measured in.
     pub fn bytes_read(&self) -> u64 {

@@ -22,6 +22,7 @@ mod limits;
 mod plugin;
 
 pub use batch::{Batch, decode_schema, encode_schema, same_fields};
+pub use capability::reject::Reject;
 pub use capability::{BlobGrant, Grants};
 pub use error::{Error, ErrorKind, Result};
 pub use instance::{

@@ -72,9 +72,24 @@ pub struct Config {
     /// Rows sampled to infer column types (default 1000).
     #[serde(default)]
     pub infer_rows: Option<u64>,
+    /// CSV: what to do with a row that does not parse: `fail` (default)
+    /// stops with the file and line; `skip` counts it and keeps it in a
+    /// reject file next to the output.
+    #[serde(default)]
+    pub on_invalid: Option<OnInvalid>,
     /// Column types overriding inference: `{id: int64, amount: "decimal(12,2)"}`.
     #[serde(default)]
     pub columns: BTreeMap<String, String>,
+}
+
+/// What to do with a row that does not parse.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInvalid {
+    /// Fail the task.
+    Fail,
+    /// Skip the row, count it, keep it in the reject file.
+    Skip,
 }
 
 fn default_stream() -> String {
@@ -127,6 +142,15 @@ fn decoder_options(config: &Config, path: &str) -> Result<Value> {
         set("quote", config.quote.clone().map(Value::from));
         set("escape", config.escape.clone().map(Value::from));
         set("null_string", config.null_string.clone().map(Value::from));
+        set(
+            "on_invalid",
+            config.on_invalid.map(|o| {
+                Value::from(match o {
+                    OnInvalid::Fail => "fail",
+                    OnInvalid::Skip => "skip",
+                })
+            }),
+        );
     }
     Ok(o)
 }

@@ -118,3 +118,42 @@ fn misbehaving_plugins_fail_the_run_cleanly() {
     }
     assert!(!s.path("out/x.csv").exists());
 }
+
+#[test]
+fn invalid_rows_are_skipped_counted_and_kept() {
+    let s = Scratch::new();
+    s.write(
+        "in/mixed.csv",
+        "id,amount\n1,10\n2,abc\n3,30\n4\n5,50,extra\n6,60\n7,\"70\"\n",
+    );
+    s.write(
+        "j.yaml",
+        "source:\n  plugin: file\n  grants: {blob: ./in}\n  config: {paths: ['*.csv'], on_invalid: skip, batch_size: 2, columns: {id: int64, amount: int64}}\nsink:\n  plugin: file\n  grants: {blob: ./out}\n  config: {path: good.csv}\n",
+    );
+    let summary = s.run_ok("j.yaml", &[]);
+    assert_eq!(rows(&summary), 4);
+    assert_eq!(summary["rejected"], 3);
+    assert_eq!(
+        std::fs::read_to_string(s.path("out/good.csv")).unwrap(),
+        "id,amount\n1,10\n3,30\n6,60\n7,70\n"
+    );
+    let files = summary["reject_files"].as_array().unwrap();
+    assert_eq!(files.len(), 1);
+    let text = std::fs::read_to_string(files[0].as_str().unwrap()).unwrap();
+    let rejects: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let lines: Vec<u64> = rejects
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [3, 5, 6]);
+    assert_eq!(rejects[0]["text"], "2,abc");
+    assert_eq!(rejects[0]["file"], "mixed.csv");
+    assert_eq!(rejects[2]["text"], "5,50,extra");
+    // The human summary says so too.
+    let out = s.sluice(&["run", "j.yaml", "--full-refresh"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("rejected 3 invalid row(s)"), "{text}");
+}

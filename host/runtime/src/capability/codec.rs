@@ -24,6 +24,7 @@ use wasmtime::component::Resource;
 use crate::batch::{Batch, decode_schema, encode_schema};
 use crate::bindings::codec::{Host, HostDecoder, HostEncoder};
 use crate::bindings::types::Error as GuestError;
+use crate::capability::reject::{CsvFraming, RejectLog, SkippingCsv};
 use crate::capability::{HostState, blob, config_error, data_error, io_error};
 
 /// File formats the host reads and writes natively.
@@ -101,10 +102,25 @@ pub struct DecodeOptions {
     /// CSV and JSON: rows sampled to infer types.
     #[serde(default = "default_infer_rows")]
     pub infer_rows: usize,
+    /// CSV: `fail` (default) stops at the first malformed row; `skip` counts
+    /// it, records it as a [`Reject`] and goes on.
+    #[serde(default)]
+    pub on_invalid: OnInvalid,
     /// Column types that override inference, e.g. `{"id": "int64"}`; with
     /// `header: false` columns are named `column_1`, `column_2`, …
     #[serde(default)]
     pub columns: BTreeMap<String, String>,
+}
+
+/// What to do with a row that does not parse.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInvalid {
+    /// Fail the task, naming the file and line.
+    #[default]
+    Fail,
+    /// Skip the row, count it and keep it in the reject log.
+    Skip,
 }
 
 fn auto() -> Compression {
@@ -293,7 +309,7 @@ pub struct Decoder {
     path: String,
     schema: SchemaRef,
     batches: BatchIter,
-    rejected: u64,
+    rejected: Arc<AtomicU64>,
 }
 
 impl Decoder {
@@ -303,10 +319,24 @@ impl Decoder {
         path: &str,
         options: &DecodeOptions,
         bytes_read: Arc<AtomicU64>,
+        rejects: RejectLog,
     ) -> Result<Decoder, GuestError> {
         let full = blob::resolve(root, path)?;
+        let rejected = Arc::new(AtomicU64::new(0));
+        if options.on_invalid == OnInvalid::Skip && options.format != Format::Csv {
+            return Err(config_error(format!(
+                "{path}: on_invalid: skip is supported for CSV; {:?} files fail on a bad row",
+                options.format
+            )));
+        }
         let (schema, batches): (SchemaRef, BatchIter) = match options.format {
-            Format::Csv => Self::open_csv(&full, path, options, bytes_read.clone())?,
+            Format::Csv => Self::open_csv(
+                &full,
+                path,
+                options,
+                bytes_read.clone(),
+                (rejects, rejected.clone()),
+            )?,
             Format::Json => Self::open_json(&full, path, options, bytes_read.clone())?,
             Format::Parquet => {
                 let file = File::open(&full).map_err(|e| io_error(path, e))?;
@@ -327,7 +357,7 @@ impl Decoder {
             path: path.to_string(),
             schema,
             batches,
-            rejected: 0,
+            rejected,
         })
     }
 
@@ -336,6 +366,7 @@ impl Decoder {
         path: &str,
         o: &DecodeOptions,
         count: Arc<AtomicU64>,
+        (log, rejected): (RejectLog, Arc<AtomicU64>),
     ) -> Result<(SchemaRef, BatchIter), GuestError> {
         let compression = o.compression.resolve(path);
         let mut format = arrow::csv::reader::Format::default()
@@ -350,14 +381,55 @@ impl Decoder {
                 .map_err(|e| config_error(format!("null_string: {e}")))?;
             format = format.with_null_regex(re);
         }
-        let sample = open_text(full, compression, o.skip_lines, Arc::new(AtomicU64::new(0)))
+        let framing = || -> Result<CsvFraming, GuestError> {
+            Ok(CsvFraming {
+                delimiter: one_byte("delimiter", &o.delimiter)?,
+                quote: one_byte("quote", &o.quote)?,
+                escape: o
+                    .escape
+                    .as_deref()
+                    .map(|e| one_byte("escape", e))
+                    .transpose()?,
+                header: o.header,
+                first_line: o.skip_lines as u64 + 1,
+            })
+        };
+        let mut sample = open_text(full, compression, o.skip_lines, Arc::new(AtomicU64::new(0)))
             .map_err(|e| io_error(path, e))?;
+        if o.on_invalid == OnInvalid::Skip {
+            // Infer from the rows that have the header's shape.
+            let clean = SkippingCsv::new(
+                sample,
+                framing()?,
+                Arc::new(Schema::empty()),
+                format.clone(),
+                1,
+                path.to_string(),
+                RejectLog::default(),
+            )
+            .clean_sample(o.infer_rows)
+            .map_err(|e| io_error(path, e))?;
+            sample = Box::new(io::Cursor::new(clean));
+        }
         let (inferred, _) = format
             .infer_schema(sample, Some(o.infer_rows))
             .map_err(|e| data_error(format!("{path}: cannot read CSV header: {e}")))?;
         let schema = Arc::new(apply_overrides(inferred, &o.columns, path)?);
         let input =
             open_text(full, compression, o.skip_lines, count).map_err(|e| io_error(path, e))?;
+        if o.on_invalid == OnInvalid::Skip {
+            let mut reader = SkippingCsv::new(
+                input,
+                framing()?,
+                schema.clone(),
+                format,
+                o.batch_size,
+                path.to_string(),
+                log,
+            );
+            reader.rejected = rejected;
+            return Ok((schema, Box::new(reader)));
+        }
         let reader = arrow::csv::ReaderBuilder::new(schema.clone())
             .with_format(format)
             .with_batch_size(o.batch_size)
@@ -661,7 +733,13 @@ impl HostDecoder for HostState {
         let opened = (|| {
             let grant = self.blob_grant("codec")?;
             let options: DecodeOptions = parse_options("decoder", &options)?;
-            Decoder::open(&grant.root, &path, &options, self.bytes_read.clone())
+            Decoder::open(
+                &grant.root,
+                &path,
+                &options,
+                self.bytes_read.clone(),
+                self.rejects.clone(),
+            )
         })();
         match opened {
             Ok(decoder) => Ok(Ok(self.table.push(decoder)?)),
@@ -686,7 +764,7 @@ impl HostDecoder for HostState {
     }
 
     fn rejected(&mut self, this: Resource<Decoder>) -> wasmtime::Result<u64> {
-        Ok(self.table.get(&this)?.rejected)
+        Ok(self.table.get(&this)?.rejected.load(Ordering::Relaxed))
     }
 
     fn drop(&mut self, this: Resource<Decoder>) -> wasmtime::Result<()> {

@@ -6,6 +6,7 @@
 pub(crate) mod blob;
 pub mod codec;
 mod log;
+pub(crate) mod reject;
 mod types;
 
 use std::path::PathBuf;
@@ -43,6 +44,8 @@ pub(crate) struct HostState {
     pub(crate) grants: Arc<Grants>,
     /// Bytes the codec read from storage for this instance (compressed size).
     pub(crate) bytes_read: Arc<AtomicU64>,
+    /// Rows the codec skipped (`on_invalid: skip`), until the pipeline takes them.
+    pub(crate) rejects: reject::RejectLog,
 }
 
 impl HostState {
@@ -64,6 +67,7 @@ impl HostState {
             plugin,
             grants,
             bytes_read: Arc::new(AtomicU64::new(0)),
+            rejects: Default::default(),
         }
     }
 
