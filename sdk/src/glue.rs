@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 
 use crate::__wit::exports::sluice::plugin::{filter, sink, source};
 use crate::__wit::sluice::plugin::types as wit;
-use crate::batch::{Batch, decode_schema, encode_schema};
+use crate::batch::{Batch, BatchDecoder, decode_schema, encode_schema};
 use crate::traits::{config_schema, parse_config};
 use crate::{
     Error, Event, Filter, Info, Partition, Reader, Sink, Source, SyncMode, Transformer, Writer,
@@ -223,8 +223,12 @@ other_exports!(
 /// Exports a [`Filter`]; named by [`export_filter!`](crate::export_filter).
 pub struct FilterPlugin<T>(PhantomData<T>);
 
-/// A [`Transformer`] behind the WIT `transformer` resource.
-pub struct TransformerAdapter<T: Filter>(RefCell<T::Transformer>);
+/// A [`Transformer`] behind the WIT `transformer` resource, with a decoder
+/// for its input schema (known at open, so never sent again).
+pub struct TransformerAdapter<T: Filter> {
+    transformer: RefCell<T::Transformer>,
+    input: RefCell<BatchDecoder>,
+}
 
 impl<T: Filter> filter::Guest for FilterPlugin<T> {
     type Transformer = TransformerAdapter<T>;
@@ -249,24 +253,26 @@ impl<T: Filter> filter::GuestTransformer for TransformerAdapter<T> {
     fn open(config: String, input_schema: Vec<u8>) -> Result<filter::Transformer, wit::Error> {
         let config: T::Config = parse_config(&config)?;
         let input = decode_schema(&input_schema)?;
+        let decoder = BatchDecoder::new(&input_schema)?;
         let transformer = T::open(config, input)?;
-        Ok(filter::Transformer::new(TransformerAdapter::<T>(
-            RefCell::new(transformer),
-        )))
+        Ok(filter::Transformer::new(TransformerAdapter::<T> {
+            transformer: RefCell::new(transformer),
+            input: RefCell::new(decoder),
+        }))
     }
 
     fn output_schema(&self) -> Vec<u8> {
-        encode_schema(&self.0.borrow().output_schema())
+        encode_schema(&self.transformer.borrow().output_schema())
     }
 
     fn process(&self, batch: wit::Batch) -> Result<Vec<wit::Batch>, wit::Error> {
-        let batch = Batch(batch).to_record_batch()?;
-        let out = self.0.borrow_mut().process(batch)?;
+        let batch = Batch(batch).to_record_batch_with(&mut self.input.borrow_mut())?;
+        let out = self.transformer.borrow_mut().process(batch)?;
         hand_over(out)
     }
 
     fn finish(&self) -> Result<Vec<wit::Batch>, wit::Error> {
-        let out = self.0.borrow_mut().finish()?;
+        let out = self.transformer.borrow_mut().finish()?;
         hand_over(out)
     }
 }

@@ -47,14 +47,14 @@ pub enum Error {
     #[error(transparent)]
     Plugin(#[from] sluice_runtime::Error),
     /// A task failed; says which stream and partition.
-    #[error("stream {stream}, partition {partition}: {source}")]
+    #[error("stream {stream}, partition {partition}: {error}")]
     Task {
         /// The stream.
         stream: String,
         /// The partition id.
         partition: String,
-        /// Why.
-        source: Box<Error>,
+        /// Why (shown in the message, so not also a `source`).
+        error: Box<Error>,
     },
     /// A stage produced batches that do not fit the next one.
     #[error("{0}")]
@@ -75,7 +75,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Plugin(e) => e.is_retryable(),
-            Error::Task { source, .. } => source.is_retryable(),
+            Error::Task { error, .. } => error.is_retryable(),
             _ => false,
         }
     }

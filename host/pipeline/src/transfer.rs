@@ -385,7 +385,7 @@ impl Transfer {
                         e => Error::Task {
                             stream: task.partition.stream.clone(),
                             partition: task.partition.id.clone(),
-                            source: Box::new(e),
+                            error: Box::new(e),
                         },
                     });
                 }

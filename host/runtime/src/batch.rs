@@ -5,45 +5,112 @@
 
 use std::io::Cursor;
 
+use arrow::buffer::Buffer;
 use arrow::datatypes::{Schema, SchemaRef};
-use arrow::ipc::reader::StreamReader;
-use arrow::ipc::writer::StreamWriter;
+use arrow::ipc::reader::{StreamDecoder, StreamReader};
+use arrow::ipc::writer::{
+    DictionaryTracker, IpcDataGenerator, IpcWriteOptions, StreamWriter, write_message,
+};
 use arrow::record_batch::RecordBatch;
 
 /// A record batch held by the host on behalf of a plugin.
 #[derive(Debug, Clone)]
 pub struct Batch(pub RecordBatch);
 
-/// Decode one record batch from an Arrow IPC stream, validating every buffer.
-///
-/// # Errors
-/// A message saying what is wrong: not IPC, no batch, more than one batch.
-pub fn decode_batch(ipc: &[u8]) -> Result<RecordBatch, String> {
-    let mut reader =
-        StreamReader::try_new(Cursor::new(ipc), None).map_err(|e| format!("not Arrow IPC: {e}"))?;
-    let batch = match reader.next() {
-        Some(Ok(batch)) => batch,
-        Some(Err(e)) => return Err(format!("bad record batch: {e}")),
-        None => return Err("IPC stream holds a schema but no record batch".into()),
-    };
-    if reader.next().is_some() {
-        return Err("IPC stream holds more than one record batch".into());
-    }
-    Ok(batch)
-}
+/// The end-of-stream marker that closes an IPC stream.
+const EOS: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
 
-/// Encode a batch as an Arrow IPC stream (schema message + the batch).
-pub fn encode_batch(batch: &RecordBatch) -> Vec<u8> {
-    let mut out = Vec::with_capacity(batch.get_array_memory_size() + 1024);
-    {
-        let mut writer = StreamWriter::try_new(&mut out, &batch.schema())
-            .expect("writing IPC to a Vec cannot fail for a valid schema");
-        writer
-            .write(batch)
-            .expect("writing IPC to a Vec cannot fail for a valid batch");
-        writer.finish().expect("finishing IPC to a Vec cannot fail");
+/// Encode a batch as IPC messages without the schema: dictionary batches,
+/// then the record batch. This is what crosses WIT for every batch.
+pub fn encode_messages(batch: &RecordBatch) -> Vec<u8> {
+    let options = IpcWriteOptions::default();
+    let mut tracker = DictionaryTracker::new(false);
+    let (dictionaries, message) = IpcDataGenerator::default()
+        .encode(batch, &mut tracker, &options, &mut Default::default())
+        .expect("encoding a valid batch cannot fail");
+    let mut out = Vec::with_capacity(batch.get_array_memory_size() + 512);
+    for encoded in dictionaries.into_iter().chain(std::iter::once(message)) {
+        write_message(&mut out, encoded, &options).expect("writing to a Vec cannot fail");
     }
     out
+}
+
+/// Decodes schema-less batch messages against one known schema: the host
+/// side of the `schema` resource. Every buffer is validated.
+pub struct SchemaDecoder {
+    schema: SchemaRef,
+    ipc: Vec<u8>,
+    decoder: StreamDecoder,
+}
+
+impl SchemaDecoder {
+    /// From an IPC-encoded schema (a stream with no batches).
+    ///
+    /// # Errors
+    /// When the bytes are not a schema.
+    pub fn from_ipc(ipc: Vec<u8>) -> Result<SchemaDecoder, String> {
+        let schema = decode_schema(&ipc)?;
+        let decoder = prime(&ipc)?;
+        Ok(SchemaDecoder {
+            schema,
+            ipc,
+            decoder,
+        })
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The schema as an IPC stream with no batches.
+    pub fn ipc(&self) -> &[u8] {
+        &self.ipc
+    }
+
+    /// Decode one batch's messages.
+    ///
+    /// # Errors
+    /// A message saying what is wrong; the decoder is reset, so a bad batch
+    /// never affects the next one.
+    pub fn decode(&mut self, messages: Vec<u8>) -> Result<RecordBatch, String> {
+        let result = decode_with(&mut self.decoder, messages);
+        if result.is_err() {
+            self.decoder = prime(&self.ipc).expect("primed once already");
+        }
+        result
+    }
+}
+
+fn prime(schema_ipc: &[u8]) -> Result<StreamDecoder, String> {
+    let body = schema_ipc.strip_suffix(&EOS).unwrap_or(schema_ipc);
+    let mut decoder = StreamDecoder::new();
+    let mut buf = Buffer::from(body);
+    while !buf.is_empty() {
+        match decoder.decode(&mut buf) {
+            Ok(None) => {}
+            Ok(Some(_)) => return Err("a schema was expected, not a record batch".into()),
+            Err(e) => return Err(format!("not an IPC schema: {e}")),
+        }
+    }
+    // The decoder finishes reading the (bodiless) schema message when the
+    // first batch's bytes arrive: it only steps while it has input.
+    Ok(decoder)
+}
+
+fn decode_with(decoder: &mut StreamDecoder, messages: Vec<u8>) -> Result<RecordBatch, String> {
+    let mut buf = Buffer::from_vec(messages);
+    loop {
+        match decoder.decode(&mut buf) {
+            Ok(Some(batch)) if buf.is_empty() => return Ok(batch),
+            Ok(Some(_)) => return Err("more than one record batch".into()),
+            Ok(None) if buf.is_empty() => {
+                return Err("not Arrow IPC: the bytes end inside a message".into());
+            }
+            Ok(None) => {}
+            Err(e) => return Err(format!("not Arrow IPC: {e}")),
+        }
+    }
 }
 
 /// Encode a schema as an IPC stream with no batches: how schemas cross WIT.
@@ -100,21 +167,28 @@ mod tests {
     }
 
     #[test]
-    fn round_trip() {
+    fn schema_round_trip() {
         let batch = sample();
-        let back = decode_batch(&encode_batch(&batch)).unwrap();
-        assert_eq!(batch, back);
         let schema = decode_schema(&encode_schema(&batch.schema())).unwrap();
         assert_eq!(*schema, *batch.schema());
     }
 
     #[test]
-    fn garbage_is_an_error_not_a_panic() {
-        assert!(decode_batch(b"definitely not arrow").is_err());
-        let mut bytes = encode_batch(&sample());
-        // Truncate and corrupt: must still be an error.
-        bytes.truncate(bytes.len() / 2);
-        assert!(decode_batch(&bytes).is_err());
-        assert!(decode_batch(&encode_schema(&sample().schema())).is_err());
+    fn messages_round_trip_against_a_known_schema() {
+        let batch = sample();
+        let mut decoder = SchemaDecoder::from_ipc(encode_schema(&batch.schema())).unwrap();
+        for _ in 0..3 {
+            assert_eq!(decoder.decode(encode_messages(&batch)).unwrap(), batch);
+        }
+        assert!(decoder.decode(b"garbage".to_vec()).is_err());
+        let mut cut = encode_messages(&batch);
+        cut.truncate(cut.len() / 2);
+        assert!(decoder.decode(cut).is_err());
+        let mut two = encode_messages(&batch);
+        two.extend(encode_messages(&batch));
+        assert!(decoder.decode(two).is_err());
+        // Errors reset the decoder: the next good batch still decodes.
+        assert_eq!(decoder.decode(encode_messages(&batch)).unwrap(), batch);
+        assert!(SchemaDecoder::from_ipc(b"nope".to_vec()).is_err());
     }
 }

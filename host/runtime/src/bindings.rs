@@ -11,6 +11,7 @@ wasmtime::component::bindgen!({
     imports: { default: trappable },
     with: {
         "sluice:plugin/types.batch": crate::batch::Batch,
+        "sluice:plugin/types.schema": crate::batch::SchemaDecoder,
         "sluice:plugin/codec.decoder": crate::capability::codec::Decoder,
         "sluice:plugin/codec.encoder": crate::capability::codec::Encoder,
     },

@@ -119,12 +119,12 @@ pub enum Error {
         actual: &'static str,
     },
     /// A file-system error in the runtime itself (cache, plugin files).
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Io {
         /// What the runtime was doing.
         context: String,
-        /// The error.
-        source: std::io::Error,
+        /// The error (shown in the message, so not also a `source`).
+        error: std::io::Error,
     },
 }
 

@@ -21,7 +21,7 @@ mod instance;
 mod limits;
 mod plugin;
 
-pub use batch::{Batch, decode_schema, encode_schema, same_fields};
+pub use batch::{Batch, SchemaDecoder, decode_schema, encode_messages, encode_schema, same_fields};
 pub use capability::reject::Reject;
 pub use capability::{BlobGrant, Grants};
 pub use error::{Error, ErrorKind, Result};

@@ -130,7 +130,7 @@ impl Runtime {
                 })
                 .map_err(|e| Error::Io {
                     context: "starting the epoch thread".into(),
-                    source: e,
+                    error: e,
                 })?;
         }
         let cache = config

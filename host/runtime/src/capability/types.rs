@@ -3,15 +3,40 @@
 use arrow::json::ReaderBuilder;
 use wasmtime::component::Resource;
 
-use crate::batch::{Batch, decode_batch, decode_schema, encode_batch, encode_schema};
-use crate::bindings::types::{Error as GuestError, Host, HostBatch};
+use crate::batch::{Batch, SchemaDecoder, encode_messages, encode_schema};
+use crate::bindings::types::{Error as GuestError, Host, HostBatch, HostSchema};
 use crate::capability::{HostState, data_error};
 
 impl Host for HostState {}
 
+impl HostSchema for HostState {
+    fn from_ipc(
+        &mut self,
+        ipc: Vec<u8>,
+    ) -> wasmtime::Result<Result<Resource<SchemaDecoder>, GuestError>> {
+        match SchemaDecoder::from_ipc(ipc) {
+            Ok(schema) => Ok(Ok(self.table.push(schema)?)),
+            Err(message) => Ok(Err(data_error(message))),
+        }
+    }
+
+    fn to_ipc(&mut self, this: Resource<SchemaDecoder>) -> wasmtime::Result<Vec<u8>> {
+        Ok(self.table.get(&this)?.ipc().to_vec())
+    }
+
+    fn drop(&mut self, this: Resource<SchemaDecoder>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
 impl HostBatch for HostState {
-    fn from_ipc(&mut self, ipc: Vec<u8>) -> wasmtime::Result<Result<Resource<Batch>, GuestError>> {
-        match decode_batch(&ipc) {
+    fn from_ipc(
+        &mut self,
+        schema: Resource<SchemaDecoder>,
+        messages: Vec<u8>,
+    ) -> wasmtime::Result<Result<Resource<Batch>, GuestError>> {
+        match self.table.get_mut(&schema)?.decode(messages) {
             Ok(batch) => Ok(Ok(self.table.push(Batch(batch))?)),
             Err(message) => Ok(Err(data_error(message))),
         }
@@ -19,13 +44,10 @@ impl HostBatch for HostState {
 
     fn from_json_lines(
         &mut self,
-        schema: Vec<u8>,
+        schema: Resource<SchemaDecoder>,
         text: String,
     ) -> wasmtime::Result<Result<Resource<Batch>, GuestError>> {
-        let schema = match decode_schema(&schema) {
-            Ok(schema) => schema,
-            Err(message) => return Ok(Err(data_error(message))),
-        };
+        let schema = self.table.get(&schema)?.schema().clone();
         let mut decoder = match ReaderBuilder::new(schema.clone())
             .with_batch_size(usize::MAX)
             .build_decoder()
@@ -68,7 +90,7 @@ impl HostBatch for HostState {
     }
 
     fn to_ipc(&mut self, this: Resource<Batch>) -> wasmtime::Result<Vec<u8>> {
-        Ok(encode_batch(&self.table.get(&this)?.0))
+        Ok(encode_messages(&self.table.get(&this)?.0))
     }
 
     fn drop(&mut self, this: Resource<Batch>) -> wasmtime::Result<()> {

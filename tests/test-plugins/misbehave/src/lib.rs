@@ -109,10 +109,11 @@ impl Reader for MisbehaveReader {
             }
             Mode::Trap => panic!("misbehave: deliberate panic"),
             Mode::Garbage => {
-                let raw = sluice_sdk::__wit::sluice::plugin::types::Batch::from_ipc(
-                    b"\xff\xff\xff\xffnot arrow at all",
-                )
-                .map_err(Error::from)?;
+                use sluice_sdk::__wit::sluice::plugin::types as wit;
+                let schema = wit::Schema::from_ipc(&sluice_sdk::encode_schema(&ints().schema()))
+                    .map_err(Error::from)?;
+                let raw = wit::Batch::from_ipc(&schema, b"\xff\xff\xff\xffnot arrow at all")
+                    .map_err(Error::from)?;
                 Ok(Some(Event::Batch(unsafe_wrap(raw))))
             }
             Mode::Drift => match self.calls {
