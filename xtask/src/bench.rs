@@ -139,6 +139,24 @@ fn files(work: &Path, rows: u64) -> Result<()> {
         rows,
         bytes,
     });
+    if Command::new("taskset").arg("--version").output().is_ok() {
+        // The same run held to one core: the "on one core" figure.
+        let (s, m) = timed(
+            Command::new("taskset")
+                .args(["-c", "0"])
+                .arg(&sluice)
+                .current_dir(work)
+                .args(["run", "--full-refresh", "csv-to-parquet.yaml"]),
+        )?;
+        check_rows(&work.join("out/sluice.parquet"), rows)?;
+        table.push(Row {
+            what: "sluice run, one core (taskset -c 0)".into(),
+            seconds: s,
+            rss_mb: Some(m),
+            rows,
+            bytes,
+        });
+    }
     let native_out = work.join("out/native.parquet");
     let (s, m) = timed(
         Command::new(bench_bin())

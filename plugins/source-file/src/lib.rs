@@ -51,6 +51,12 @@ pub struct Config {
     /// Rows per batch.
     #[serde(default)]
     pub batch_size: Option<u64>,
+    /// Read uncompressed CSV and JSON files larger than this many bytes as
+    /// several partitions, in parallel (each writes its own output file).
+    /// Only for files whose quoted values hold no newlines.
+    #[serde(default)]
+    #[schemars(range(min = 1024))]
+    pub split_bytes: Option<u64>,
     /// CSV: whether the first line names the columns (default true).
     #[serde(default)]
     pub header: Option<bool>,
@@ -239,26 +245,64 @@ impl Source for FileSource {
         let files = matching_files(config)?;
         let mut parts = Vec::new();
         for f in files {
-            format_of(config, &f.path)?;
-            if done.get(&f.path) == Some(&file_state(&f)) {
-                continue;
+            for (id, spec) in file_partitions(config, &f)? {
+                let spec_text = spec.to_string();
+                if done.get(&id) == Some(&file_state(&f)) {
+                    continue;
+                }
+                parts.push(Partition {
+                    stream: stream.into(),
+                    id,
+                    spec: spec_text,
+                });
             }
-            parts.push(Partition {
-                stream: stream.into(),
-                id: f.path.clone(),
-                spec: file_state(&f),
-            });
         }
         Ok(parts)
     }
 
     fn open(config: Config, partition: Partition, _state: Option<String>) -> Result<FileReader> {
-        let options = decoder_options(&config, &partition.id)?;
-        let decoder = Decoder::open(&partition.id, &options)?;
+        let spec: Value = serde_json::from_str(&partition.spec)
+            .map_err(|e| Error::internal(format!("bad partition spec: {e}")))?;
+        let path = spec["path"].as_str().unwrap_or(&partition.id).to_string();
+        let mut options = decoder_options(&config, &path)?;
+        if let (Some(start), Some(end)) = (spec["start"].as_u64(), spec["end"].as_u64()) {
+            options["range_start"] = start.into();
+            options["range_end"] = end.into();
+        }
+        let decoder = Decoder::open(&path, &options)?;
         Ok(FileReader {
             decoder: Some(decoder),
-            done_state: partition.spec,
+            done_state: spec["state"].as_str().unwrap_or_default().to_string(),
         })
+    }
+}
+
+/// A file's partitions: `(id, spec)`; byte ranges when `split_bytes` applies.
+fn file_partitions(config: &Config, f: &blob::ObjectInfo) -> Result<Vec<(String, Value)>> {
+    let format = format_of(config, &f.path)?;
+    let lower = f.path.to_ascii_lowercase();
+    let compressed = lower.ends_with(".gz")
+        || lower.ends_with(".zst")
+        || matches!(config.compression.as_deref(), Some("gzip" | "zstd"));
+    let state = file_state(f);
+    match config.split_bytes {
+        Some(split) if format != Format::Parquet && !compressed && f.size > split => {
+            let mut out = Vec::new();
+            let mut start = 0;
+            while start < f.size {
+                let end = (start + split).min(f.size);
+                out.push((
+                    format!("{}@{start}-{end}", f.path),
+                    json!({"path": f.path, "start": start, "end": end, "state": state}),
+                ));
+                start = end;
+            }
+            Ok(out)
+        }
+        _ => Ok(vec![(
+            f.path.clone(),
+            json!({"path": f.path, "state": state}),
+        )]),
     }
 }
 

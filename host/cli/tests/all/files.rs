@@ -193,3 +193,48 @@ fn preview_and_discover() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn one_big_file_read_in_byte_ranges() {
+    let s = Scratch::new();
+    let mut text = String::from("k,label\n");
+    for i in 0..3000 {
+        text.push_str(&format!("{i},row number {i}\n"));
+    }
+    s.write("in/big.csv", &text);
+    s.write(
+        "j.yaml",
+        format!(
+            "{}exec: {{parallelism: 2}}\n",
+            job(
+                "{paths: ['big.csv'], split_bytes: 4096}",
+                "{path: 'parts/{task}.csv'}"
+            )
+        ),
+    );
+    let summary = s.run_ok("j.yaml", &[]);
+    assert_eq!(rows(&summary), 3000);
+    let expected_tasks = text.len().div_ceil(4096);
+    assert_eq!(summary["tasks"], expected_tasks);
+    let mut keys = Vec::new();
+    for o in summary["outputs"].as_array().unwrap() {
+        let part = std::fs::read_to_string(s.path("out").join(o.as_str().unwrap())).unwrap();
+        let mut lines = part.lines();
+        assert_eq!(
+            lines.next(),
+            Some("k,label"),
+            "every part has the real header"
+        );
+        for line in lines {
+            let (k, label) = line.split_once(',').unwrap();
+            assert_eq!(label, format!("row number {k}"));
+            keys.push(k.parse::<u32>().unwrap());
+        }
+    }
+    keys.sort();
+    assert_eq!(
+        keys,
+        (0..3000).collect::<Vec<_>>(),
+        "every row exactly once"
+    );
+}

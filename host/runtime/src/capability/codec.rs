@@ -106,6 +106,14 @@ pub struct DecodeOptions {
     /// it, records it as a [`Reject`] and goes on.
     #[serde(default)]
     pub on_invalid: OnInvalid,
+    /// CSV and JSON, uncompressed: read only the lines that start in
+    /// `[range_start, range_end)` (byte offsets), so one large file is read
+    /// by several tasks. Quoted values must not contain newlines.
+    #[serde(default)]
+    pub range_start: Option<u64>,
+    /// End of the byte range (exclusive); see `range_start`.
+    #[serde(default)]
+    pub range_end: Option<u64>,
     /// Column types that override inference, e.g. `{"id": "int64"}`; with
     /// `header: false` columns are named `column_1`, `column_2`, …
     #[serde(default)]
@@ -234,6 +242,78 @@ fn open_text(
         }
     }
     Ok(reader)
+}
+
+/// Open the lines of `full` that start in `[start, end)`.
+fn open_range(
+    full: &Path,
+    start: u64,
+    end: u64,
+    count: Arc<AtomicU64>,
+) -> io::Result<Box<dyn BufRead + Send>> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(full)?;
+    // Start one byte early: if that byte ends a line, a line starts at `start`.
+    file.seek(SeekFrom::Start(start.saturating_sub(1)))?;
+    let mut reader = BufReader::with_capacity(1 << 20, CountingReader { inner: file, count });
+    let mut pos = start.saturating_sub(1);
+    let mut last = b'\n';
+    if start > 0 {
+        let mut partial = Vec::new();
+        pos += reader.read_until(b'\n', &mut partial)? as u64;
+        last = partial.last().copied().unwrap_or(b'\n');
+    }
+    Ok(Box::new(BufReader::with_capacity(
+        1 << 20,
+        LineRange {
+            inner: reader,
+            pos,
+            end,
+            last,
+            done: false,
+        },
+    )))
+}
+
+/// Passes through the lines that start before `end`, then stops.
+struct LineRange<R> {
+    inner: R,
+    pos: u64,
+    end: u64,
+    last: u8,
+    done: bool,
+}
+
+impl<R: BufRead> Read for LineRange<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.done || out.is_empty() {
+            return Ok(0);
+        }
+        if self.pos >= self.end && self.last == b'\n' {
+            self.done = true;
+            return Ok(0);
+        }
+        let buf = self.inner.fill_buf()?;
+        if buf.is_empty() {
+            self.done = true;
+            return Ok(0);
+        }
+        let n = if self.pos < self.end {
+            buf.len().min((self.end - self.pos) as usize)
+        } else {
+            // Past the end: finish the line that started inside the range.
+            match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None => buf.len(),
+            }
+        }
+        .min(out.len());
+        out[..n].copy_from_slice(&buf[..n]);
+        self.last = buf[n - 1];
+        self.inner.consume(n);
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
 
 fn apply_overrides(
@@ -415,12 +495,14 @@ impl Decoder {
             .infer_schema(sample, Some(o.infer_rows))
             .map_err(|e| data_error(format!("{path}: cannot read CSV header: {e}")))?;
         let schema = Arc::new(apply_overrides(inferred, &o.columns, path)?);
-        let input =
-            open_text(full, compression, o.skip_lines, count).map_err(|e| io_error(path, e))?;
+        let (input, from_start) = Self::input(full, path, compression, o, count)?;
+        let format = format.with_header(o.header && from_start);
         if o.on_invalid == OnInvalid::Skip {
+            let mut framing = framing()?;
+            framing.header &= from_start;
             let mut reader = SkippingCsv::new(
                 input,
-                framing()?,
+                framing,
                 schema.clone(),
                 format,
                 o.batch_size,
@@ -455,13 +537,53 @@ impl Decoder {
             .map_err(|e| io_error(path, e))?;
         let inferred = reorder_fields(inferred, &order);
         let schema = Arc::new(apply_overrides(inferred, &o.columns, path)?);
-        let input =
-            open_text(full, compression, o.skip_lines, count).map_err(|e| io_error(path, e))?;
+        let (input, _) = Self::input(full, path, compression, o, count)?;
         let reader = arrow::json::ReaderBuilder::new(schema.clone())
             .with_batch_size(o.batch_size)
             .build(input)
             .map_err(|e| data_error(format!("{path}: {e}")))?;
         Ok((schema, Box::new(reader)))
+    }
+
+    /// The text to decode: the whole file, or a byte range of lines.
+    /// Also says whether it starts at the top of the file (header, skip_lines).
+    fn input(
+        full: &Path,
+        path: &str,
+        compression: Compression,
+        o: &DecodeOptions,
+        count: Arc<AtomicU64>,
+    ) -> Result<(Box<dyn BufRead + Send>, bool), GuestError> {
+        match (o.range_start, o.range_end) {
+            (None, None) => Ok((
+                open_text(full, compression, o.skip_lines, count).map_err(|e| io_error(path, e))?,
+                true,
+            )),
+            (Some(start), Some(end)) if compression == Compression::None && start <= end => {
+                if start == 0 {
+                    let mut r = open_range(full, 0, end, count).map_err(|e| io_error(path, e))?;
+                    let mut line = Vec::new();
+                    for _ in 0..o.skip_lines {
+                        line.clear();
+                        if r.read_until(b'\n', &mut line)
+                            .map_err(|e| io_error(path, e))?
+                            == 0
+                        {
+                            break;
+                        }
+                    }
+                    Ok((r, true))
+                } else {
+                    Ok((
+                        open_range(full, start, end, count).map_err(|e| io_error(path, e))?,
+                        false,
+                    ))
+                }
+            }
+            _ => Err(config_error(format!(
+                "{path}: byte ranges need both range_start <= range_end, on an uncompressed file"
+            ))),
+        }
     }
 
     /// The schema of every batch.
@@ -818,5 +940,35 @@ impl HostEncoder for HostState {
     fn drop(&mut self, this: Resource<Encoder>) -> wasmtime::Result<()> {
         self.table.delete(this)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_ranges_split_on_line_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.csv");
+        let text = "h\naaa\nbb\nc\ndddd\n";
+        std::fs::write(&path, text).unwrap();
+        let read = |start, end| {
+            let mut out = String::new();
+            open_range(&path, start, end, Arc::default())
+                .unwrap()
+                .read_to_string(&mut out)
+                .unwrap();
+            out
+        };
+        // Every split point gives each line to exactly one range.
+        for cut in 0..=text.len() as u64 {
+            for cut2 in cut..=text.len() as u64 {
+                let joined = read(0, cut) + &read(cut, cut2) + &read(cut2, text.len() as u64);
+                assert_eq!(joined, text, "cuts {cut} {cut2}");
+            }
+        }
+        assert_eq!(read(3, 7), "bb\n");
+        assert_eq!(read(2, 3), "aaa\n");
     }
 }
