@@ -157,6 +157,33 @@ fn files(work: &Path, rows: u64) -> Result<()> {
             bytes,
         });
     }
+    // One file, read as byte ranges by both cores at once.
+    std::fs::write(
+        work.join("csv-to-parquet-split.yaml"),
+        format!(
+            "source:\n  plugin: file\n  grants: {{blob: ./data}}\n  config: {{paths: [lineitem-{rows}.csv], batch_size: 65536, split_bytes: 67108864}}\nsink:\n  plugin: file\n  grants: {{blob: ./out}}\n  config: {{path: 'split/{{task}}.parquet', compression: zstd}}\nexec: {{parallelism: 2}}\n"
+        ),
+    )?;
+    let _ = std::fs::remove_dir_all(work.join("out/split"));
+    let (s, m) = timed(Command::new(&sluice).current_dir(work).args([
+        "run",
+        "--full-refresh",
+        "csv-to-parquet-split.yaml",
+    ]))?;
+    let mut split_rows = 0;
+    for entry in std::fs::read_dir(work.join("out/split"))? {
+        split_rows += parquet_rows(&entry?.path())?;
+    }
+    if split_rows != rows {
+        bail!("split run wrote {split_rows} rows, expected {rows}");
+    }
+    table.push(Row {
+        what: "sluice run, split_bytes 64 MB (2 partitions at once)".into(),
+        seconds: s,
+        rss_mb: Some(m),
+        rows,
+        bytes,
+    });
     let native_out = work.join("out/native.parquet");
     let (s, m) = timed(
         Command::new(bench_bin())
