@@ -1,7 +1,8 @@
 //! `cargo xtask …`: the project's automation, in Rust instead of loose scripts.
 //!
 //! - `demo`: install what is missing, build, and run the CSV → Parquet example.
-//! - `test`: build everything and run every test (what `.ci/run` calls).
+//! - `test`: build everything, run every test, then `lint` (what `.ci/run` calls).
+//! - `lint`: rustfmt and Clippy (`-D warnings`) over the host and the plugins.
 //! - `build-plugins`: build the first-party and test plugins to wasm32-wasip2.
 //! - `bench`: the benchmarks, printed as ratios against baselines measured
 //!   in the same run.
@@ -37,10 +38,11 @@ fn main() -> Result<()> {
         "demo" => demo(),
         "test" => test(),
         "build-plugins" => build_plugins().map(|_| ()),
+        "lint" => lint(),
         "bench" => bench::run_bench(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test | build-plugins | bench [files|filter|all]>"
+                "usage: cargo xtask <demo | test | lint | build-plugins | bench [files|filter|all]>"
             );
             if task == "help" {
                 Ok(())
@@ -192,6 +194,43 @@ fn demo() -> Result<()> {
         sluice.display()
     );
     Ok(())
+}
+
+/// `cargo fmt --check` and `cargo clippy -D warnings` over the host and the
+/// plugins (the plugins for their real target, wasm32-wasip2).
+fn lint() -> Result<()> {
+    ensure_wasm_target()?;
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    for manifest in ["plugins/Cargo.toml", "tests/test-plugins/Cargo.toml"] {
+        run(cargo()
+            .args(["fmt", "--all", "--check", "--manifest-path"])
+            .arg(root().join(manifest)))?;
+        run(cargo()
+            .args([
+                "clippy",
+                "--release",
+                "--locked",
+                "--workspace",
+                "--target",
+                "wasm32-wasip2",
+            ])
+            .arg("--manifest-path")
+            .arg(root().join(manifest))
+            .args(["--", "-D", "warnings"])
+            .env("CARGO_TARGET_DIR", wasm_target_dir()))?;
+    }
+    run(cargo()
+        .args([
+            "clippy",
+            "--release",
+            "--locked",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])
+        .env("CARGO_TARGET_DIR", target_dir()))
 }
 
 /// What the test command runs. Skipped on purpose, and why:

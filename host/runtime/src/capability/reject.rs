@@ -192,10 +192,10 @@ impl SkippingCsv {
                     bytes.push(b'\n');
                 }
             }
-            if let Ok(batch) = self.decode(&bytes, records.len()) {
-                if batch.as_ref().map(|b| b.num_rows()) == Some(records.len()) {
-                    return Ok(batch);
-                }
+            if let Ok(batch) = self.decode(&bytes, records.len())
+                && batch.as_ref().map(|b| b.num_rows()) == Some(records.len())
+            {
+                return Ok(batch);
             }
             // Slow path for this batch only: row by row.
             let mut good = Vec::new();
