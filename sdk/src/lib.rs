@@ -36,7 +36,6 @@ mod error;
 mod glue;
 pub mod log;
 mod traits;
-pub mod types;
 
 pub use arrow_array;
 pub use arrow_schema;
@@ -44,6 +43,8 @@ pub use batch::{Batch, decode_schema, encode_schema};
 pub use error::{Error, ErrorKind, Result};
 pub use schemars;
 pub use serde_json;
+/// Names shared with the host: type names (`parse_type`), file formats.
+pub use sluice_types as types;
 pub use traits::{
     CommitInfo, Event, Filter, Info, Partition, Reader, Sink, Source, StreamInfo, SyncMode,
     Transformer, Writer,

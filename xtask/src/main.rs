@@ -1,7 +1,7 @@
 //! `cargo xtask …`: the project's automation, in Rust instead of loose scripts.
 //!
 //! - `demo`: install what is missing, build, and run the CSV → Parquet example.
-//! - `test`: build everything, run every test, then `lint` (what `.ci/run` calls).
+//! - `test`: `lint`, then build everything and run every test (what `.ci/run` calls).
 //! - `lint`: rustfmt and Clippy (`-D warnings`) over the host and the plugins.
 //! - `build-plugins`: build the first-party and test plugins to wasm32-wasip2.
 //! - `bench`: the benchmarks, printed as ratios against baselines measured
@@ -239,6 +239,8 @@ fn lint() -> Result<()> {
 /// - benchmarks: `cargo xtask bench`, never timed assertions in tests.
 fn test() -> Result<()> {
     ensure_wasm_target()?;
+    // Style first: formatting and Clippy, host and plugins.
+    lint()?;
     build_plugins()?;
     let target = target_dir();
     // The host workspace: unit tests and the end-to-end tests, which drive

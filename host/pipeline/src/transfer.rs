@@ -466,12 +466,9 @@ impl Transfer {
         })
     }
 
-    /// Open the filter chain and the writer for batches of `input`.
-    fn open_outputs(
-        &self,
-        task: &Task,
-        input: &SchemaRef,
-    ) -> Result<(Vec<Transformer>, sluice_runtime::SinkWriter)> {
+    /// Open the filter chain for batches of `input`; returns it and the
+    /// schema of what comes out of it.
+    fn open_filters(&self, input: &SchemaRef) -> Result<(Vec<Transformer>, SchemaRef)> {
         let limits = self.job.exec.limits();
         let mut schema = input.clone();
         let mut transformers = Vec::with_capacity(self.filters.len());
@@ -483,6 +480,17 @@ impl Transfer {
             schema = t.output_schema().clone();
             transformers.push(t);
         }
+        Ok((transformers, schema))
+    }
+
+    /// Open the filter chain and the writer for batches of `input`.
+    fn open_outputs(
+        &self,
+        task: &Task,
+        input: &SchemaRef,
+    ) -> Result<(Vec<Transformer>, sluice_runtime::SinkWriter)> {
+        let limits = self.job.exec.limits();
+        let (transformers, schema) = self.open_filters(input)?;
         let writer = self
             .sink
             .plugin
@@ -612,17 +620,7 @@ impl Transfer {
                     continue;
                 };
                 if transformers.is_none() {
-                    let mut schema = batch.schema();
-                    let mut ts = Vec::new();
-                    for f in &self.filters {
-                        let t = f
-                            .plugin
-                            .filter(f.grants.clone(), limits)?
-                            .into_transformer(&f.config, &schema)?;
-                        schema = t.output_schema().clone();
-                        ts.push(t);
-                    }
-                    transformers = Some(ts);
+                    transformers = Some(self.open_filters(&batch.schema())?.0);
                 }
                 let ts = transformers.as_mut().expect("set above");
                 for b in push_through(ts, 0, vec![batch])? {

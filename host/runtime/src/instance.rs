@@ -48,7 +48,7 @@ pub(crate) fn call_error(
 }
 
 /// The state every instance kind shares: plugin, store, limits.
-struct Sandbox {
+pub(crate) struct Sandbox {
     plugin: Plugin,
     store: Store<HostState>,
     limits: Limits,
@@ -57,6 +57,24 @@ struct Sandbox {
 }
 
 impl Sandbox {
+    pub(crate) fn new(plugin: Plugin, store: Store<HostState>, limits: Limits) -> Self {
+        Sandbox {
+            plugin,
+            store,
+            limits,
+            poisoned: false,
+        }
+    }
+
+    /// Look up an export's functions in the new instance.
+    pub(crate) fn load<G>(
+        &mut self,
+        f: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<G>,
+    ) -> Result<G> {
+        f(&mut self.store)
+            .map_err(|e| call_error(self.plugin.name(), "load", e, &mut self.store, &self.limits))
+    }
+
     /// Run one call into the plugin under a fresh deadline.
     fn call<T>(
         &mut self,
@@ -178,21 +196,8 @@ pub struct SourceInstance {
 }
 
 impl SourceInstance {
-    pub(crate) fn new(
-        plugin: Plugin,
-        store: Store<HostState>,
-        guest: source::Guest,
-        limits: Limits,
-    ) -> Self {
-        SourceInstance {
-            sandbox: Sandbox {
-                plugin,
-                store,
-                limits,
-                poisoned: false,
-            },
-            guest,
-        }
+    pub(crate) fn new(sandbox: Sandbox, guest: source::Guest) -> Self {
+        SourceInstance { sandbox, guest }
     }
 
     /// Validate config and connectivity.
@@ -353,21 +358,8 @@ pub struct FilterInstance {
 }
 
 impl FilterInstance {
-    pub(crate) fn new(
-        plugin: Plugin,
-        store: Store<HostState>,
-        guest: filter::Guest,
-        limits: Limits,
-    ) -> Self {
-        FilterInstance {
-            sandbox: Sandbox {
-                plugin,
-                store,
-                limits,
-                poisoned: false,
-            },
-            guest,
-        }
+    pub(crate) fn new(sandbox: Sandbox, guest: filter::Guest) -> Self {
+        FilterInstance { sandbox, guest }
     }
 
     /// Open a transformer for batches of `input`; the instance becomes it.
@@ -483,21 +475,8 @@ pub struct SinkInstance {
 }
 
 impl SinkInstance {
-    pub(crate) fn new(
-        plugin: Plugin,
-        store: Store<HostState>,
-        guest: sink::Guest,
-        limits: Limits,
-    ) -> Self {
-        SinkInstance {
-            sandbox: Sandbox {
-                plugin,
-                store,
-                limits,
-                poisoned: false,
-            },
-            guest,
-        }
+    pub(crate) fn new(sandbox: Sandbox, guest: sink::Guest) -> Self {
+        SinkInstance { sandbox, guest }
     }
 
     /// Validate config and connectivity.

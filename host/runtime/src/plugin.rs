@@ -12,7 +12,7 @@ use crate::bindings::{self, filter, sink, source};
 use crate::cache::ComponentCache;
 use crate::capability::{Grants, HostState};
 use crate::error::{Error, Result};
-use crate::instance::{FilterInstance, SinkInstance, SourceInstance, call_error};
+use crate::instance::{FilterInstance, Sandbox, SinkInstance, SourceInstance, call_error};
 use crate::limits::Limits;
 
 /// How often the epoch advances: the granularity of call deadlines.
@@ -398,19 +398,28 @@ impl Plugin {
         }
     }
 
+    /// A fresh store and instance for a task of plugin kind `kind`.
+    fn sandbox(
+        &self,
+        kind: PluginKind,
+        grants: Arc<Grants>,
+        limits: Limits,
+    ) -> Result<(Sandbox, wasmtime::component::Instance)> {
+        self.expect_kind(kind)?;
+        let mut store = self.new_store(grants, &limits);
+        let instance = self.instantiate(&mut store, &limits)?;
+        Ok((Sandbox::new(self.clone(), store, limits), instance))
+    }
+
     /// A sandboxed source instance for one task.
     ///
     /// # Errors
     /// When the plugin is not a source or fails to instantiate.
     pub fn source(&self, grants: Arc<Grants>, limits: Limits) -> Result<SourceInstance> {
-        self.expect_kind(PluginKind::Source)?;
-        let mut store = self.new_store(grants, &limits);
-        let instance = self.instantiate(&mut store, &limits)?;
+        let (mut sandbox, instance) = self.sandbox(PluginKind::Source, grants, limits)?;
         let ix = self.inner.exports.source.as_ref().expect("checked by info");
-        let guest = ix
-            .load(&mut store, &instance)
-            .map_err(|e| call_error(self.name(), "load", e, &mut store, &limits))?;
-        Ok(SourceInstance::new(self.clone(), store, guest, limits))
+        let guest = sandbox.load(|store| ix.load(store, &instance))?;
+        Ok(SourceInstance::new(sandbox, guest))
     }
 
     /// A sandboxed filter instance for one task.
@@ -418,14 +427,10 @@ impl Plugin {
     /// # Errors
     /// When the plugin is not a filter or fails to instantiate.
     pub fn filter(&self, grants: Arc<Grants>, limits: Limits) -> Result<FilterInstance> {
-        self.expect_kind(PluginKind::Filter)?;
-        let mut store = self.new_store(grants, &limits);
-        let instance = self.instantiate(&mut store, &limits)?;
+        let (mut sandbox, instance) = self.sandbox(PluginKind::Filter, grants, limits)?;
         let ix = self.inner.exports.filter.as_ref().expect("checked by info");
-        let guest = ix
-            .load(&mut store, &instance)
-            .map_err(|e| call_error(self.name(), "load", e, &mut store, &limits))?;
-        Ok(FilterInstance::new(self.clone(), store, guest, limits))
+        let guest = sandbox.load(|store| ix.load(store, &instance))?;
+        Ok(FilterInstance::new(sandbox, guest))
     }
 
     /// A sandboxed sink instance for one task.
@@ -433,14 +438,10 @@ impl Plugin {
     /// # Errors
     /// When the plugin is not a sink or fails to instantiate.
     pub fn sink(&self, grants: Arc<Grants>, limits: Limits) -> Result<SinkInstance> {
-        self.expect_kind(PluginKind::Sink)?;
-        let mut store = self.new_store(grants, &limits);
-        let instance = self.instantiate(&mut store, &limits)?;
+        let (mut sandbox, instance) = self.sandbox(PluginKind::Sink, grants, limits)?;
         let ix = self.inner.exports.sink.as_ref().expect("checked by info");
-        let guest = ix
-            .load(&mut store, &instance)
-            .map_err(|e| call_error(self.name(), "load", e, &mut store, &limits))?;
-        Ok(SinkInstance::new(self.clone(), store, guest, limits))
+        let guest = sandbox.load(|store| ix.load(store, &instance))?;
+        Ok(SinkInstance::new(sandbox, guest))
     }
 }
 

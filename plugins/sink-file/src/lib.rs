@@ -12,18 +12,7 @@ use serde_json::{Value, json};
 use sluice_sdk::codec::Encoder;
 use sluice_sdk::{Batch, CommitInfo, Error, Info, Result, Sink, Writer, blob, export_sink};
 
-/// File formats.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// Delimited text.
-    Csv,
-    /// One JSON object per line.
-    #[serde(alias = "jsonl", alias = "ndjson")]
-    Json,
-    /// Apache Parquet.
-    Parquet,
-}
+use sluice_sdk::types::{Compression, FileFormat as Format};
 
 /// The file sink's config.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -91,35 +80,27 @@ fn format_of(config: &Config) -> Result<Format> {
     if let Some(f) = config.format {
         return Ok(f);
     }
-    let (_, ext) = split_ext(&config.path);
-    let ext = ext.to_ascii_lowercase();
-    let ext = ext
-        .strip_suffix(".gz")
-        .or_else(|| ext.strip_suffix(".zst"))
-        .unwrap_or(&ext);
-    match ext {
-        ".csv" | ".tsv" | ".txt" => Ok(Format::Csv),
-        ".json" | ".jsonl" | ".ndjson" => Ok(Format::Json),
-        ".parquet" | ".pq" => Ok(Format::Parquet),
-        _ => Err(Error::config(format!(
+    Format::from_path(&config.path).ok_or_else(|| {
+        Error::config(format!(
             "sink.config.format: cannot tell the format of {:?} from its extension; set format: csv, json or parquet",
             config.path
-        ))),
-    }
+        ))
+    })
 }
 
 fn encoder_options(config: &Config) -> Result<Value> {
     let format = format_of(config)?;
-    let lower = config.path.to_ascii_lowercase();
     let compression = match (&config.compression, format) {
         (Some(c), _) => c.clone(),
         (None, Format::Parquet) => "zstd".into(),
-        (None, _) if lower.ends_with(".gz") => "gzip".into(),
-        (None, _) if lower.ends_with(".zst") => "zstd".into(),
-        (None, _) => "none".into(),
+        (None, _) => match Compression::from_path(&config.path) {
+            Compression::Gzip => "gzip".into(),
+            Compression::Zstd => "zstd".into(),
+            _ => "none".into(),
+        },
     };
     let mut o = json!({
-        "format": match format { Format::Csv => "csv", Format::Json => "json", Format::Parquet => "parquet" },
+        "format": format.as_str(),
         "compression": compression,
     });
     let m = o.as_object_mut().expect("object");

@@ -16,18 +16,7 @@ use sluice_sdk::{
     export_source,
 };
 
-/// File formats.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// Delimited text.
-    Csv,
-    /// One JSON object per line.
-    #[serde(alias = "jsonl", alias = "ndjson")]
-    Json,
-    /// Apache Parquet.
-    Parquet,
-}
+use sluice_sdk::types::FileFormat as Format;
 
 /// The file source's config.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -107,29 +96,18 @@ fn format_of(config: &Config, path: &str) -> Result<Format> {
     if let Some(f) = config.format {
         return Ok(f);
     }
-    let name = path.to_ascii_lowercase();
-    let name = name
-        .strip_suffix(".gz")
-        .or_else(|| name.strip_suffix(".zst"))
-        .unwrap_or(&name);
-    if name.ends_with(".csv") || name.ends_with(".tsv") || name.ends_with(".txt") {
-        Ok(Format::Csv)
-    } else if name.ends_with(".jsonl") || name.ends_with(".ndjson") || name.ends_with(".json") {
-        Ok(Format::Json)
-    } else if name.ends_with(".parquet") || name.ends_with(".pq") {
-        Ok(Format::Parquet)
-    } else {
-        Err(Error::config(format!(
+    Format::from_path(path).ok_or_else(|| {
+        Error::config(format!(
             "source.config.format: cannot tell the format of {path} from its extension; set format: csv, json or parquet"
-        )))
-    }
+        ))
+    })
 }
 
 /// Decoder options for the host codec.
 fn decoder_options(config: &Config, path: &str) -> Result<Value> {
     let format = format_of(config, path)?;
     let mut o = json!({
-        "format": match format { Format::Csv => "csv", Format::Json => "json", Format::Parquet => "parquet" },
+        "format": format.as_str(),
         "compression": config.compression.clone().unwrap_or_else(|| "auto".into()),
         "columns": config.columns,
     });
@@ -280,9 +258,8 @@ impl Source for FileSource {
 /// A file's partitions: `(id, spec)`; byte ranges when `split_bytes` applies.
 fn file_partitions(config: &Config, f: &blob::ObjectInfo) -> Result<Vec<(String, Value)>> {
     let format = format_of(config, &f.path)?;
-    let lower = f.path.to_ascii_lowercase();
-    let compressed = lower.ends_with(".gz")
-        || lower.ends_with(".zst")
+    let compressed = sluice_sdk::types::Compression::from_path(&f.path)
+        != sluice_sdk::types::Compression::None
         || matches!(config.compression.as_deref(), Some("gzip" | "zstd"));
     let state = file_state(f);
     match config.split_bytes {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -19,6 +19,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression as ParquetCompression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde::Deserialize;
+use sluice_types::parse_type;
 use wasmtime::component::Resource;
 
 use crate::batch::{Batch, decode_schema, encode_schema};
@@ -27,47 +28,7 @@ use crate::bindings::types::Error as GuestError;
 use crate::capability::reject::{CsvFraming, RejectLog, SkippingCsv};
 use crate::capability::{HostState, blob, config_error, data_error, io_error};
 
-/// File formats the host reads and writes natively.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// Comma (or other) separated values.
-    Csv,
-    /// One JSON object per line.
-    #[serde(alias = "jsonl", alias = "ndjson")]
-    Json,
-    /// Apache Parquet.
-    Parquet,
-}
-
-/// Whole-stream compression for CSV and JSON Lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// Decide from the file extension (`.gz`, `.zst`).
-    Auto,
-    /// Plain bytes.
-    None,
-    /// gzip (multi-member files too).
-    #[serde(alias = "gz")]
-    Gzip,
-    /// Zstandard.
-    #[serde(alias = "zst")]
-    Zstd,
-}
-
-impl Compression {
-    fn resolve(self, path: &str) -> Compression {
-        match self {
-            Compression::Auto if path.ends_with(".gz") => Compression::Gzip,
-            Compression::Auto if path.ends_with(".zst") || path.ends_with(".zstd") => {
-                Compression::Zstd
-            }
-            Compression::Auto => Compression::None,
-            other => other,
-        }
-    }
-}
+pub use sluice_types::{Compression, FileFormat as Format};
 
 /// What `decoder.open` accepts.
 #[derive(Debug, Clone, Deserialize)]
@@ -158,50 +119,6 @@ fn one_byte(name: &str, s: &str) -> Result<u8, GuestError> {
             "{name} must be a single character, got {s:?}"
         ))),
     }
-}
-
-/// Parse a user's type name: friendly names first, then Arrow's own syntax.
-pub fn parse_type(name: &str) -> Result<DataType, String> {
-    let lower = name.trim().to_ascii_lowercase();
-    let dt = match lower.as_str() {
-        "bool" | "boolean" => DataType::Boolean,
-        "int8" => DataType::Int8,
-        "int16" | "smallint" => DataType::Int16,
-        "int32" | "int" | "integer" => DataType::Int32,
-        "int64" | "long" | "bigint" => DataType::Int64,
-        "uint8" => DataType::UInt8,
-        "uint16" => DataType::UInt16,
-        "uint32" => DataType::UInt32,
-        "uint64" => DataType::UInt64,
-        "float32" | "float" | "real" => DataType::Float32,
-        "float64" | "double" => DataType::Float64,
-        "string" | "text" | "utf8" | "varchar" => DataType::Utf8,
-        "binary" | "bytes" => DataType::Binary,
-        "date" | "date32" => DataType::Date32,
-        "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, None),
-        "timestamptz" => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        _ => {
-            if let Some(args) = lower
-                .strip_prefix("decimal(")
-                .and_then(|s| s.strip_suffix(')'))
-            {
-                let mut it = args.split(',').map(|s| s.trim().parse::<i64>());
-                match (it.next(), it.next(), it.next()) {
-                    (Some(Ok(p)), Some(Ok(s)), None) if (1..=38).contains(&p) && s <= p => {
-                        DataType::Decimal128(p as u8, s as i8)
-                    }
-                    _ => return Err(format!("bad decimal type `{name}`: use decimal(P,S)")),
-                }
-            } else {
-                name.parse::<DataType>().map_err(|_| {
-                    format!(
-                        "unknown type `{name}`: use bool, int32, int64, float64, string, date, timestamp, decimal(P,S), …"
-                    )
-                })?
-            }
-        }
-    };
-    Ok(dt)
 }
 
 /// Counts bytes read from the underlying file (before decompression).
