@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_buffer::Buffer;
-use arrow_ipc::reader::{StreamDecoder, StreamReader};
+use arrow_ipc::reader::{FileDecoder, StreamReader};
 use arrow_ipc::writer::{
     DictionaryTracker, IpcDataGenerator, IpcWriteOptions, StreamWriter, write_message,
 };
+use arrow_ipc::{Block, MessageHeader, MetadataVersion};
 use arrow_schema::{Schema, SchemaRef};
 
 use crate::__wit::sluice::plugin::types as wit;
@@ -129,55 +130,65 @@ pub(crate) fn encode_messages(batch: &RecordBatch) -> Result<Vec<u8>> {
 
 /// Decodes the host's schema-less batch messages for one schema.
 pub(crate) struct BatchDecoder {
-    schema_ipc: Vec<u8>,
-    decoder: StreamDecoder,
+    decoder: FileDecoder,
 }
 
 impl BatchDecoder {
+    #[allow(unsafe_code)]
     pub(crate) fn new(schema_ipc: &[u8]) -> Result<BatchDecoder> {
-        Ok(BatchDecoder {
-            schema_ipc: schema_ipc.to_vec(),
-            decoder: prime(schema_ipc)?,
-        })
+        let schema = decode_schema(schema_ipc)?;
+        // SAFETY: batches decoded here come from the host, which wrote them
+        // with Arrow's own IPC writer from batches it had already validated
+        // (everything a plugin hands the host is validated there).
+        // Validating again would only repeat the host's work on every batch.
+        let decoder =
+            unsafe { FileDecoder::new(schema, MetadataVersion::V5).with_skip_validation(true) };
+        Ok(BatchDecoder { decoder })
     }
 
     fn decode(&mut self, messages: Vec<u8>) -> Result<RecordBatch> {
-        let mut buf = Buffer::from_vec(messages);
-        loop {
-            match self.decoder.decode(&mut buf) {
-                Ok(Some(batch)) => return Ok(batch),
-                Ok(None) if buf.is_empty() => {
-                    self.decoder = prime(&self.schema_ipc)?;
-                    return Err(Error::internal("the host sent no complete batch"));
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    self.decoder = prime(&self.schema_ipc)?;
-                    return Err(Error::internal(format!("bad IPC batch from the host: {e}")));
-                }
+        let bad = |what: &str| Error::internal(format!("bad IPC batch from the host: {what}"));
+        let buf = Buffer::from_vec(messages);
+        let mut at = 0;
+        let mut batch = None;
+        while at < buf.len() {
+            let bytes = &buf[at..];
+            let word = |i: usize| {
+                bytes
+                    .get(i..i + 4)
+                    .map(|w| i32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                    .ok_or_else(|| bad("truncated message"))
+            };
+            // A message: continuation marker, metadata length, metadata, body.
+            let (prefix, meta_len) = match word(0)? {
+                -1 => (8, word(4)?),
+                len => (4, len),
+            };
+            let meta_end = prefix + usize::try_from(meta_len).map_err(|_| bad("length"))?;
+            let message = arrow_ipc::root_as_message(
+                bytes
+                    .get(prefix..meta_end)
+                    .ok_or_else(|| bad("truncated metadata"))?,
+            )
+            .map_err(|e| bad(&e.to_string()))?;
+            let body_len = usize::try_from(message.bodyLength()).map_err(|_| bad("length"))?;
+            let total = meta_end + body_len;
+            if total > bytes.len() {
+                return Err(bad("truncated body"));
             }
+            let block = Block::new(at as i64, meta_end as i32, body_len as i64);
+            let slice = buf.slice_with_length(at, total);
+            match message.header_type() {
+                MessageHeader::DictionaryBatch => self.decoder.read_dictionary(&block, &slice)?,
+                MessageHeader::RecordBatch => {
+                    batch = self.decoder.read_record_batch(&block, &slice)?
+                }
+                other => return Err(bad(&format!("unexpected {other:?} message"))),
+            }
+            at += total;
         }
+        batch.ok_or_else(|| bad("no record batch"))
     }
-}
-
-#[allow(unsafe_code)]
-fn prime(schema_ipc: &[u8]) -> Result<StreamDecoder> {
-    const EOS: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
-    let body = schema_ipc.strip_suffix(&EOS).unwrap_or(schema_ipc);
-    // SAFETY: batches decoded here come from the host, which wrote them with
-    // Arrow's own IPC writer from batches it had already validated
-    // (everything a plugin hands the host is validated there). Validating
-    // again would only repeat the host's work on every batch.
-    let mut decoder = unsafe { StreamDecoder::new().with_skip_validation(true) };
-    let mut buf = Buffer::from(body);
-    while !buf.is_empty() {
-        decoder
-            .decode(&mut buf)
-            .map_err(|e| Error::internal(format!("bad IPC schema from the host: {e}")))?;
-    }
-    // The decoder finishes reading the (bodiless) schema message when the
-    // first batch's bytes arrive: it only steps while it has input.
-    Ok(decoder)
 }
 
 /// Encode a schema as an IPC stream with no batches.
