@@ -22,7 +22,6 @@ mod limits;
 mod plugin;
 
 pub use batch::{Batch, SchemaDecoder, decode_schema, encode_messages, encode_schema, same_fields};
-pub use capability::reject::Reject;
 pub use capability::{BlobGrant, Grants};
 pub use error::{Error, ErrorKind, Result};
 pub use instance::{
@@ -31,3 +30,4 @@ pub use instance::{
 };
 pub use limits::Limits;
 pub use plugin::{LoadReport, Plugin, PluginInfo, PluginKind, Runtime, RuntimeConfig};
+pub use sluice_codec::Reject;

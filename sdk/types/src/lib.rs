@@ -6,6 +6,8 @@
 
 mod data_type;
 mod format;
+mod schema;
 
 pub use data_type::parse_type;
 pub use format::{Compression, FileFormat};
+pub use schema::same_fields;

@@ -6,7 +6,6 @@
 pub(crate) mod blob;
 pub mod codec;
 mod log;
-pub(crate) mod reject;
 mod types;
 
 use std::path::PathBuf;
@@ -45,7 +44,7 @@ pub(crate) struct HostState {
     /// Bytes the codec read from storage for this instance (compressed size).
     pub(crate) bytes_read: Arc<AtomicU64>,
     /// Rows the codec skipped (`on_invalid: skip`), until the pipeline takes them.
-    pub(crate) rejects: reject::RejectLog,
+    pub(crate) rejects: sluice_codec::RejectLog,
 }
 
 impl HostState {
@@ -101,14 +100,15 @@ pub(crate) fn config_error(message: impl Into<String>) -> GuestError {
     crate::bindings::guest_error(GuestErrorKind::Config, message)
 }
 
-/// A guest-visible error for an I/O failure on `path`.
-pub(crate) fn io_error(path: &str, e: std::io::Error) -> GuestError {
-    let kind = match e.kind() {
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-            GuestErrorKind::Config
-        }
-        std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut => GuestErrorKind::Transient,
-        _ => GuestErrorKind::Internal,
-    };
-    crate::bindings::guest_error(kind, format!("{path}: {e}"))
+/// Codec and local-storage errors, as the guest sees them.
+impl From<sluice_codec::Error> for GuestError {
+    fn from(e: sluice_codec::Error) -> Self {
+        let kind = match e.kind {
+            sluice_codec::ErrorKind::Config => GuestErrorKind::Config,
+            sluice_codec::ErrorKind::Data => GuestErrorKind::Data,
+            sluice_codec::ErrorKind::Transient => GuestErrorKind::Transient,
+            _ => GuestErrorKind::Internal,
+        };
+        crate::bindings::guest_error(kind, e.message)
+    }
 }

@@ -1,6 +1,5 @@
 //! The host side of the `batch` resource.
 
-use arrow::json::ReaderBuilder;
 use wasmtime::component::Resource;
 
 use crate::batch::{Batch, SchemaDecoder, encode_messages, encode_schema};
@@ -48,22 +47,9 @@ impl HostBatch for HostState {
         text: String,
     ) -> wasmtime::Result<Result<Resource<Batch>, GuestError>> {
         let schema = self.table.get(&schema)?.schema().clone();
-        let mut decoder = match ReaderBuilder::new(schema.clone())
-            .with_batch_size(usize::MAX)
-            .build_decoder()
-        {
-            Ok(decoder) => decoder,
-            Err(e) => return Ok(Err(data_error(e.to_string()))),
-        };
-        let decoded = decoder
-            .decode(text.as_bytes())
-            .and_then(|_| decoder.flush());
-        match decoded {
-            Ok(Some(batch)) => Ok(Ok(self.table.push(Batch(batch))?)),
-            Ok(None) => Ok(Ok(self
-                .table
-                .push(Batch(arrow::record_batch::RecordBatch::new_empty(schema)))?)),
-            Err(e) => Ok(Err(data_error(format!("JSON Lines: {e}")))),
+        match sluice_codec::json_lines_to_batch(schema, &text) {
+            Ok(batch) => Ok(Ok(self.table.push(Batch(batch))?)),
+            Err(e) => Ok(Err(e.into())),
         }
     }
 

@@ -1,0 +1,811 @@
+//! Native Arrow readers and writers for files in a local directory.
+//!
+//! File-based plugins decode CSV, JSON Lines and Parquet (optionally gzip or
+//! zstd compressed) at native speed, and the batches stay host-owned. The
+//! options are JSON so a plugin can pass its user's config straight through.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression as ParquetCompression, GzipLevel, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde::Deserialize;
+use sluice_types::parse_type;
+
+use crate::error::Error;
+use crate::local;
+use crate::reject::{CsvFraming, RejectLog, SkippingCsv};
+
+pub use sluice_types::{Compression, FileFormat as Format};
+
+/// What `decoder.open` accepts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecodeOptions {
+    /// The file format.
+    pub format: Format,
+    /// Compression; `auto` by default.
+    #[serde(default = "auto")]
+    pub compression: Compression,
+    /// Rows per batch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// CSV: whether the first (non-skipped) line names the columns.
+    #[serde(default = "yes")]
+    pub header: bool,
+    /// CSV: field delimiter, one byte.
+    #[serde(default = "comma")]
+    pub delimiter: String,
+    /// CSV: quote character, one byte.
+    #[serde(default = "dquote")]
+    pub quote: String,
+    /// CSV: escape character, one byte, if any.
+    #[serde(default)]
+    pub escape: Option<String>,
+    /// CSV: the text that means null (exactly); empty fields are null by default.
+    #[serde(default)]
+    pub null_string: Option<String>,
+    /// CSV and JSON: lines to skip before the header or data.
+    #[serde(default)]
+    pub skip_lines: usize,
+    /// CSV and JSON: rows sampled to infer types.
+    #[serde(default = "default_infer_rows")]
+    pub infer_rows: usize,
+    /// CSV: `fail` (default) stops at the first malformed row; `skip` counts
+    /// it, records it as a [`Reject`] and goes on.
+    #[serde(default)]
+    pub on_invalid: OnInvalid,
+    /// CSV and JSON, uncompressed: read only the lines that start in
+    /// `[range_start, range_end)` (byte offsets), so one large file is read
+    /// by several tasks. Quoted values must not contain newlines.
+    #[serde(default)]
+    pub range_start: Option<u64>,
+    /// End of the byte range (exclusive); see `range_start`.
+    #[serde(default)]
+    pub range_end: Option<u64>,
+    /// Column types that override inference, e.g. `{"id": "int64"}`; with
+    /// `header: false` columns are named `column_1`, `column_2`, …
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+}
+
+/// What to do with a row that does not parse.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInvalid {
+    /// Fail the task, naming the file and line.
+    #[default]
+    Fail,
+    /// Skip the row, count it and keep it in the reject log.
+    Skip,
+}
+
+fn auto() -> Compression {
+    Compression::Auto
+}
+fn default_batch_size() -> usize {
+    8192
+}
+fn default_infer_rows() -> usize {
+    1000
+}
+fn yes() -> bool {
+    true
+}
+fn comma() -> String {
+    ",".into()
+}
+fn dquote() -> String {
+    "\"".into()
+}
+
+fn one_byte(name: &str, s: &str) -> Result<u8, Error> {
+    let s = if s == "\\t" { "\t" } else { s };
+    match s.as_bytes() {
+        [b] => Ok(*b),
+        _ => Err(Error::config(format!(
+            "{name} must be a single character, got {s:?}"
+        ))),
+    }
+}
+
+/// Counts bytes read from the underlying file (before decompression).
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+fn open_text(
+    full: &Path,
+    compression: Compression,
+    skip_lines: usize,
+    count: Arc<AtomicU64>,
+) -> io::Result<Box<dyn BufRead + Send>> {
+    let file = CountingReader {
+        inner: File::open(full)?,
+        count,
+    };
+    let raw: Box<dyn Read + Send> = match compression {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file))),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(file)?),
+        Compression::None | Compression::Auto => Box::new(file),
+    };
+    let mut reader: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(1 << 20, raw));
+    let mut line = Vec::new();
+    for _ in 0..skip_lines {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+    }
+    Ok(reader)
+}
+
+/// Open the lines of `full` that start in `[start, end)`.
+fn open_range(
+    full: &Path,
+    start: u64,
+    end: u64,
+    count: Arc<AtomicU64>,
+) -> io::Result<Box<dyn BufRead + Send>> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(full)?;
+    // Start one byte early: if that byte ends a line, a line starts at `start`.
+    file.seek(SeekFrom::Start(start.saturating_sub(1)))?;
+    let mut reader = BufReader::with_capacity(1 << 20, CountingReader { inner: file, count });
+    let mut pos = start.saturating_sub(1);
+    let mut last = b'\n';
+    if start > 0 {
+        let mut partial = Vec::new();
+        pos += reader.read_until(b'\n', &mut partial)? as u64;
+        last = partial.last().copied().unwrap_or(b'\n');
+    }
+    Ok(Box::new(BufReader::with_capacity(
+        1 << 20,
+        LineRange {
+            inner: reader,
+            pos,
+            end,
+            last,
+            done: false,
+        },
+    )))
+}
+
+/// Passes through the lines that start before `end`, then stops.
+struct LineRange<R> {
+    inner: R,
+    pos: u64,
+    end: u64,
+    last: u8,
+    done: bool,
+}
+
+impl<R: BufRead> Read for LineRange<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.done || out.is_empty() {
+            return Ok(0);
+        }
+        if self.pos >= self.end && self.last == b'\n' {
+            self.done = true;
+            return Ok(0);
+        }
+        let buf = self.inner.fill_buf()?;
+        if buf.is_empty() {
+            self.done = true;
+            return Ok(0);
+        }
+        let n = if self.pos < self.end {
+            buf.len().min((self.end - self.pos) as usize)
+        } else {
+            // Past the end: finish the line that started inside the range.
+            match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None => buf.len(),
+            }
+        }
+        .min(out.len());
+        out[..n].copy_from_slice(&buf[..n]);
+        self.last = buf[n - 1];
+        self.inner.consume(n);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+fn apply_overrides(
+    schema: Schema,
+    columns: &BTreeMap<String, String>,
+    path: &str,
+) -> Result<Schema, Error> {
+    for name in columns.keys() {
+        if schema.field_with_name(name).is_err() {
+            let known: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            return Err(Error::config(format!(
+                "{path}: columns.{name}: no such column (the file has: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    let fields: Result<Vec<Field>, Error> = schema
+        .fields()
+        .iter()
+        .map(|f| match columns.get(f.name()) {
+            Some(ty) => parse_type(ty)
+                .map(|dt| Field::new(f.name(), dt, true))
+                .map_err(|e| Error::config(format!("columns.{}: {e}", f.name()))),
+            None => Ok(f.as_ref().clone().with_nullable(true)),
+        })
+        .collect();
+    Ok(Schema::new(fields?))
+}
+
+/// Keys of the first `max_lines` JSON objects, in order of first appearance.
+fn json_key_order(reader: impl BufRead, max_lines: usize) -> Vec<String> {
+    struct Keys<'a>(&'a mut Vec<String>);
+    impl<'de> serde::de::Visitor<'de> for Keys<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                if !self.0.contains(&key) {
+                    self.0.push(key);
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut keys = Vec::new();
+    for line in reader.lines().take(max_lines) {
+        let Ok(line) = line else { break };
+        let mut de = serde_json::Deserializer::from_str(&line);
+        let _ = serde::Deserializer::deserialize_map(&mut de, Keys(&mut keys));
+    }
+    keys
+}
+
+/// `schema` with its fields in `order` (fields not named there keep theirs, last).
+fn reorder_fields(schema: Schema, order: &[String]) -> Schema {
+    let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+    fields.sort_by_key(|f| {
+        order
+            .iter()
+            .position(|k| k == f.name())
+            .unwrap_or(usize::MAX)
+    });
+    Schema::new(fields)
+}
+
+type BatchIter = Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>> + Send>;
+
+/// An open object being decoded into batches.
+pub struct Decoder {
+    path: String,
+    schema: SchemaRef,
+    batches: BatchIter,
+    rejected: Arc<AtomicU64>,
+}
+
+impl Decoder {
+    /// Open `path` under `root` with `options` (see [`DecodeOptions`]).
+    pub fn open(
+        root: &Path,
+        path: &str,
+        options: &DecodeOptions,
+        bytes_read: Arc<AtomicU64>,
+        rejects: RejectLog,
+    ) -> Result<Decoder, Error> {
+        let full = local::resolve(root, path)?;
+        let rejected = Arc::new(AtomicU64::new(0));
+        if options.on_invalid == OnInvalid::Skip && options.format != Format::Csv {
+            return Err(Error::config(format!(
+                "{path}: on_invalid: skip is supported for CSV; {:?} files fail on a bad row",
+                options.format
+            )));
+        }
+        let (schema, batches): (SchemaRef, BatchIter) = match options.format {
+            Format::Csv => Self::open_csv(
+                &full,
+                path,
+                options,
+                bytes_read.clone(),
+                (rejects, rejected.clone()),
+            )?,
+            Format::Json => Self::open_json(&full, path, options, bytes_read.clone())?,
+            Format::Parquet => {
+                let file = File::open(&full).map_err(|e| Error::io(path, e))?;
+                if let Ok(meta) = file.metadata() {
+                    bytes_read.fetch_add(meta.len(), Ordering::Relaxed);
+                }
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .map_err(|e| Error::data(format!("{path}: not a Parquet file: {e}")))?;
+                let reader = builder
+                    .with_batch_size(options.batch_size)
+                    .build()
+                    .map_err(|e| Error::data(format!("{path}: {e}")))?;
+                let schema = arrow::record_batch::RecordBatchReader::schema(&reader);
+                (schema, Box::new(reader))
+            }
+        };
+        Ok(Decoder {
+            path: path.to_string(),
+            schema,
+            batches,
+            rejected,
+        })
+    }
+
+    fn open_csv(
+        full: &Path,
+        path: &str,
+        o: &DecodeOptions,
+        count: Arc<AtomicU64>,
+        (log, rejected): (RejectLog, Arc<AtomicU64>),
+    ) -> Result<(SchemaRef, BatchIter), Error> {
+        let compression = o.compression.resolve(path);
+        let mut format = arrow::csv::reader::Format::default()
+            .with_header(o.header)
+            .with_delimiter(one_byte("delimiter", &o.delimiter)?)
+            .with_quote(one_byte("quote", &o.quote)?);
+        if let Some(escape) = &o.escape {
+            format = format.with_escape(one_byte("escape", escape)?);
+        }
+        if let Some(null) = &o.null_string {
+            let re = regex::Regex::new(&format!("^{}$", regex::escape(null)))
+                .map_err(|e| Error::config(format!("null_string: {e}")))?;
+            format = format.with_null_regex(re);
+        }
+        let framing = || -> Result<CsvFraming, Error> {
+            Ok(CsvFraming {
+                delimiter: one_byte("delimiter", &o.delimiter)?,
+                quote: one_byte("quote", &o.quote)?,
+                escape: o
+                    .escape
+                    .as_deref()
+                    .map(|e| one_byte("escape", e))
+                    .transpose()?,
+                header: o.header,
+                first_line: o.skip_lines as u64 + 1,
+            })
+        };
+        let mut sample = open_text(full, compression, o.skip_lines, Arc::new(AtomicU64::new(0)))
+            .map_err(|e| Error::io(path, e))?;
+        if o.on_invalid == OnInvalid::Skip {
+            // Infer from the rows that have the header's shape.
+            let clean = SkippingCsv::new(
+                sample,
+                framing()?,
+                Arc::new(Schema::empty()),
+                format.clone(),
+                1,
+                path.to_string(),
+                RejectLog::default(),
+            )
+            .clean_sample(o.infer_rows)
+            .map_err(|e| Error::io(path, e))?;
+            sample = Box::new(io::Cursor::new(clean));
+        }
+        let (inferred, _) = format
+            .infer_schema(sample, Some(o.infer_rows))
+            .map_err(|e| Error::data(format!("{path}: cannot read CSV header: {e}")))?;
+        let schema = Arc::new(apply_overrides(inferred, &o.columns, path)?);
+        let (input, from_start) = Self::input(full, path, compression, o, count)?;
+        let format = format.with_header(o.header && from_start);
+        if o.on_invalid == OnInvalid::Skip {
+            let mut framing = framing()?;
+            framing.header &= from_start;
+            let mut reader = SkippingCsv::new(
+                input,
+                framing,
+                schema.clone(),
+                format,
+                o.batch_size,
+                path.to_string(),
+                log,
+            );
+            reader.rejected = rejected;
+            return Ok((schema, Box::new(reader)));
+        }
+        let reader = arrow::csv::ReaderBuilder::new(schema.clone())
+            .with_format(format)
+            .with_batch_size(o.batch_size)
+            .build_buffered(input)
+            .map_err(|e| Error::data(format!("{path}: {e}")))?;
+        Ok((schema, Box::new(reader)))
+    }
+
+    fn open_json(
+        full: &Path,
+        path: &str,
+        o: &DecodeOptions,
+        count: Arc<AtomicU64>,
+    ) -> Result<(SchemaRef, BatchIter), Error> {
+        let compression = o.compression.resolve(path);
+        let sample = open_text(full, compression, o.skip_lines, Arc::new(AtomicU64::new(0)))
+            .map_err(|e| Error::io(path, e))?;
+        let (inferred, _) = arrow::json::reader::infer_json_schema(sample, Some(o.infer_rows))
+            .map_err(|e| Error::data(format!("{path}: cannot infer JSON schema: {e}")))?;
+        // Inference sorts the fields; users expect the order of the file.
+        let order = open_text(full, compression, o.skip_lines, Arc::new(AtomicU64::new(0)))
+            .map(|r| json_key_order(r, o.infer_rows))
+            .map_err(|e| Error::io(path, e))?;
+        let inferred = reorder_fields(inferred, &order);
+        let schema = Arc::new(apply_overrides(inferred, &o.columns, path)?);
+        let (input, _) = Self::input(full, path, compression, o, count)?;
+        let reader = arrow::json::ReaderBuilder::new(schema.clone())
+            .with_batch_size(o.batch_size)
+            .build(input)
+            .map_err(|e| Error::data(format!("{path}: {e}")))?;
+        Ok((schema, Box::new(reader)))
+    }
+
+    /// The text to decode: the whole file, or a byte range of lines.
+    /// Also says whether it starts at the top of the file (header, skip_lines).
+    fn input(
+        full: &Path,
+        path: &str,
+        compression: Compression,
+        o: &DecodeOptions,
+        count: Arc<AtomicU64>,
+    ) -> Result<(Box<dyn BufRead + Send>, bool), Error> {
+        match (o.range_start, o.range_end) {
+            (None, None) => Ok((
+                open_text(full, compression, o.skip_lines, count)
+                    .map_err(|e| Error::io(path, e))?,
+                true,
+            )),
+            (Some(start), Some(end)) if compression == Compression::None && start <= end => {
+                if start == 0 {
+                    let mut r = open_range(full, 0, end, count).map_err(|e| Error::io(path, e))?;
+                    let mut line = Vec::new();
+                    for _ in 0..o.skip_lines {
+                        line.clear();
+                        if r.read_until(b'\n', &mut line)
+                            .map_err(|e| Error::io(path, e))?
+                            == 0
+                        {
+                            break;
+                        }
+                    }
+                    Ok((r, true))
+                } else {
+                    Ok((
+                        open_range(full, start, end, count).map_err(|e| Error::io(path, e))?,
+                        false,
+                    ))
+                }
+            }
+            _ => Err(Error::config(format!(
+                "{path}: byte ranges need both range_start <= range_end, on an uncompressed file"
+            ))),
+        }
+    }
+
+    /// The schema of every batch.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Rows skipped as invalid so far (`on_invalid: skip`).
+    pub fn rejected(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
+
+    /// The next batch, or `None` at the end.
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, Error> {
+        match self.batches.next() {
+            None => Ok(None),
+            Some(Ok(batch)) => Ok(Some(batch)),
+            Some(Err(e)) => Err(Error::data(format!("{}: {e}", self.path))),
+        }
+    }
+}
+
+/// Convert JSON Lines text to one batch of `schema`, natively.
+///
+/// # Errors
+/// A data error naming what did not fit.
+pub fn json_lines_to_batch(schema: SchemaRef, text: &str) -> Result<RecordBatch, Error> {
+    let mut decoder = arrow::json::ReaderBuilder::new(schema.clone())
+        .with_batch_size(usize::MAX)
+        .build_decoder()
+        .map_err(|e| Error::data(e.to_string()))?;
+    let decoded = decoder
+        .decode(text.as_bytes())
+        .and_then(|_| decoder.flush());
+    match decoded {
+        Ok(Some(batch)) => Ok(batch),
+        Ok(None) => Ok(RecordBatch::new_empty(schema)),
+        Err(e) => Err(Error::data(format!("JSON Lines: {e}"))),
+    }
+}
+
+/// What `encoder.create` accepts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncodeOptions {
+    /// The file format.
+    pub format: Format,
+    /// Compression: for CSV/JSON the whole stream (`none`, `gzip`, `zstd`);
+    /// for Parquet the column codec (`none`, `snappy`, `gzip`, `zstd`).
+    #[serde(default)]
+    pub compression: Option<String>,
+    /// Compression level, where the codec has one.
+    #[serde(default)]
+    pub level: Option<i32>,
+    /// CSV: write a header line.
+    #[serde(default = "yes")]
+    pub header: bool,
+    /// CSV: field delimiter.
+    #[serde(default = "comma")]
+    pub delimiter: String,
+    /// Parquet: rows per row group.
+    #[serde(default)]
+    pub row_group_rows: Option<usize>,
+}
+
+/// Counts bytes written to the file (after compression).
+struct CountingWriter<W> {
+    inner: W,
+    count: Arc<AtomicU64>,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+type FileOut = CountingWriter<BufWriter<File>>;
+
+/// A stream compressor whose end is written explicitly, so a failure to
+/// finish is an error and not a silently truncated file.
+enum Compressed {
+    Plain(FileOut),
+    Gzip(flate2::write::GzEncoder<FileOut>),
+    Zstd(zstd::stream::write::Encoder<'static, FileOut>),
+}
+
+impl Write for Compressed {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Compressed::Plain(w) => w.write(buf),
+            Compressed::Gzip(w) => w.write(buf),
+            Compressed::Zstd(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Compressed::Plain(w) => w.flush(),
+            Compressed::Gzip(w) => w.flush(),
+            Compressed::Zstd(w) => w.flush(),
+        }
+    }
+}
+
+impl Compressed {
+    fn finish(self) -> io::Result<FileOut> {
+        let mut out = match self {
+            Compressed::Plain(w) => w,
+            Compressed::Gzip(w) => w.finish()?,
+            Compressed::Zstd(w) => w.finish()?,
+        };
+        out.flush()?;
+        Ok(out)
+    }
+}
+
+// One per open file: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Writer {
+    Csv(arrow::csv::Writer<Compressed>),
+    Json(arrow::json::LineDelimitedWriter<Compressed>),
+    Parquet(ArrowWriter<FileOut>),
+}
+
+/// An object being written from batches.
+pub struct Encoder {
+    path: String,
+    schema: SchemaRef,
+    writer: Option<Writer>,
+    bytes_written: Arc<AtomicU64>,
+}
+
+impl Encoder {
+    /// Create `path` under `root` for batches of `schema`.
+    pub fn create(
+        root: &Path,
+        path: &str,
+        schema: SchemaRef,
+        o: &EncodeOptions,
+    ) -> Result<Encoder, Error> {
+        let full: PathBuf = local::resolve(root, path)?;
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(path, e))?;
+        }
+        let bytes_written = Arc::new(AtomicU64::new(0));
+        let file = CountingWriter {
+            inner: BufWriter::with_capacity(
+                1 << 20,
+                File::create(&full).map_err(|e| Error::io(path, e))?,
+            ),
+            count: bytes_written.clone(),
+        };
+        let compression = o
+            .compression
+            .as_deref()
+            .unwrap_or("none")
+            .to_ascii_lowercase();
+        let writer = match o.format {
+            Format::Csv | Format::Json => {
+                let stream = match compression.as_str() {
+                    "none" => Compressed::Plain(file),
+                    "gzip" | "gz" => Compressed::Gzip(flate2::write::GzEncoder::new(
+                        file,
+                        flate2::Compression::new(o.level.unwrap_or(6).clamp(0, 9) as u32),
+                    )),
+                    "zstd" | "zst" => Compressed::Zstd(
+                        zstd::stream::write::Encoder::new(file, o.level.unwrap_or(3))
+                            .map_err(|e| Error::io(path, e))?,
+                    ),
+                    other => {
+                        return Err(Error::config(format!(
+                            "compression `{other}` is not available for {:?}: use none, gzip or zstd",
+                            o.format
+                        )));
+                    }
+                };
+                if o.format == Format::Csv {
+                    Writer::Csv(
+                        arrow::csv::WriterBuilder::new()
+                            .with_header(o.header)
+                            .with_delimiter(one_byte("delimiter", &o.delimiter)?)
+                            .build(stream),
+                    )
+                } else {
+                    Writer::Json(arrow::json::LineDelimitedWriter::new(stream))
+                }
+            }
+            Format::Parquet => {
+                let codec = match compression.as_str() {
+                    "none" | "uncompressed" => ParquetCompression::UNCOMPRESSED,
+                    "snappy" => ParquetCompression::SNAPPY,
+                    "gzip" => ParquetCompression::GZIP(
+                        GzipLevel::try_new(o.level.unwrap_or(6) as u32)
+                            .map_err(|e| Error::config(e.to_string()))?,
+                    ),
+                    "zstd" => ParquetCompression::ZSTD(
+                        ZstdLevel::try_new(o.level.unwrap_or(1))
+                            .map_err(|e| Error::config(e.to_string()))?,
+                    ),
+                    other => {
+                        return Err(Error::config(format!(
+                            "Parquet compression `{other}` is not available: use none, snappy, gzip or zstd"
+                        )));
+                    }
+                };
+                let mut props = WriterProperties::builder().set_compression(codec);
+                if let Some(rows) = o.row_group_rows {
+                    props = props.set_max_row_group_row_count(Some(rows.max(1)));
+                }
+                Writer::Parquet(
+                    ArrowWriter::try_new(file, schema.clone(), Some(props.build()))
+                        .map_err(|e| Error::data(format!("{path}: {e}")))?,
+                )
+            }
+        };
+        Ok(Encoder {
+            path: path.to_string(),
+            schema,
+            writer: Some(writer),
+            bytes_written,
+        })
+    }
+
+    /// Append one batch; its schema must be the encoder's.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), Error> {
+        if !sluice_types::same_fields(&batch.schema(), &self.schema) {
+            return Err(Error::data(format!(
+                "{}: batch schema {:?} differs from the file's {:?}",
+                self.path,
+                batch.schema().fields(),
+                self.schema.fields()
+            )));
+        }
+        let result = match self.writer.as_mut() {
+            Some(Writer::Csv(w)) => w.write(batch),
+            Some(Writer::Json(w)) => w.write(batch),
+            Some(Writer::Parquet(w)) => w
+                .write(batch)
+                .map_err(|e| ArrowError::ExternalError(Box::new(e))),
+            None => {
+                return Err(Error::data(format!(
+                    "{}: encoder already finished",
+                    self.path
+                )));
+            }
+        };
+        result.map_err(|e| Error::data(format!("{}: {e}", self.path)))
+    }
+
+    /// Bytes written so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes_written.load(Ordering::Relaxed)
+    }
+
+    /// Flush and close; returns the file's size.
+    pub fn finish(&mut self) -> Result<u64, Error> {
+        let err = |e: String| Error::data(format!("{}: {e}", self.path));
+        match self.writer.take() {
+            Some(Writer::Csv(w)) => {
+                w.into_inner().finish().map_err(|e| err(e.to_string()))?;
+            }
+            Some(Writer::Json(mut w)) => {
+                w.finish().map_err(|e| err(e.to_string()))?;
+                w.into_inner().finish().map_err(|e| err(e.to_string()))?;
+            }
+            Some(Writer::Parquet(w)) => {
+                let mut out = w.into_inner().map_err(|e| err(e.to_string()))?;
+                out.flush().map_err(|e| err(e.to_string()))?;
+            }
+            None => {}
+        }
+        Ok(self.bytes_written())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn byte_ranges_split_on_line_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.csv");
+        let text = "h\naaa\nbb\nc\ndddd\n";
+        std::fs::write(&path, text).unwrap();
+        let read = |start, end| {
+            let mut out = String::new();
+            open_range(&path, start, end, Arc::default())
+                .unwrap()
+                .read_to_string(&mut out)
+                .unwrap();
+            out
+        };
+        // Every split point gives each line to exactly one range.
+        for cut in 0..=text.len() as u64 {
+            for cut2 in cut..=text.len() as u64 {
+                let joined = read(0, cut) + &read(cut, cut2) + &read(cut2, text.len() as u64);
+                assert_eq!(joined, text, "cuts {cut} {cut2}");
+            }
+        }
+        assert_eq!(read(3, 7), "bb\n");
+        assert_eq!(read(2, 3), "aaa\n");
+    }
+}
