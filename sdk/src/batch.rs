@@ -3,28 +3,39 @@
 //! Batch bytes cross WIT as Arrow IPC messages *without* the schema; the
 //! schema crosses once, as a host `schema` handle this module caches.
 
-use std::cell::RefCell;
 use std::io::Cursor;
-use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_buffer::Buffer;
-use arrow_ipc::reader::{FileDecoder, StreamReader};
-use arrow_ipc::writer::{
-    DictionaryTracker, IpcDataGenerator, IpcWriteOptions, StreamWriter, write_message,
-};
-use arrow_ipc::{Block, MessageHeader, MetadataVersion};
+use arrow_ipc::reader::StreamReader;
+use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{Schema, SchemaRef};
 
-use crate::__wit::sluice::plugin::types as wit;
 use crate::{Error, Result};
+
+#[cfg(target_arch = "wasm32")]
+use {
+    crate::__wit::sluice::plugin::types as wit,
+    arrow_buffer::Buffer,
+    arrow_ipc::reader::FileDecoder,
+    arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteOptions, write_message},
+    arrow_ipc::{Block, MessageHeader, MetadataVersion},
+    std::cell::RefCell,
+    std::sync::Arc,
+};
 
 /// A record batch held by the host.
 ///
 /// Passing it on (to an encoder, to the host) copies nothing. Call
-/// [`Batch::to_record_batch`] to look inside.
+/// [`Batch::to_record_batch`] to look inside. In a native build (unit
+/// tests with [`crate::testing`]) it simply holds the batch.
+#[cfg(target_arch = "wasm32")]
 pub struct Batch(pub(crate) wit::Batch);
 
+/// A record batch (the native build: see [`crate::testing`]).
+#[cfg(not(target_arch = "wasm32"))]
+pub struct Batch(pub(crate) RecordBatch);
+
+#[cfg(target_arch = "wasm32")]
 thread_local! {
     /// Host handles for the schemas this plugin builds batches of, so each
     /// schema crosses to the host once, not with every batch.
@@ -32,6 +43,7 @@ thread_local! {
 }
 
 /// Run `f` with the host's handle for `schema`, registering it once.
+#[cfg(target_arch = "wasm32")]
 fn with_host_schema<R>(schema: &SchemaRef, f: impl FnOnce(&wit::Schema) -> R) -> Result<R> {
     HOST_SCHEMAS.with(|cache| {
         let mut cache = cache.borrow_mut();
@@ -53,6 +65,7 @@ fn with_host_schema<R>(schema: &SchemaRef, f: impl FnOnce(&wit::Schema) -> R) ->
     })
 }
 
+#[cfg(target_arch = "wasm32")]
 impl Batch {
     /// Hand a batch built in the plugin to the host (one copy, as Arrow IPC).
     ///
@@ -111,7 +124,62 @@ impl Batch {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
+impl Batch {
+    /// Wrap a batch built in the plugin.
+    ///
+    /// # Errors
+    /// Never natively; see the wasm build.
+    pub fn from_record_batch(batch: &RecordBatch) -> Result<Batch> {
+        Ok(Batch(batch.clone()))
+    }
+
+    /// Build a batch from JSON Lines text against `schema`, with the
+    /// host's own converter.
+    ///
+    /// # Errors
+    /// A data error naming what did not fit.
+    pub fn from_json_lines(schema: &SchemaRef, text: &str) -> Result<Batch> {
+        Ok(Batch(sluice_codec::json_lines_to_batch(
+            schema.clone(),
+            text,
+        )?))
+    }
+
+    /// Rows in the batch.
+    pub fn num_rows(&self) -> u64 {
+        self.0.num_rows() as u64
+    }
+
+    /// Rows `offset .. offset + len` (clamped).
+    pub fn slice(&self, offset: u64, len: u64) -> Batch {
+        let rows = self.0.num_rows() as u64;
+        let offset = offset.min(rows);
+        Batch(
+            self.0
+                .slice(offset as usize, len.min(rows - offset) as usize),
+        )
+    }
+
+    /// The batch's schema.
+    ///
+    /// # Errors
+    /// Never natively.
+    pub fn schema(&self) -> Result<SchemaRef> {
+        Ok(self.0.schema())
+    }
+
+    /// The batch.
+    ///
+    /// # Errors
+    /// Never natively.
+    pub fn to_record_batch(&self) -> Result<RecordBatch> {
+        Ok(self.0.clone())
+    }
+}
+
 /// Encode one batch as IPC messages without the schema.
+#[cfg(target_arch = "wasm32")]
 pub(crate) fn encode_messages(batch: &RecordBatch) -> Result<Vec<u8>> {
     let options = IpcWriteOptions::default();
     let mut tracker = DictionaryTracker::new(false);
@@ -129,10 +197,12 @@ pub(crate) fn encode_messages(batch: &RecordBatch) -> Result<Vec<u8>> {
 }
 
 /// Decodes the host's schema-less batch messages for one schema.
+#[cfg(target_arch = "wasm32")]
 pub(crate) struct BatchDecoder {
     decoder: FileDecoder,
 }
 
+#[cfg(target_arch = "wasm32")]
 impl BatchDecoder {
     #[allow(unsafe_code)]
     pub(crate) fn new(schema_ipc: &[u8]) -> Result<BatchDecoder> {

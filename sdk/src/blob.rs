@@ -2,8 +2,11 @@
 //!
 //! Paths are relative to the grant's root; a plugin cannot leave it.
 
+#[cfg(target_arch = "wasm32")]
 use crate::__wit::sluice::plugin::blob as wit;
 use crate::Result;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::testing::{granted_root, writable_root};
 
 /// One object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +24,16 @@ pub struct ObjectInfo {
 /// # Errors
 /// A config error when blob is not granted or the glob is bad.
 pub fn list(pattern: &str) -> Result<Vec<ObjectInfo>> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return Ok(sluice_codec::local::list(&granted_root()?, pattern)?
+        .into_iter()
+        .map(|o| ObjectInfo {
+            path: o.path,
+            size: o.size,
+            modified_ms: o.modified_ms,
+        })
+        .collect());
+    #[cfg(target_arch = "wasm32")]
     Ok(wit::list(pattern)?
         .into_iter()
         .map(|o| ObjectInfo {
@@ -36,6 +49,14 @@ pub fn list(pattern: &str) -> Result<Vec<ObjectInfo>> {
 /// # Errors
 /// When the object is missing or unreadable.
 pub fn read(path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return Ok(sluice_codec::local::read(
+        &granted_root()?,
+        path,
+        offset,
+        len,
+    )?);
+    #[cfg(target_arch = "wasm32")]
     Ok(wit::read(path, offset, len)?)
 }
 
@@ -44,6 +65,9 @@ pub fn read(path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
 /// # Errors
 /// When the grant is read-only or the write fails.
 pub fn write(path: &str, data: &[u8]) -> Result<()> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return Ok(sluice_codec::local::write(&writable_root()?, path, data)?);
+    #[cfg(target_arch = "wasm32")]
     Ok(wit::write(path, data)?)
 }
 
@@ -52,6 +76,9 @@ pub fn write(path: &str, data: &[u8]) -> Result<()> {
 /// # Errors
 /// When the grant is read-only or the rename fails.
 pub fn rename(from: &str, to: &str) -> Result<()> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return Ok(sluice_codec::local::rename(&writable_root()?, from, to)?);
+    #[cfg(target_arch = "wasm32")]
     Ok(wit::rename(from, to)?)
 }
 
@@ -60,5 +87,8 @@ pub fn rename(from: &str, to: &str) -> Result<()> {
 /// # Errors
 /// When the grant is read-only or the delete fails.
 pub fn delete(path: &str) -> Result<()> {
+    #[cfg(not(target_arch = "wasm32"))]
+    return Ok(sluice_codec::local::delete(&writable_root()?, path)?);
+    #[cfg(target_arch = "wasm32")]
     Ok(wit::delete(path)?)
 }

@@ -1,16 +1,31 @@
 //! The host's native CSV, JSON Lines and Parquet readers and writers.
 //!
 //! Batches decoded here stay in the host: a file source passes them on
-//! without copying rows into wasm memory.
+//! without copying rows into wasm memory. Natively (unit tests with
+//! [`crate::testing`]) the same reader and writer code runs in-process.
 
 use arrow_schema::{Schema, SchemaRef};
 
-use crate::__wit::sluice::plugin::codec as wit;
-use crate::batch::{decode_schema, encode_schema};
 use crate::{Batch, Result};
 
+#[cfg(target_arch = "wasm32")]
+use crate::__wit::sluice::plugin::codec as wit;
+#[cfg(target_arch = "wasm32")]
+use crate::batch::{decode_schema, encode_schema};
+
 /// Reads one object (within the blob grant) as batches.
+#[cfg(target_arch = "wasm32")]
 pub struct Decoder(wit::Decoder);
+
+/// Reads one object (within the blob grant) as batches.
+#[cfg(not(target_arch = "wasm32"))]
+pub struct Decoder(std::cell::RefCell<sluice_codec::Decoder>);
+
+#[cfg(not(target_arch = "wasm32"))]
+fn parse<T: serde::de::DeserializeOwned>(what: &str, options: &serde_json::Value) -> Result<T> {
+    serde_json::from_value(options.clone())
+        .map_err(|e| crate::Error::config(format!("{what} options: {e}")))
+}
 
 impl Decoder {
     /// Open `path`; `options` is the JSON the host's codec documents
@@ -19,7 +34,21 @@ impl Decoder {
     /// # Errors
     /// Config errors for bad options, data errors for unreadable files.
     pub fn open(path: &str, options: &serde_json::Value) -> Result<Decoder> {
-        Ok(Decoder(wit::Decoder::open(path, &options.to_string())?))
+        #[cfg(target_arch = "wasm32")]
+        return Ok(Decoder(wit::Decoder::open(path, &options.to_string())?));
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let options: sluice_codec::DecodeOptions = parse("decoder", options)?;
+            let root = crate::testing::granted_root()?;
+            let decoder = sluice_codec::Decoder::open(
+                &root,
+                path,
+                &options,
+                Default::default(),
+                crate::testing::rejects(),
+            )?;
+            Ok(Decoder(std::cell::RefCell::new(decoder)))
+        }
     }
 
     /// The schema every batch will have.
@@ -27,7 +56,10 @@ impl Decoder {
     /// # Errors
     /// Only on a host bug.
     pub fn schema(&self) -> Result<SchemaRef> {
-        decode_schema(&self.0.schema())
+        #[cfg(target_arch = "wasm32")]
+        return decode_schema(&self.0.schema());
+        #[cfg(not(target_arch = "wasm32"))]
+        Ok(self.0.borrow().schema().clone())
     }
 
     /// The next batch, or `None` at the end.
@@ -35,17 +67,28 @@ impl Decoder {
     /// # Errors
     /// A data error naming the file and line.
     pub fn next_batch(&self) -> Result<Option<Batch>> {
-        Ok(self.0.next()?.map(Batch))
+        #[cfg(target_arch = "wasm32")]
+        return Ok(self.0.next()?.map(Batch));
+        #[cfg(not(target_arch = "wasm32"))]
+        Ok(self.0.borrow_mut().next_batch()?.map(Batch))
     }
 
     /// Rows skipped as invalid so far.
     pub fn rejected(&self) -> u64 {
-        self.0.rejected()
+        #[cfg(target_arch = "wasm32")]
+        return self.0.rejected();
+        #[cfg(not(target_arch = "wasm32"))]
+        self.0.borrow().rejected()
     }
 }
 
 /// Writes batches to one object (within a writable blob grant).
+#[cfg(target_arch = "wasm32")]
 pub struct Encoder(wit::Encoder);
+
+/// Writes batches to one object (within a writable blob grant).
+#[cfg(not(target_arch = "wasm32"))]
+pub struct Encoder(std::cell::RefCell<sluice_codec::Encoder>);
 
 impl Encoder {
     /// Create `path` for batches of `schema`; `options` is JSON (`format`,
@@ -54,11 +97,24 @@ impl Encoder {
     /// # Errors
     /// Config errors for bad options or a read-only grant.
     pub fn create(path: &str, schema: &Schema, options: &serde_json::Value) -> Result<Encoder> {
-        Ok(Encoder(wit::Encoder::create(
+        #[cfg(target_arch = "wasm32")]
+        return Ok(Encoder(wit::Encoder::create(
             path,
             &encode_schema(schema),
             &options.to_string(),
-        )?))
+        )?));
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let options: sluice_codec::EncodeOptions = parse("encoder", options)?;
+            let root = crate::testing::writable_root()?;
+            let encoder = sluice_codec::Encoder::create(
+                &root,
+                path,
+                std::sync::Arc::new(schema.clone()),
+                &options,
+            )?;
+            Ok(Encoder(std::cell::RefCell::new(encoder)))
+        }
     }
 
     /// Append a batch (no copy: the host writes its own batch).
@@ -66,12 +122,18 @@ impl Encoder {
     /// # Errors
     /// When the batch's schema differs or the write fails.
     pub fn write(&self, batch: &Batch) -> Result<()> {
-        Ok(self.0.write(&batch.0)?)
+        #[cfg(target_arch = "wasm32")]
+        return Ok(self.0.write(&batch.0)?);
+        #[cfg(not(target_arch = "wasm32"))]
+        Ok(self.0.borrow_mut().write(&batch.0)?)
     }
 
     /// Bytes written so far.
     pub fn bytes_written(&self) -> u64 {
-        self.0.bytes_written()
+        #[cfg(target_arch = "wasm32")]
+        return self.0.bytes_written();
+        #[cfg(not(target_arch = "wasm32"))]
+        self.0.borrow().bytes_written()
     }
 
     /// Flush and close; returns the size in bytes.
@@ -79,6 +141,9 @@ impl Encoder {
     /// # Errors
     /// When the final flush fails.
     pub fn finish(&self) -> Result<u64> {
-        Ok(self.0.finish()?)
+        #[cfg(target_arch = "wasm32")]
+        return Ok(self.0.finish()?);
+        #[cfg(not(target_arch = "wasm32"))]
+        Ok(self.0.borrow_mut().finish()?)
     }
 }

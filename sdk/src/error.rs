@@ -76,6 +76,19 @@ impl From<arrow_schema::ArrowError> for Error {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
+impl From<sluice_codec::Error> for Error {
+    fn from(e: sluice_codec::Error) -> Self {
+        let kind = match e.kind {
+            sluice_codec::ErrorKind::Config => ErrorKind::Config,
+            sluice_codec::ErrorKind::Data => ErrorKind::Data,
+            sluice_codec::ErrorKind::Transient => ErrorKind::Transient,
+            _ => ErrorKind::Internal,
+        };
+        Error::new(kind, e.message)
+    }
+}
+
 use crate::__wit::sluice::plugin::types as wit;
 
 impl From<wit::Error> for Error {

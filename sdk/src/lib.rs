@@ -33,8 +33,11 @@ mod batch;
 pub mod blob;
 pub mod codec;
 mod error;
+#[cfg(target_arch = "wasm32")]
 mod glue;
 pub mod log;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 mod traits;
 
 pub use arrow_array;
@@ -64,6 +67,7 @@ pub mod __wit {
 }
 
 #[doc(hidden)]
+#[cfg(target_arch = "wasm32")]
 pub use glue::{FilterPlugin, SinkPlugin, SourcePlugin};
 #[doc(hidden)]
 pub use wit_bindgen::rt as __wit_bindgen_rt;

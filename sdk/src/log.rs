@@ -1,23 +1,46 @@
 //! Logs, attributed to the plugin by the host. Always available.
+//! Natively (unit tests) they go to stderr.
 
-use crate::__wit::sluice::plugin::log as wit;
+#[derive(Debug, Clone, Copy)]
+enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+fn emit(level: Level, message: &str) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use crate::__wit::sluice::plugin::log as wit;
+        let level = match level {
+            Level::Debug => wit::Level::Debug,
+            Level::Info => wit::Level::Info,
+            Level::Warn => wit::Level::Warn,
+            Level::Error => wit::Level::Error,
+        };
+        wit::log(level, message);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("[{level:?}] {message}");
+}
 
 /// Log at debug level.
 pub fn debug(message: &str) {
-    wit::log(wit::Level::Debug, message);
+    emit(Level::Debug, message);
 }
 
 /// Log at info level.
 pub fn info(message: &str) {
-    wit::log(wit::Level::Info, message);
+    emit(Level::Info, message);
 }
 
 /// Log at warn level.
 pub fn warn(message: &str) {
-    wit::log(wit::Level::Warn, message);
+    emit(Level::Warn, message);
 }
 
 /// Log at error level.
 pub fn error(message: &str) {
-    wit::log(wit::Level::Error, message);
+    emit(Level::Error, message);
 }

@@ -280,4 +280,20 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn through_the_harness() {
+        use sluice_sdk::testing::Harness;
+        let out = Harness::new()
+            .filter::<Select>(
+                serde_json::json!({"where": "country = 'JP'", "drop": ["amount"]}),
+                vec![input()],
+            )
+            .unwrap();
+        assert_eq!(out.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+        let err = Harness::new()
+            .filter::<Select>(serde_json::json!({"wher": "x"}), vec![input()])
+            .unwrap_err();
+        assert!(err.message.contains("wher"), "{err}");
+    }
 }

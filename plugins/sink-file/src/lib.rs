@@ -298,4 +298,35 @@ mod tests {
         assert_eq!(split_ext("a.b/c"), ("a.b/c", ""));
         assert_eq!(split_ext("dir/.hidden"), ("dir/.hidden", ""));
     }
+
+    #[test]
+    fn writes_split_files_atomically() {
+        use std::sync::Arc;
+
+        use arrow_array::{Int64Array, RecordBatch};
+        use arrow_schema::{DataType, Field, Schema};
+        use sluice_sdk::testing::Harness;
+
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(0..10))])
+                .unwrap();
+        let info = Harness::with_blob(dir.path())
+            .write::<FileSink>(
+                serde_json::json!({"path": "out.csv", "max_rows_per_file": 4}),
+                "s",
+                vec![batch],
+            )
+            .unwrap();
+        assert_eq!(info.rows, 10);
+        assert_eq!(info.outputs, ["out.csv", "out-0-001.csv", "out-0-002.csv"]);
+        let first = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+        assert_eq!(first, "n\n0\n1\n2\n3\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains("sluice-tmp")), "{names:?}");
+    }
 }

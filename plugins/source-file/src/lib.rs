@@ -342,4 +342,32 @@ mod tests {
         let o = decoder_options(&c, "x.parquet").unwrap();
         assert!(o.get("delimiter").is_none());
     }
+
+    #[test]
+    fn reads_files_through_the_real_codec() {
+        use sluice_sdk::testing::Harness;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.csv"), "id,name\n1,x\n2,y\n").unwrap();
+        std::fs::write(dir.path().join("b.csv"), "id,name\n3,z\n").unwrap();
+        let harness = Harness::with_blob(dir.path());
+        let out = harness
+            .read::<FileSource>(json!({"paths": ["*.csv"], "incremental": true}))
+            .unwrap();
+        assert_eq!(out.rows(), 3);
+        assert_eq!(out.checkpoints.len(), 2);
+        // Saved states make the next read skip both files.
+        let state = out.checkpoints.into_iter().collect();
+        let again = harness
+            .read_with_state::<FileSource>(
+                json!({"paths": ["*.csv"], "incremental": true}),
+                Some(&state),
+            )
+            .unwrap();
+        assert_eq!(again.rows(), 0);
+        // Config is checked against the schema first, as the host does.
+        let err = harness
+            .read::<FileSource>(json!({"path": ["*.csv"]}))
+            .unwrap_err();
+        assert!(err.message.contains("config"), "{err}");
+    }
 }

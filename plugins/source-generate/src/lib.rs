@@ -428,4 +428,27 @@ mod tests {
         let tail = generate(&config, &schema, 40, 100).unwrap();
         assert_eq!(whole.slice(40, 60), tail);
     }
+
+    #[test]
+    fn resumes_from_saved_state() {
+        use sluice_sdk::testing::Harness;
+        let harness = Harness::new();
+        let config = serde_json::json!({"rows": 1000, "batch_size": 300, "partitions": 2});
+        let first = harness.read::<Generate>(config.clone()).unwrap();
+        assert_eq!(first.rows(), 1000);
+        // The last checkpoint of each partition is its saved state.
+        let state: std::collections::BTreeMap<String, String> =
+            first.checkpoints.into_iter().collect();
+        let grown = serde_json::json!({"rows": 1200, "batch_size": 300, "partitions": 2});
+        let next = harness
+            .read_with_state::<Generate>(grown, Some(&state))
+            .unwrap();
+        assert_eq!(next.rows(), 200);
+        let ids = next.batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow_array::Int64Array>()
+            .unwrap();
+        assert_eq!(ids.value(0), 1000);
+    }
 }
