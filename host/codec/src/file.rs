@@ -23,7 +23,7 @@ use sluice_types::parse_type;
 
 use crate::error::Error;
 use crate::local;
-use crate::reject::{CsvFraming, RejectLog, SkippingCsv};
+use crate::reject::{CsvFraming, RejectLog, SkippingCsv, SkippingJson};
 
 pub use sluice_types::{Compression, FileFormat as Format};
 
@@ -60,7 +60,7 @@ pub struct DecodeOptions {
     /// CSV and JSON: rows sampled to infer types.
     #[serde(default = "default_infer_rows")]
     pub infer_rows: usize,
-    /// CSV: `fail` (default) stops at the first malformed row; `skip` counts
+    /// CSV and JSON Lines: `fail` (default) stops at the first malformed row; `skip` counts
     /// it, records it as a [`Reject`] and goes on.
     #[serde(default)]
     pub on_invalid: OnInvalid,
@@ -317,10 +317,9 @@ impl Decoder {
     ) -> Result<Decoder, Error> {
         let full = local::resolve(root, path)?;
         let rejected = Arc::new(AtomicU64::new(0));
-        if options.on_invalid == OnInvalid::Skip && options.format != Format::Csv {
+        if options.on_invalid == OnInvalid::Skip && options.format == Format::Parquet {
             return Err(Error::config(format!(
-                "{path}: on_invalid: skip is supported for CSV; {:?} files fail on a bad row",
-                options.format
+                "{path}: on_invalid: skip is for CSV and JSON Lines; Parquet files are typed and fail as a whole"
             )));
         }
         let (schema, batches): (SchemaRef, BatchIter) = match options.format {
@@ -331,7 +330,13 @@ impl Decoder {
                 bytes_read.clone(),
                 (rejects, rejected.clone()),
             )?,
-            Format::Json => Self::open_json(&full, path, options, bytes_read.clone())?,
+            Format::Json => Self::open_json(
+                &full,
+                path,
+                options,
+                bytes_read.clone(),
+                (rejects, rejected.clone()),
+            )?,
             Format::Parquet => {
                 let file = File::open(&full).map_err(|e| Error::io(path, e))?;
                 if let Ok(meta) = file.metadata() {
@@ -439,10 +444,34 @@ impl Decoder {
         path: &str,
         o: &DecodeOptions,
         count: Arc<AtomicU64>,
+        (log, rejected): (RejectLog, Arc<AtomicU64>),
     ) -> Result<(SchemaRef, BatchIter), Error> {
         let compression = o.compression.resolve(path);
-        let sample = open_text(full, compression, o.skip_lines, Arc::new(AtomicU64::new(0)))
+        let mut sample = open_text(full, compression, o.skip_lines, Arc::new(AtomicU64::new(0)))
             .map_err(|e| Error::io(path, e))?;
+        if o.on_invalid == OnInvalid::Skip {
+            // Infer from the lines that are JSON objects.
+            let mut clean = Vec::new();
+            let mut kept = 0;
+            let mut line = String::new();
+            while kept < o.infer_rows {
+                line.clear();
+                if sample
+                    .read_line(&mut line)
+                    .map_err(|e| Error::io(path, e))?
+                    == 0
+                {
+                    break;
+                }
+                if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&line).is_ok()
+                {
+                    clean.extend_from_slice(line.trim_end().as_bytes());
+                    clean.push(b'\n');
+                    kept += 1;
+                }
+            }
+            sample = Box::new(io::Cursor::new(clean));
+        }
         let (inferred, _) = arrow::json::reader::infer_json_schema(sample, Some(o.infer_rows))
             .map_err(|e| Error::data(format!("{path}: cannot infer JSON schema: {e}")))?;
         // Inference sorts the fields; users expect the order of the file.
@@ -451,7 +480,24 @@ impl Decoder {
             .map_err(|e| Error::io(path, e))?;
         let inferred = reorder_fields(inferred, &order);
         let schema = Arc::new(apply_overrides(inferred, &o.columns, path)?);
-        let (input, _) = Self::input(full, path, compression, o, count)?;
+        let (input, from_start) = Self::input(full, path, compression, o, count)?;
+        if o.on_invalid == OnInvalid::Skip {
+            let first_line = if from_start {
+                o.skip_lines as u64 + 1
+            } else {
+                1
+            };
+            let mut reader = SkippingJson::new(
+                input,
+                schema.clone(),
+                o.batch_size,
+                path.to_string(),
+                log,
+                first_line,
+            );
+            reader.rejected = rejected;
+            return Ok((schema, Box::new(reader)));
+        }
         let reader = arrow::json::ReaderBuilder::new(schema.clone())
             .with_batch_size(o.batch_size)
             .build(input)

@@ -1,4 +1,4 @@
-//! Skipping malformed CSV rows (`on_invalid: skip`) without losing them.
+//! Skipping malformed rows (`on_invalid: skip`) without losing them.
 //!
 //! Records are framed with `csv-core` so the exact bytes of each batch are
 //! known. A batch that Arrow decodes cleanly costs one extra tokenizing
@@ -232,6 +232,129 @@ impl SkippingCsv {
 }
 
 impl Iterator for SkippingCsv {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_batch().transpose()
+    }
+}
+
+/// JSON Lines with `on_invalid: skip`: batches of lines decode together;
+/// a batch that fails is decoded again line by line, and each bad line is
+/// recorded as a [`Reject`].
+pub(crate) struct SkippingJson {
+    input: Box<dyn BufRead + Send>,
+    schema: SchemaRef,
+    batch_size: usize,
+    path: String,
+    log: RejectLog,
+    pub(crate) rejected: Arc<std::sync::atomic::AtomicU64>,
+    line: u64,
+    done: bool,
+}
+
+impl SkippingJson {
+    pub(crate) fn new(
+        input: Box<dyn BufRead + Send>,
+        schema: SchemaRef,
+        batch_size: usize,
+        path: String,
+        log: RejectLog,
+        first_line: u64,
+    ) -> Self {
+        SkippingJson {
+            input,
+            schema,
+            batch_size: batch_size.max(1),
+            path,
+            log,
+            rejected: Arc::default(),
+            line: first_line,
+            done: false,
+        }
+    }
+
+    fn decode(&self, bytes: &[u8], rows: usize) -> Result<Option<RecordBatch>, ArrowError> {
+        let mut decoder = arrow::json::ReaderBuilder::new(self.schema.clone())
+            .with_batch_size(rows + 1)
+            .build_decoder()?;
+        let mut at = 0;
+        while at < bytes.len() {
+            let n = decoder.decode(&bytes[at..])?;
+            if n == 0 {
+                break;
+            }
+            at += n;
+        }
+        decoder.flush()
+    }
+
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
+        while !self.done {
+            let mut lines = Vec::new();
+            while lines.len() < self.batch_size {
+                let mut line = Vec::new();
+                let n = self
+                    .input
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+                if n == 0 {
+                    self.done = true;
+                    break;
+                }
+                let at = self.line;
+                self.line += 1;
+                if line.iter().all(|b| b.is_ascii_whitespace()) {
+                    continue;
+                }
+                lines.push((line, at));
+            }
+            if lines.is_empty() {
+                break;
+            }
+            let bytes: Vec<u8> = lines
+                .iter()
+                .flat_map(|(l, _)| l.iter().copied().chain(std::iter::once(b'\n')))
+                .collect();
+            if let Ok(batch) = self.decode(&bytes, lines.len())
+                && batch.as_ref().map(|b| b.num_rows()) == Some(lines.len())
+            {
+                return Ok(batch);
+            }
+            let mut good = Vec::new();
+            for (line, at) in lines {
+                match self.decode(&line, 1) {
+                    Ok(Some(b)) if b.num_rows() == 1 => good.push(b),
+                    outcome => {
+                        let error = match outcome {
+                            Err(e) => e.to_string(),
+                            _ => "not one JSON object".into(),
+                        };
+                        self.rejected
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let text = String::from_utf8_lossy(&line)
+                            .trim_end_matches(['\r', '\n'])
+                            .to_string();
+                        if let Ok(mut log) = self.log.lock() {
+                            log.push(Reject {
+                                path: self.path.clone(),
+                                line: at,
+                                error,
+                                text,
+                            });
+                        }
+                    }
+                }
+            }
+            if !good.is_empty() {
+                return arrow::compute::concat_batches(&self.schema, &good).map(Some);
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Iterator for SkippingJson {
     type Item = Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {

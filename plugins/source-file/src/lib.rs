@@ -67,7 +67,7 @@ pub struct Config {
     /// Rows sampled to infer column types (default 1000).
     #[serde(default)]
     pub infer_rows: Option<u64>,
-    /// CSV: what to do with a row that does not parse: `fail` (default)
+    /// CSV and JSON Lines: what to do with a row that does not parse: `fail` (default)
     /// stops with the file and line; `skip` counts it and keeps it in a
     /// reject file next to the output.
     #[serde(default)]
@@ -120,21 +120,21 @@ fn decoder_options(config: &Config, path: &str) -> Result<Value> {
     set("batch_size", config.batch_size.map(Value::from));
     set("skip_lines", config.skip_lines.map(Value::from));
     set("infer_rows", config.infer_rows.map(Value::from));
+    set(
+        "on_invalid",
+        config.on_invalid.map(|o| {
+            Value::from(match o {
+                OnInvalid::Fail => "fail",
+                OnInvalid::Skip => "skip",
+            })
+        }),
+    );
     if format == Format::Csv {
         set("header", config.header.map(Value::from));
         set("delimiter", config.delimiter.clone().map(Value::from));
         set("quote", config.quote.clone().map(Value::from));
         set("escape", config.escape.clone().map(Value::from));
         set("null_string", config.null_string.clone().map(Value::from));
-        set(
-            "on_invalid",
-            config.on_invalid.map(|o| {
-                Value::from(match o {
-                    OnInvalid::Fail => "fail",
-                    OnInvalid::Skip => "skip",
-                })
-            }),
-        );
     }
     Ok(o)
 }

@@ -157,3 +157,34 @@ fn invalid_rows_are_skipped_counted_and_kept() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("rejected 3 invalid row(s)"), "{text}");
 }
+
+#[test]
+fn invalid_json_lines_are_skipped_and_kept() {
+    let s = Scratch::new();
+    s.write(
+        "in/events.jsonl",
+        "{\"id\": 1, \"kind\": \"a\"}\n{\"id\": 2, \"kind\": \"b\"\nnot json\n{\"id\": \"three\", \"kind\": \"c\"}\n{\"id\": 4, \"kind\": \"d\"}\n",
+    );
+    s.write(
+        "j.yaml",
+        "source:\n  plugin: file\n  grants: {blob: ./in}\n  config: {paths: ['*.jsonl'], on_invalid: skip, columns: {id: int64}}\nsink:\n  plugin: file\n  grants: {blob: ./out}\n  config: {path: good.csv}\n",
+    );
+    let summary = s.run_ok("j.yaml", &[]);
+    assert_eq!(rows(&summary), 2);
+    assert_eq!(summary["rejected"], 3);
+    assert_eq!(
+        std::fs::read_to_string(s.path("out/good.csv")).unwrap(),
+        "id,kind\n1,a\n4,d\n"
+    );
+    let file = summary["reject_files"][0].as_str().unwrap().to_string();
+    let lines: Vec<u64> = std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["line"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(lines, [2, 3, 4]);
+}
