@@ -44,6 +44,22 @@ pub fn list(pattern: &str) -> Result<Vec<ObjectInfo>> {
         .collect())
 }
 
+/// The object at `path`, or `None` if there is none.
+///
+/// # Errors
+/// When blob is not granted or the path leaves the grant.
+pub fn stat(path: &str) -> Result<Option<ObjectInfo>> {
+    #[cfg(not(target_arch = "wasm32"))]
+    let found = sluice_codec::local::stat(&granted_root()?, path)?;
+    #[cfg(target_arch = "wasm32")]
+    let found = wit::stat(path)?;
+    Ok(found.map(|o| ObjectInfo {
+        path: o.path,
+        size: o.size,
+        modified_ms: o.modified_ms,
+    }))
+}
+
 /// Read `len` bytes at `offset`.
 ///
 /// # Errors

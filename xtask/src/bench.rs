@@ -104,7 +104,7 @@ fn files(work: &Path, rows: u64) -> Result<()> {
         std::fs::write(
             work.join("make-csv.yaml"),
             format!(
-                "source:\n  plugin: generate\n  config: {{rows: {rows}, batch_size: 65536}}\nsink:\n  plugin: file\n  grants: {{blob: ./data}}\n  config: {{path: lineitem-{rows}.csv}}\n"
+                "source:\n  plugin: generate\n  config: {{rows: {rows}, batch_size: 65536}}\nsink:\n  plugin: file\n  grants: {{blob: ./data}}\n  config: {{path: lineitem-{rows}.csv, mode: overwrite}}\n"
             ),
         )?;
         run(Command::new(&sluice).current_dir(work).args([
@@ -117,7 +117,7 @@ fn files(work: &Path, rows: u64) -> Result<()> {
     std::fs::write(
         work.join("csv-to-parquet.yaml"),
         format!(
-            "source:\n  plugin: file\n  grants: {{blob: ./data}}\n  config: {{paths: [lineitem-{rows}.csv], batch_size: 65536}}\nsink:\n  plugin: file\n  grants: {{blob: ./out}}\n  config: {{path: sluice.parquet, compression: zstd}}\n"
+            "source:\n  plugin: file\n  grants: {{blob: ./data}}\n  config: {{paths: [lineitem-{rows}.csv], batch_size: 65536}}\nsink:\n  plugin: file\n  grants: {{blob: ./out}}\n  config: {{path: sluice.parquet, compression: zstd, mode: overwrite}}\n"
         ),
     )?;
     let mut table = Vec::new();
@@ -161,7 +161,7 @@ fn files(work: &Path, rows: u64) -> Result<()> {
     std::fs::write(
         work.join("csv-to-parquet-split.yaml"),
         format!(
-            "source:\n  plugin: file\n  grants: {{blob: ./data}}\n  config: {{paths: [lineitem-{rows}.csv], batch_size: 65536, split_bytes: 67108864}}\nsink:\n  plugin: file\n  grants: {{blob: ./out}}\n  config: {{path: 'split/{{task}}.parquet', compression: zstd}}\nexec: {{parallelism: 2}}\n"
+            "source:\n  plugin: file\n  grants: {{blob: ./data}}\n  config: {{paths: [lineitem-{rows}.csv], batch_size: 65536, split_bytes: 67108864}}\nsink:\n  plugin: file\n  grants: {{blob: ./out}}\n  config: {{path: 'split/{{task}}.parquet', compression: zstd, mode: overwrite}}\nexec: {{parallelism: 2}}\n"
         ),
     )?;
     let _ = std::fs::remove_dir_all(work.join("out/split"));
@@ -250,7 +250,7 @@ fn files(work: &Path, rows: u64) -> Result<()> {
     std::fs::write(
         work.join("generate.yaml"),
         format!(
-            "source:\n  plugin: generate\n  config: {{rows: {rows}, batch_size: 65536}}\nsink:\n  plugin: file\n  grants: {{blob: ./out}}\n  config: {{path: generated.parquet}}\nexec: {{parallelism: 1}}\n"
+            "source:\n  plugin: generate\n  config: {{rows: {rows}, batch_size: 65536}}\nsink:\n  plugin: file\n  grants: {{blob: ./out}}\n  config: {{path: generated.parquet, mode: overwrite}}\nexec: {{parallelism: 1}}\n"
         ),
     )?;
     let (s, m) = timed(Command::new(&sluice).current_dir(work).args([

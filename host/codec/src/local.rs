@@ -99,6 +99,29 @@ pub fn list(root: &Path, pattern: &str) -> Result<Vec<ObjectInfo>, Error> {
     Ok(objects)
 }
 
+/// The object at `path`, if there is one.
+///
+/// # Errors
+/// When the path leaves the root or cannot be examined.
+pub fn stat(root: &Path, path: &str) -> Result<Option<ObjectInfo>, Error> {
+    let full = resolve(root, path)?;
+    match fs::metadata(&full) {
+        Ok(meta) if meta.is_file() => Ok(Some(ObjectInfo {
+            path: path.to_string(),
+            size: meta.len(),
+            modified_ms: meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        })),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
 /// Read up to `len` bytes (at most [`MAX_READ`]) at `offset`.
 ///
 /// # Errors

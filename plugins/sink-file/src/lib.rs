@@ -41,6 +41,12 @@ pub struct Config {
     /// Parquet: rows per row group.
     #[serde(default)]
     pub row_group_rows: Option<u64>,
+    /// What to do when an output file already exists: `append` (default)
+    /// keeps it and writes the new file under the next free name
+    /// (`x-1.csv`, `x-2.csv`, …), so incremental runs never lose earlier
+    /// output; `overwrite` replaces it.
+    #[serde(default)]
+    pub mode: Mode,
     /// Start a new file after this many rows.
     #[serde(default)]
     #[schemars(range(min = 1))]
@@ -49,6 +55,32 @@ pub struct Config {
     #[serde(default)]
     #[schemars(range(min = 1))]
     pub max_bytes_per_file: Option<u64>,
+}
+
+/// What to do with an existing output file.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Keep it; write under the next free name.
+    #[default]
+    Append,
+    /// Replace it.
+    Overwrite,
+}
+
+/// The first of `path`, `stem-1.ext`, `stem-2.ext`, … that does not exist.
+fn free_name(path: &str) -> Result<String> {
+    if blob::stat(path)?.is_none() {
+        return Ok(path.to_string());
+    }
+    let (stem, ext) = split_ext(path);
+    for n in 1.. {
+        let candidate = format!("{stem}-{n}{ext}");
+        if blob::stat(&candidate)?.is_none() {
+            return Ok(candidate);
+        }
+    }
+    unreachable!("some name is free")
 }
 
 /// Split `name` into (stem, extension-with-dot), the extension starting at
@@ -256,7 +288,11 @@ impl Writer for FileWriter {
         }
         self.close_current()?;
         let mut outputs = Vec::new();
-        for (tmp, fin) in self.finished.drain(..) {
+        for (tmp, fin) in std::mem::take(&mut self.finished) {
+            let fin = match self.config.mode {
+                Mode::Append => free_name(&fin)?,
+                Mode::Overwrite => fin,
+            };
             blob::rename(&tmp, &fin)?;
             outputs.push(fin);
         }

@@ -238,3 +238,25 @@ fn one_big_file_read_in_byte_ranges() {
         "every row exactly once"
     );
 }
+
+#[test]
+fn existing_outputs_are_kept_unless_overwrite() {
+    let s = Scratch::new();
+    s.write("in/a.csv", "x\n1\n");
+    s.write("append.yaml", job("{paths: ['*.csv']}", "{path: out.csv}"));
+    s.write(
+        "overwrite.yaml",
+        job("{paths: ['*.csv']}", "{path: o.csv, mode: overwrite}"),
+    );
+    assert_eq!(s.run_ok("append.yaml", &[])["outputs"][0], "out.csv");
+    assert_eq!(s.run_ok("append.yaml", &[])["outputs"][0], "out-1.csv");
+    assert_eq!(s.run_ok("append.yaml", &[])["outputs"][0], "out-2.csv");
+    s.run_ok("overwrite.yaml", &[]);
+    s.write("in/a.csv", "x\n2\n");
+    assert_eq!(s.run_ok("overwrite.yaml", &[])["outputs"][0], "o.csv");
+    assert_eq!(
+        std::fs::read_to_string(s.path("out/o.csv")).unwrap(),
+        "x\n2\n"
+    );
+    assert!(!s.path("out/o-1.csv").exists());
+}

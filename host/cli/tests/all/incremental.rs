@@ -32,6 +32,19 @@ fn generate_incremental_reads_only_new_rows() {
     }
     ids.sort();
     assert_eq!(ids, (1000..1500).collect::<Vec<_>>());
+    // Earlier runs' files are kept (the sink appends): the directory holds
+    // every row exactly once.
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(s.path("out")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        all.extend(
+            text.lines()
+                .skip(1)
+                .map(|l| l.split(',').next().unwrap().parse::<u64>().unwrap()),
+        );
+    }
+    all.sort();
+    assert_eq!(all, (0..1500).collect::<Vec<_>>());
     // --full-refresh starts over.
     assert_eq!(rows(&s.run_ok("j.yaml", &["--full-refresh"])), 1500);
 

@@ -38,6 +38,17 @@ impl Host for HostState {
         })())
     }
 
+    fn stat(&mut self, path: String) -> wasmtime::Result<Result<Option<ObjectInfo>, GuestError>> {
+        Ok((|| {
+            let grant = self.blob_grant("blob")?;
+            Ok(local::stat(&grant.root, &path)?.map(|o| ObjectInfo {
+                path: o.path,
+                size: o.size,
+                modified_ms: o.modified_ms,
+            }))
+        })())
+    }
+
     fn read(
         &mut self,
         path: String,
