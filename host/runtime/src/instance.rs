@@ -4,8 +4,6 @@
 //! [`Error`] that names the plugin and the call: a typed plugin error, a
 //! trap, a timeout or out-of-memory.
 
-use std::sync::Arc;
-
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use wasmtime::Store;
@@ -40,10 +38,16 @@ pub(crate) fn call_error(
             seconds: limits.call_timeout.as_secs_f64(),
         };
     }
+    let printed = store.data().stderr.text();
+    let message = if printed.is_empty() {
+        format!("{e:?}")
+    } else {
+        format!("{printed}\n{e:?}")
+    };
     Error::Trap {
         plugin: plugin.into(),
         call: call.into(),
-        message: format!("{e:?}"),
+        message,
     }
 }
 
@@ -586,11 +590,10 @@ impl Drop for SinkWriter {
     }
 }
 
-#[allow(dead_code)]
-fn _assert_send() {
-    fn is_send<T: Send>() {}
+// The pipeline moves readers, transformers and writers to task threads.
+const _: () = {
+    const fn is_send<T: Send>() {}
     is_send::<SourceReader>();
     is_send::<Transformer>();
     is_send::<SinkWriter>();
-    let _ = Arc::new(());
-}
+};

@@ -6,6 +6,7 @@
 pub(crate) mod blob;
 pub mod codec;
 mod log;
+pub(crate) mod stderr;
 mod types;
 
 use std::path::PathBuf;
@@ -45,16 +46,20 @@ pub(crate) struct HostState {
     pub(crate) bytes_read: Arc<AtomicU64>,
     /// Rows the codec skipped (`on_invalid: skip`), until the pipeline takes them.
     pub(crate) rejects: sluice_codec::RejectLog,
+    /// The end of what the plugin wrote to stderr (panic messages).
+    pub(crate) stderr: stderr::StderrTail,
 }
 
 impl HostState {
     pub(crate) fn new(plugin: Arc<str>, grants: Arc<Grants>, memory_bytes: usize) -> Self {
         // No preopened directories, no environment, no arguments, no sockets:
         // everything a plugin reaches goes through a granted capability.
+        let stderr = stderr::StderrTail::default();
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
+            .stderr(stderr.clone())
             .build();
         HostState {
             wasi,
@@ -67,6 +72,7 @@ impl HostState {
             grants,
             bytes_read: Arc::new(AtomicU64::new(0)),
             rejects: Default::default(),
+            stderr,
         }
     }
 
