@@ -1,4 +1,4 @@
-//! The SQLite backend.
+//! The SQLite backend. Queries live in `queries/sqlite/*.sql`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -50,7 +50,7 @@ impl SqliteStore {
     /// # Errors
     /// On a database error.
     pub async fn start_run(&self, job: &str) -> Result<i64> {
-        let row = sqlx::query("INSERT INTO runs (job) VALUES (?) RETURNING id")
+        let row = sqlx::query(include_str!("../queries/sqlite/start_run.sql"))
             .bind(job)
             .fetch_one(&self.pool)
             .await?;
@@ -69,18 +69,14 @@ impl SqliteStore {
         bytes: u64,
         error: Option<&str>,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE runs SET status = ?, rows = ?, bytes = ?, error = ?,
-                 finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE id = ?",
-        )
-        .bind(status.as_str())
-        .bind(rows as i64)
-        .bind(bytes as i64)
-        .bind(error)
-        .bind(run)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(include_str!("../queries/sqlite/finish_run.sql"))
+            .bind(status.as_str())
+            .bind(rows as i64)
+            .bind(bytes as i64)
+            .bind(error)
+            .bind(run)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -89,12 +85,11 @@ impl SqliteStore {
     /// # Errors
     /// On a database error.
     pub async fn stream_state(&self, job: &str, stream: &str) -> Result<BTreeMap<String, String>> {
-        let rows =
-            sqlx::query("SELECT partition, state FROM stream_state WHERE job = ? AND stream = ?")
-                .bind(job)
-                .bind(stream)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(include_str!("../queries/sqlite/stream_state.sql"))
+            .bind(job)
+            .bind(stream)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
@@ -113,19 +108,14 @@ impl SqliteStore {
         state: &str,
         run: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO stream_state (job, stream, partition, state, run_id) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (job, stream, partition) DO UPDATE SET
-                 state = excluded.state, run_id = excluded.run_id,
-                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-        )
-        .bind(job)
-        .bind(stream)
-        .bind(partition)
-        .bind(state)
-        .bind(run)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(include_str!("../queries/sqlite/save_state.sql"))
+            .bind(job)
+            .bind(stream)
+            .bind(partition)
+            .bind(state)
+            .bind(run)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -134,7 +124,7 @@ impl SqliteStore {
     /// # Errors
     /// On a database error.
     pub async fn clear_state(&self, job: &str) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM stream_state WHERE job = ?")
+        let done = sqlx::query(include_str!("../queries/sqlite/clear_state.sql"))
             .bind(job)
             .execute(&self.pool)
             .await?;
@@ -146,14 +136,11 @@ impl SqliteStore {
     /// # Errors
     /// On a database error.
     pub async fn runs(&self, job: Option<&str>, limit: i64) -> Result<Vec<RunRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, job, started_at, finished_at, status, rows, bytes, error FROM runs
-             WHERE (?1 IS NULL OR job = ?1) ORDER BY id DESC LIMIT ?2",
-        )
-        .bind(job)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(include_str!("../queries/sqlite/runs.sql"))
+            .bind(job)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| RunRecord {

@@ -1,0 +1,1 @@
+INSERT INTO runs (job) VALUES (?) RETURNING id

@@ -1,0 +1,1 @@
+SELECT partition, state FROM stream_state WHERE job = ? AND stream = ?
