@@ -29,6 +29,69 @@ pub struct Reject {
 /// Where a plugin instance's rejects go: read by the pipeline.
 pub type RejectLog = Arc<Mutex<Vec<Reject>>>;
 
+/// Where a skipping reader records what it could not decode.
+struct Salvage<'a> {
+    schema: &'a SchemaRef,
+    path: &'a str,
+    log: &'a RejectLog,
+    rejected: &'a std::sync::atomic::AtomicU64,
+}
+
+impl Salvage<'_> {
+    /// Decode `records` (raw bytes and starting line) as one batch; if that
+    /// fails, one by one, keeping the good rows and recording the bad ones.
+    /// `None` when every record was bad.
+    fn decode(
+        &self,
+        records: Vec<(Vec<u8>, u64)>,
+        decode: impl Fn(&[u8], usize) -> Result<Option<RecordBatch>, ArrowError>,
+    ) -> Result<Option<RecordBatch>, ArrowError> {
+        let mut bytes = Vec::with_capacity(records.iter().map(|(r, _)| r.len() + 1).sum());
+        for (r, _) in &records {
+            bytes.extend_from_slice(r);
+            if !r.ends_with(b"\n") {
+                bytes.push(b'\n');
+            }
+        }
+        if let Ok(batch) = decode(&bytes, records.len())
+            && batch.as_ref().map(|b| b.num_rows()) == Some(records.len())
+        {
+            return Ok(batch);
+        }
+        // Slow path, for this batch only: row by row.
+        let mut good = Vec::new();
+        for (record, line) in records {
+            match decode(&record, 1) {
+                Ok(Some(b)) if b.num_rows() == 1 => good.push(b),
+                outcome => {
+                    let error = match outcome {
+                        Err(e) => e.to_string(),
+                        _ => "no values in the row".into(),
+                    };
+                    self.rejected
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let text = String::from_utf8_lossy(&record)
+                        .trim_end_matches(['\r', '\n'])
+                        .to_string();
+                    if let Ok(mut log) = self.log.lock() {
+                        log.push(Reject {
+                            path: self.path.to_string(),
+                            line,
+                            error,
+                            text,
+                        });
+                    }
+                }
+            }
+        }
+        if good.is_empty() {
+            Ok(None)
+        } else {
+            arrow::compute::concat_batches(self.schema, &good).map(Some)
+        }
+    }
+}
+
 /// Options the skipping reader needs.
 pub(crate) struct CsvFraming {
     pub delimiter: u8,
@@ -185,46 +248,15 @@ impl SkippingCsv {
             if records.is_empty() {
                 break;
             }
-            let mut bytes = Vec::with_capacity(records.iter().map(|(r, _)| r.len() + 1).sum());
-            for (r, _) in &records {
-                bytes.extend_from_slice(r);
-                if !r.ends_with(b"\n") {
-                    bytes.push(b'\n');
-                }
+            let kept = Salvage {
+                schema: &self.schema,
+                path: &self.path,
+                log: &self.log,
+                rejected: &self.rejected,
             }
-            if let Ok(batch) = self.decode(&bytes, records.len())
-                && batch.as_ref().map(|b| b.num_rows()) == Some(records.len())
-            {
-                return Ok(batch);
-            }
-            // Slow path for this batch only: row by row.
-            let mut good = Vec::new();
-            for (record, line) in records {
-                match self.decode(&record, 1) {
-                    Ok(Some(b)) if b.num_rows() == 1 => good.push(b),
-                    outcome => {
-                        let error = match outcome {
-                            Err(e) => e.to_string(),
-                            _ => "row has no values".into(),
-                        };
-                        self.rejected
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let text = String::from_utf8_lossy(&record)
-                            .trim_end_matches(['\r', '\n'])
-                            .to_string();
-                        if let Ok(mut log) = self.log.lock() {
-                            log.push(Reject {
-                                path: self.path.clone(),
-                                line,
-                                error,
-                                text,
-                            });
-                        }
-                    }
-                }
-            }
-            if !good.is_empty() {
-                return arrow::compute::concat_batches(&self.schema, &good).map(Some);
+            .decode(records, |bytes, rows| self.decode(bytes, rows))?;
+            if kept.is_some() {
+                return Ok(kept);
             }
         }
         Ok(None)
@@ -312,42 +344,15 @@ impl SkippingJson {
             if lines.is_empty() {
                 break;
             }
-            let bytes: Vec<u8> = lines
-                .iter()
-                .flat_map(|(l, _)| l.iter().copied().chain(std::iter::once(b'\n')))
-                .collect();
-            if let Ok(batch) = self.decode(&bytes, lines.len())
-                && batch.as_ref().map(|b| b.num_rows()) == Some(lines.len())
-            {
-                return Ok(batch);
+            let kept = Salvage {
+                schema: &self.schema,
+                path: &self.path,
+                log: &self.log,
+                rejected: &self.rejected,
             }
-            let mut good = Vec::new();
-            for (line, at) in lines {
-                match self.decode(&line, 1) {
-                    Ok(Some(b)) if b.num_rows() == 1 => good.push(b),
-                    outcome => {
-                        let error = match outcome {
-                            Err(e) => e.to_string(),
-                            _ => "not one JSON object".into(),
-                        };
-                        self.rejected
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let text = String::from_utf8_lossy(&line)
-                            .trim_end_matches(['\r', '\n'])
-                            .to_string();
-                        if let Ok(mut log) = self.log.lock() {
-                            log.push(Reject {
-                                path: self.path.clone(),
-                                line: at,
-                                error,
-                                text,
-                            });
-                        }
-                    }
-                }
-            }
-            if !good.is_empty() {
-                return arrow::compute::concat_batches(&self.schema, &good).map(Some);
+            .decode(lines, |bytes, rows| self.decode(bytes, rows))?;
+            if kept.is_some() {
+                return Ok(kept);
             }
         }
         Ok(None)
