@@ -168,7 +168,11 @@ impl Sink for FileSink {
     }
 
     fn check(config: &Config) -> Result<()> {
-        encoder_options(config).map(|_| ())
+        encoder_options(config)?;
+        // The directory must take a write: probe it, and leave nothing.
+        let probe = ".sluice-check";
+        blob::write(probe, b"")?;
+        blob::delete(probe)
     }
 
     fn open(config: Config, stream: &str, schema: SchemaRef, task: &str) -> Result<FileWriter> {

@@ -188,3 +188,31 @@ fn invalid_json_lines_are_skipped_and_kept() {
         .collect();
     assert_eq!(lines, [2, 3, 4]);
 }
+
+#[test]
+fn check_probes_source_and_sink() {
+    let s = Scratch::new();
+    s.write("in/a.csv", "x\n1\n");
+    s.write(
+        "ok.yaml",
+        "source:\n  plugin: file\n  grants: {blob: ./in}\n  config: {paths: ['*.csv']}\nsink:\n  plugin: file\n  grants: {blob: ./out}\n  config: {path: x.csv}\n",
+    );
+    let out = s.sluice(&["check", "ok.yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !s.path("out/.sluice-check").exists(),
+        "the probe is cleaned up"
+    );
+    s.write(
+        "nofiles.yaml",
+        "source:\n  plugin: file\n  grants: {blob: ./in}\n  config: {paths: ['*.parquet']}\nsink:\n  plugin: file\n  grants: {blob: ./out}\n  config: {path: x.csv}\n",
+    );
+    let out = s.sluice(&["check", "nofiles.yaml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("no file matches"), "{err}");
+}
