@@ -13,6 +13,38 @@ use crate::__wit::sluice::plugin::codec as wit;
 #[cfg(target_arch = "wasm32")]
 use crate::batch::{decode_schema, encode_schema};
 
+/// What a file's metadata says, without reading its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileStats {
+    /// Parquet: rows in the file.
+    pub rows: Option<u64>,
+    /// Parquet: row groups, the unit a file can be split by.
+    pub row_groups: Option<u64>,
+}
+
+/// Read a file's metadata (only Parquet has any).
+///
+/// # Errors
+/// When the file is missing or not the format it claims.
+pub fn inspect(path: &str, format: crate::types::FileFormat) -> Result<FileStats> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let s = wit::inspect(path, format.as_str())?;
+        Ok(FileStats {
+            rows: s.rows,
+            row_groups: s.row_groups,
+        })
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let s = sluice_codec::inspect(&crate::testing::granted_root()?, path, format)?;
+        Ok(FileStats {
+            rows: s.rows,
+            row_groups: s.row_groups,
+        })
+    }
+}
+
 /// Reads one object (within the blob grant) as batches.
 #[cfg(target_arch = "wasm32")]
 pub struct Decoder(wit::Decoder);

@@ -64,9 +64,10 @@ pub struct DecodeOptions {
     /// it, records it as a [`Reject`] and goes on.
     #[serde(default)]
     pub on_invalid: OnInvalid,
-    /// CSV and JSON, uncompressed: read only the lines that start in
-    /// `[range_start, range_end)` (byte offsets), so one large file is read
-    /// by several tasks. Quoted values must not contain newlines.
+    /// Read part of a file, so one large file is read by several tasks.
+    /// CSV and JSON, uncompressed: the lines that start in
+    /// `[range_start, range_end)` (byte offsets; quoted values must not hold
+    /// newlines). Parquet: row groups `[range_start, range_end)`.
     #[serde(default)]
     pub range_start: Option<u64>,
     /// End of the byte range (exclusive); see `range_start`.
@@ -342,8 +343,18 @@ impl Decoder {
                 if let Ok(meta) = file.metadata() {
                     bytes_read.fetch_add(meta.len(), Ordering::Relaxed);
                 }
-                let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)
                     .map_err(|e| Error::data(format!("{path}: not a Parquet file: {e}")))?;
+                if let (Some(start), Some(end)) = (options.range_start, options.range_end) {
+                    // For Parquet the range counts row groups, not bytes.
+                    let groups = builder.metadata().num_row_groups() as u64;
+                    if start > end || end > groups {
+                        return Err(Error::config(format!(
+                            "{path}: row groups {start}..{end} out of 0..{groups}"
+                        )));
+                    }
+                    builder = builder.with_row_groups((start as usize..end as usize).collect());
+                }
                 let reader = builder
                     .with_batch_size(options.batch_size)
                     .build()
@@ -565,6 +576,34 @@ impl Decoder {
             Some(Err(e)) => Err(Error::data(format!("{}: {e}", self.path))),
         }
     }
+}
+
+/// What [`inspect`] learns about a file without reading its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileStats {
+    /// Parquet: rows in the file.
+    pub rows: Option<u64>,
+    /// Parquet: row groups in the file (the unit a file can be split by).
+    pub row_groups: Option<u64>,
+}
+
+/// Read a file's metadata (the Parquet footer); other formats have none.
+///
+/// # Errors
+/// When the file is missing or not the format it claims.
+pub fn inspect(root: &Path, path: &str, format: Format) -> Result<FileStats, Error> {
+    if format != Format::Parquet {
+        return Ok(FileStats::default());
+    }
+    let full = local::resolve(root, path)?;
+    let file = File::open(&full).map_err(|e| Error::io(path, e))?;
+    let reader = parquet::file::reader::SerializedFileReader::new(file)
+        .map_err(|e| Error::data(format!("{path}: not a Parquet file: {e}")))?;
+    let meta = parquet::file::reader::FileReader::metadata(&reader);
+    Ok(FileStats {
+        rows: Some(meta.file_metadata().num_rows() as u64),
+        row_groups: Some(meta.num_row_groups() as u64),
+    })
 }
 
 /// Convert JSON Lines text to one batch of `schema`, natively.

@@ -13,7 +13,7 @@ mod reject;
 
 pub use error::{Error, ErrorKind};
 pub use file::{
-    Compression, DecodeOptions, Decoder, EncodeOptions, Encoder, Format, OnInvalid,
-    json_lines_to_batch,
+    Compression, DecodeOptions, Decoder, EncodeOptions, Encoder, FileStats, Format, OnInvalid,
+    inspect, json_lines_to_batch,
 };
 pub use reject::{Reject, RejectLog};

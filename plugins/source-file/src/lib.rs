@@ -40,9 +40,10 @@ pub struct Config {
     /// Rows per batch.
     #[serde(default)]
     pub batch_size: Option<u64>,
-    /// Read uncompressed CSV and JSON files larger than this many bytes as
-    /// several partitions, in parallel (each writes its own output file).
-    /// Only for files whose quoted values hold no newlines.
+    /// Read files larger than this many bytes as several partitions, in
+    /// parallel (each writes its own output file): uncompressed CSV and JSON
+    /// by byte ranges of lines (quoted values must hold no newlines),
+    /// Parquet by ranges of row groups.
     #[serde(default)]
     #[schemars(range(min = 1024))]
     pub split_bytes: Option<u64>,
@@ -263,6 +264,25 @@ fn file_partitions(config: &Config, f: &blob::ObjectInfo) -> Result<Vec<(String,
         || matches!(config.compression.as_deref(), Some("gzip" | "zstd"));
     let state = file_state(f);
     match config.split_bytes {
+        Some(split) if format == Format::Parquet && f.size > split => {
+            // Parquet splits by row groups: about `split` bytes of them each.
+            let groups = sluice_sdk::codec::inspect(&f.path, format)?
+                .row_groups
+                .unwrap_or(1);
+            let parts = f.size.div_ceil(split).clamp(1, groups.max(1));
+            let per = groups.div_ceil(parts).max(1);
+            let mut out = Vec::new();
+            let mut start = 0;
+            while start < groups {
+                let end = (start + per).min(groups);
+                out.push((
+                    format!("{}#{start}-{end}", f.path),
+                    json!({"path": f.path, "start": start, "end": end, "state": state}),
+                ));
+                start = end;
+            }
+            Ok(out)
+        }
         Some(split) if format != Format::Parquet && !compressed && f.size > split => {
             let mut out = Vec::new();
             let mut start = 0;

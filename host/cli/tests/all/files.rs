@@ -260,3 +260,41 @@ fn existing_outputs_are_kept_unless_overwrite() {
     );
     assert!(!s.path("out/o-1.csv").exists());
 }
+
+#[test]
+fn parquet_file_read_in_row_group_ranges() {
+    let s = Scratch::new();
+    s.write(
+        "make.yaml",
+        "source:\n  plugin: generate\n  config: {rows: 10000, batch_size: 1000}\nsink:\n  plugin: file\n  grants: {blob: ./in}\n  config: {path: big.parquet, row_group_rows: 1000}\n",
+    );
+    s.run_ok("make.yaml", &[]);
+    s.write(
+        "j.yaml",
+        format!(
+            "{}exec: {{parallelism: 2}}\n",
+            job(
+                "{paths: ['big.parquet'], split_bytes: 1024}",
+                "{path: 'parts/{task}.csv'}"
+            )
+        ),
+    );
+    let summary = s.run_ok("j.yaml", &[]);
+    assert_eq!(rows(&summary), 10000);
+    assert_eq!(summary["tasks"], 10, "one task per row group");
+    let mut ids = Vec::new();
+    for o in summary["outputs"].as_array().unwrap() {
+        let text = std::fs::read_to_string(s.path("out").join(o.as_str().unwrap())).unwrap();
+        ids.extend(
+            text.lines()
+                .skip(1)
+                .map(|l| l.split(',').next().unwrap().parse::<u32>().unwrap()),
+        );
+    }
+    ids.sort();
+    assert_eq!(
+        ids,
+        (0..10000).collect::<Vec<_>>(),
+        "every row exactly once"
+    );
+}

@@ -18,7 +18,25 @@ fn parse_options<T: for<'de> Deserialize<'de>>(what: &str, json: &str) -> Result
     serde_json::from_str(json).map_err(|e| config_error(format!("{what} options: {e}")))
 }
 
-impl Host for HostState {}
+impl Host for HostState {
+    fn inspect(
+        &mut self,
+        path: String,
+        format: String,
+    ) -> wasmtime::Result<Result<crate::bindings::codec::FileStats, GuestError>> {
+        Ok((|| {
+            let grant = self.blob_grant("codec")?;
+            let format: sluice_codec::Format =
+                serde_json::from_value(serde_json::Value::String(format.clone()))
+                    .map_err(|_| config_error(format!("unknown format `{format}`")))?;
+            let stats = sluice_codec::inspect(&grant.root, &path, format)?;
+            Ok(crate::bindings::codec::FileStats {
+                rows: stats.rows,
+                row_groups: stats.row_groups,
+            })
+        })())
+    }
+}
 
 impl HostDecoder for HostState {
     fn open(
