@@ -1,8 +1,8 @@
 //! `cargo xtask bench [files|filter|all] [--rows N]`.
 //!
-//! Every figure is measured in this run beside its baseline, and printed as
-//! a ratio; every output's row count is verified. Nothing here is a test:
-//! timings never fail a build.
+//! Every figure is the median of three runs, measured in this run beside its
+//! baseline and printed as a ratio; every output's row count is verified.
+//! Nothing here is a test: timings never fail a build.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,8 +24,21 @@ fn bench_bin() -> PathBuf {
     bin_dir().join("sluice-bench")
 }
 
-/// Run `cmd` under `sluice-bench time`: (seconds, peak RSS MB).
+/// Run `cmd` under `sluice-bench time` three times: (median seconds, peak
+/// RSS MB), as BENCHMARKS.md measures the peers.
 fn timed(cmd: &mut Command) -> Result<(f64, f64)> {
+    let mut seconds = Vec::new();
+    let mut rss: f64 = 0.0;
+    for _ in 0..3 {
+        let (s, m) = timed_once(cmd)?;
+        seconds.push(s);
+        rss = rss.max(m);
+    }
+    seconds.sort_by(f64::total_cmp);
+    Ok((seconds[1], rss))
+}
+
+fn timed_once(cmd: &mut Command) -> Result<(f64, f64)> {
     let mut wrapped = Command::new(bench_bin());
     wrapped
         .arg("time")
@@ -305,7 +318,18 @@ fn filter() -> Result<()> {
         }
         Ok(serde_json::from_slice(&out.stdout)?)
     };
-    let f = run_json("filter")?;
+    // Median of three runs, by the wasm/native ratio.
+    let median = |mode: &str, key: &str| -> Result<Value> {
+        let mut runs = vec![run_json(mode)?, run_json(mode)?, run_json(mode)?];
+        runs.sort_by(|a, b| {
+            a[key]
+                .as_f64()
+                .unwrap_or(0.0)
+                .total_cmp(&b[key].as_f64().unwrap_or(0.0))
+        });
+        Ok(runs.swap_remove(1))
+    };
+    let f = median("filter", "ratio")?;
     println!("\n### select filter: wasm vs the same crate native\n");
     println!("| | batches | rows in → out | native s | wasm s | wasm / native |");
     println!("|---|---:|---:|---:|---:|---:|");
@@ -318,7 +342,7 @@ fn filter() -> Result<()> {
         f["wasm_s"].as_f64().unwrap_or(0.0),
         f["ratio"].as_f64().unwrap_or(0.0)
     );
-    let o = run_json("overhead")?;
+    let o = median("overhead", "wasm_us_per_call")?;
     println!("\n### Per-batch call overhead (one-row batches through an identity select)\n");
     println!("| calls | native µs/call | wasm µs/call | overhead µs/call |");
     println!("|---:|---:|---:|---:|");
