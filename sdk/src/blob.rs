@@ -19,29 +19,38 @@ pub struct ObjectInfo {
     pub modified_ms: u64,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
+impl From<sluice_codec::local::ObjectInfo> for ObjectInfo {
+    fn from(o: sluice_codec::local::ObjectInfo) -> Self {
+        ObjectInfo {
+            path: o.path,
+            size: o.size,
+            modified_ms: o.modified_ms,
+        }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+impl From<wit::ObjectInfo> for ObjectInfo {
+    fn from(o: wit::ObjectInfo) -> Self {
+        ObjectInfo {
+            path: o.path,
+            size: o.size,
+            modified_ms: o.modified_ms,
+        }
+    }
+}
+
 /// Objects matching a glob (`*.csv`, `**/*.parquet`), sorted by path.
 ///
 /// # Errors
 /// A config error when blob is not granted or the glob is bad.
 pub fn list(pattern: &str) -> Result<Vec<ObjectInfo>> {
     #[cfg(not(target_arch = "wasm32"))]
-    return Ok(sluice_codec::local::list(&granted_root()?, pattern)?
-        .into_iter()
-        .map(|o| ObjectInfo {
-            path: o.path,
-            size: o.size,
-            modified_ms: o.modified_ms,
-        })
-        .collect());
+    let found = sluice_codec::local::list(&granted_root()?, pattern)?;
     #[cfg(target_arch = "wasm32")]
-    Ok(wit::list(pattern)?
-        .into_iter()
-        .map(|o| ObjectInfo {
-            path: o.path,
-            size: o.size,
-            modified_ms: o.modified_ms,
-        })
-        .collect())
+    let found = wit::list(pattern)?;
+    Ok(found.into_iter().map(ObjectInfo::from).collect())
 }
 
 /// The object at `path`, or `None` if there is none.
@@ -53,11 +62,7 @@ pub fn stat(path: &str) -> Result<Option<ObjectInfo>> {
     let found = sluice_codec::local::stat(&granted_root()?, path)?;
     #[cfg(target_arch = "wasm32")]
     let found = wit::stat(path)?;
-    Ok(found.map(|o| ObjectInfo {
-        path: o.path,
-        size: o.size,
-        modified_ms: o.modified_ms,
-    }))
+    Ok(found.map(ObjectInfo::from))
 }
 
 /// Read `len` bytes at `offset`.

@@ -28,21 +28,13 @@ pub struct FileStats {
 /// When the file is missing or not the format it claims.
 pub fn inspect(path: &str, format: crate::types::FileFormat) -> Result<FileStats> {
     #[cfg(target_arch = "wasm32")]
-    {
-        let s = wit::inspect(path, format.as_str())?;
-        Ok(FileStats {
-            rows: s.rows,
-            row_groups: s.row_groups,
-        })
-    }
+    let s = wit::inspect(path, format.as_str())?;
     #[cfg(not(target_arch = "wasm32"))]
-    {
-        let s = sluice_codec::inspect(&crate::testing::granted_root()?, path, format)?;
-        Ok(FileStats {
-            rows: s.rows,
-            row_groups: s.row_groups,
-        })
-    }
+    let s = sluice_codec::inspect(&crate::testing::granted_root()?, path, format)?;
+    Ok(FileStats {
+        rows: s.rows,
+        row_groups: s.row_groups,
+    })
 }
 
 /// Reads one object (within the blob grant) as batches.

@@ -439,7 +439,7 @@ impl Decoder {
                 path.to_string(),
                 log,
             );
-            reader.rejected = rejected;
+            reader.salvage.rejected = rejected;
             return Ok((schema, Box::new(reader)));
         }
         let reader = arrow::csv::ReaderBuilder::new(schema.clone())
@@ -458,37 +458,35 @@ impl Decoder {
         (log, rejected): (RejectLog, Arc<AtomicU64>),
     ) -> Result<(SchemaRef, BatchIter), Error> {
         let compression = o.compression.resolve(path);
-        let mut sample = open_text(full, compression, o.skip_lines, Arc::new(AtomicU64::new(0)))
+        // Read the sample once; inference and the field order both use it.
+        let mut input = open_text(full, compression, o.skip_lines, Arc::new(AtomicU64::new(0)))
             .map_err(|e| Error::io(path, e))?;
-        if o.on_invalid == OnInvalid::Skip {
-            // Infer from the lines that are JSON objects.
-            let mut clean = Vec::new();
-            let mut kept = 0;
-            let mut line = String::new();
-            while kept < o.infer_rows {
-                line.clear();
-                if sample
-                    .read_line(&mut line)
-                    .map_err(|e| Error::io(path, e))?
-                    == 0
-                {
-                    break;
-                }
-                if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&line).is_ok()
-                {
-                    clean.extend_from_slice(line.trim_end().as_bytes());
-                    clean.push(b'\n');
-                    kept += 1;
-                }
+        let mut sample = Vec::new();
+        let mut kept = 0;
+        let mut line = String::new();
+        while kept < o.infer_rows {
+            line.clear();
+            if input.read_line(&mut line).map_err(|e| Error::io(path, e))? == 0 {
+                break;
             }
-            sample = Box::new(io::Cursor::new(clean));
+            if line.trim().is_empty() {
+                continue;
+            }
+            // With `on_invalid: skip`, infer from the lines that are objects.
+            if o.on_invalid == OnInvalid::Skip
+                && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&line)
+                    .is_err()
+            {
+                continue;
+            }
+            sample.extend_from_slice(line.trim_end().as_bytes());
+            sample.push(b'\n');
+            kept += 1;
         }
-        let (inferred, _) = arrow::json::reader::infer_json_schema(sample, Some(o.infer_rows))
+        let (inferred, _) = arrow::json::reader::infer_json_schema(&sample[..], None)
             .map_err(|e| Error::data(format!("{path}: cannot infer JSON schema: {e}")))?;
         // Inference sorts the fields; users expect the order of the file.
-        let order = open_text(full, compression, o.skip_lines, Arc::new(AtomicU64::new(0)))
-            .map(|r| json_key_order(r, o.infer_rows))
-            .map_err(|e| Error::io(path, e))?;
+        let order = json_key_order(&sample[..], o.infer_rows);
         let inferred = reorder_fields(inferred, &order);
         let schema = Arc::new(apply_overrides(inferred, &o.columns, path)?);
         let (input, from_start) = Self::input(full, path, compression, o, count)?;
@@ -506,7 +504,7 @@ impl Decoder {
                 log,
                 first_line,
             );
-            reader.rejected = rejected;
+            reader.salvage.rejected = rejected;
             return Ok((schema, Box::new(reader)));
         }
         let reader = arrow::json::ReaderBuilder::new(schema.clone())

@@ -24,6 +24,19 @@ pub struct ObjectInfo {
     pub modified_ms: u64,
 }
 
+fn object_info(path: String, meta: &fs::Metadata) -> ObjectInfo {
+    ObjectInfo {
+        path,
+        size: meta.len(),
+        modified_ms: meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+    }
+}
+
 /// Resolve a relative path inside `root`, refusing escapes.
 ///
 /// # Errors
@@ -84,16 +97,7 @@ pub fn list(root: &Path, pattern: &str) -> Result<Vec<ObjectInfo>, Error> {
     let mut objects: Vec<ObjectInfo> = found
         .into_iter()
         .filter(|(path, _)| glob.is_match(path))
-        .map(|(path, meta)| ObjectInfo {
-            path,
-            size: meta.len(),
-            modified_ms: meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
-        })
+        .map(|(path, meta)| object_info(path, &meta))
         .collect();
     objects.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(objects)
@@ -106,16 +110,7 @@ pub fn list(root: &Path, pattern: &str) -> Result<Vec<ObjectInfo>, Error> {
 pub fn stat(root: &Path, path: &str) -> Result<Option<ObjectInfo>, Error> {
     let full = resolve(root, path)?;
     match fs::metadata(&full) {
-        Ok(meta) if meta.is_file() => Ok(Some(ObjectInfo {
-            path: path.to_string(),
-            size: meta.len(),
-            modified_ms: meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
-        })),
+        Ok(meta) if meta.is_file() => Ok(Some(object_info(path.to_string(), &meta))),
         Ok(_) => Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(path, e)),

@@ -29,15 +29,26 @@ pub struct Reject {
 /// Where a plugin instance's rejects go: read by the pipeline.
 pub type RejectLog = Arc<Mutex<Vec<Reject>>>;
 
-/// Where a skipping reader records what it could not decode.
-struct Salvage<'a> {
-    schema: &'a SchemaRef,
-    path: &'a str,
-    log: &'a RejectLog,
-    rejected: &'a std::sync::atomic::AtomicU64,
+/// What a skipping reader decodes into and where it records what it could
+/// not decode.
+pub(crate) struct Salvage {
+    schema: SchemaRef,
+    path: String,
+    log: RejectLog,
+    /// Rows rejected so far; shared with the decoder that reports them.
+    pub(crate) rejected: Arc<std::sync::atomic::AtomicU64>,
 }
 
-impl Salvage<'_> {
+impl Salvage {
+    fn new(schema: SchemaRef, path: String, log: RejectLog) -> Self {
+        Salvage {
+            schema,
+            path,
+            log,
+            rejected: Arc::default(),
+        }
+    }
+
     /// Decode `records` (raw bytes and starting line) as one batch; if that
     /// fails, one by one, keeping the good rows and recording the bad ones.
     /// `None` when every record was bad.
@@ -75,7 +86,7 @@ impl Salvage<'_> {
                         .to_string();
                     if let Ok(mut log) = self.log.lock() {
                         log.push(Reject {
-                            path: self.path.to_string(),
+                            path: self.path.clone(),
                             line,
                             error,
                             text,
@@ -87,7 +98,7 @@ impl Salvage<'_> {
         if good.is_empty() {
             Ok(None)
         } else {
-            arrow::compute::concat_batches(self.schema, &good).map(Some)
+            arrow::compute::concat_batches(&self.schema, &good).map(Some)
         }
     }
 }
@@ -106,12 +117,9 @@ pub(crate) struct CsvFraming {
 pub(crate) struct SkippingCsv {
     input: Box<dyn BufRead + Send>,
     tokenizer: csv_core::Reader,
-    schema: SchemaRef,
     format: arrow::csv::reader::Format,
     batch_size: usize,
-    path: String,
-    log: RejectLog,
-    pub(crate) rejected: Arc<std::sync::atomic::AtomicU64>,
+    pub(crate) salvage: Salvage,
     line: u64,
     header_pending: bool,
     done: bool,
@@ -136,12 +144,9 @@ impl SkippingCsv {
         SkippingCsv {
             input,
             tokenizer,
-            schema,
             format: format.with_header(false),
             batch_size: batch_size.max(1),
-            path,
-            log,
-            rejected: Arc::default(),
+            salvage: Salvage::new(schema, path, log),
             line: framing.first_line,
             header_pending: framing.header,
             done: false,
@@ -211,7 +216,7 @@ impl SkippingCsv {
     }
 
     fn decode(&self, bytes: &[u8], rows: usize) -> Result<Option<RecordBatch>, ArrowError> {
-        let mut decoder = arrow::csv::ReaderBuilder::new(self.schema.clone())
+        let mut decoder = arrow::csv::ReaderBuilder::new(self.salvage.schema.clone())
             .with_format(self.format.clone())
             .with_batch_size(rows + 1)
             .build_decoder();
@@ -248,13 +253,9 @@ impl SkippingCsv {
             if records.is_empty() {
                 break;
             }
-            let kept = Salvage {
-                schema: &self.schema,
-                path: &self.path,
-                log: &self.log,
-                rejected: &self.rejected,
-            }
-            .decode(records, |bytes, rows| self.decode(bytes, rows))?;
+            let kept = self
+                .salvage
+                .decode(records, |bytes, rows| self.decode(bytes, rows))?;
             if kept.is_some() {
                 return Ok(kept);
             }
@@ -276,11 +277,8 @@ impl Iterator for SkippingCsv {
 /// recorded as a [`Reject`].
 pub(crate) struct SkippingJson {
     input: Box<dyn BufRead + Send>,
-    schema: SchemaRef,
     batch_size: usize,
-    path: String,
-    log: RejectLog,
-    pub(crate) rejected: Arc<std::sync::atomic::AtomicU64>,
+    pub(crate) salvage: Salvage,
     line: u64,
     done: bool,
 }
@@ -296,18 +294,15 @@ impl SkippingJson {
     ) -> Self {
         SkippingJson {
             input,
-            schema,
             batch_size: batch_size.max(1),
-            path,
-            log,
-            rejected: Arc::default(),
+            salvage: Salvage::new(schema, path, log),
             line: first_line,
             done: false,
         }
     }
 
     fn decode(&self, bytes: &[u8], rows: usize) -> Result<Option<RecordBatch>, ArrowError> {
-        let mut decoder = arrow::json::ReaderBuilder::new(self.schema.clone())
+        let mut decoder = arrow::json::ReaderBuilder::new(self.salvage.schema.clone())
             .with_batch_size(rows + 1)
             .build_decoder()?;
         let mut at = 0;
@@ -344,13 +339,9 @@ impl SkippingJson {
             if lines.is_empty() {
                 break;
             }
-            let kept = Salvage {
-                schema: &self.schema,
-                path: &self.path,
-                log: &self.log,
-                rejected: &self.rejected,
-            }
-            .decode(lines, |bytes, rows| self.decode(bytes, rows))?;
+            let kept = self
+                .salvage
+                .decode(lines, |bytes, rows| self.decode(bytes, rows))?;
             if kept.is_some() {
                 return Ok(kept);
             }

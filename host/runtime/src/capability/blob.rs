@@ -9,6 +9,16 @@ use crate::bindings::blob::{Host, ObjectInfo};
 use crate::bindings::types::Error as GuestError;
 use crate::capability::{BlobGrant, HostState, config_error};
 
+impl From<local::ObjectInfo> for ObjectInfo {
+    fn from(o: local::ObjectInfo) -> Self {
+        ObjectInfo {
+            path: o.path,
+            size: o.size,
+            modified_ms: o.modified_ms,
+        }
+    }
+}
+
 impl HostState {
     fn writable_grant(&self) -> Result<&BlobGrant, GuestError> {
         let grant = self.blob_grant("blob")?;
@@ -29,11 +39,7 @@ impl Host for HostState {
             let grant = self.blob_grant("blob")?;
             Ok(local::list(&grant.root, &pattern)?
                 .into_iter()
-                .map(|o| ObjectInfo {
-                    path: o.path,
-                    size: o.size,
-                    modified_ms: o.modified_ms,
-                })
+                .map(ObjectInfo::from)
                 .collect())
         })())
     }
@@ -41,11 +47,7 @@ impl Host for HostState {
     fn stat(&mut self, path: String) -> wasmtime::Result<Result<Option<ObjectInfo>, GuestError>> {
         Ok((|| {
             let grant = self.blob_grant("blob")?;
-            Ok(local::stat(&grant.root, &path)?.map(|o| ObjectInfo {
-                path: o.path,
-                size: o.size,
-                modified_ms: o.modified_ms,
-            }))
+            Ok(local::stat(&grant.root, &path)?.map(ObjectInfo::from))
         })())
     }
 
