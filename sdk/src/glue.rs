@@ -6,13 +6,15 @@
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use crate::__wit::exports::sluice::plugin::{filter, sink, source};
 use crate::__wit::sluice::plugin::types as wit;
 use crate::batch::{Batch, BatchDecoder, decode_schema, encode_schema};
 use crate::traits::{config_schema, parse_config};
 use crate::{
-    Error, Event, Filter, Info, Partition, Reader, Sink, Source, SyncMode, Transformer, Writer,
+    Error, Event, Filter, Info, OutputColumn, Partition, Plan, Reader, Sink, Source, SyncMode,
+    Transformer, Writer,
 };
 
 fn plugin_info(info: Info, kind: wit::PluginKind, schema: String) -> wit::PluginInfo {
@@ -48,6 +50,12 @@ impl filter::GuestTransformer for Unsupported {
     }
     fn output_schema(&self) -> Vec<u8> {
         Vec::new()
+    }
+    fn plan(&self) -> Option<filter::Plan> {
+        None
+    }
+    fn select(&self, _columns: wit::Batch) -> Result<filter::Selection, wit::Error> {
+        Err(Error::unsupported("transforming").into())
     }
     fn process(&self, _batch: wit::Batch) -> Result<Vec<wit::Batch>, wit::Error> {
         Err(Error::unsupported("transforming").into())
@@ -224,10 +232,12 @@ other_exports!(
 pub struct FilterPlugin<T>(PhantomData<T>);
 
 /// A [`Transformer`] behind the WIT `transformer` resource, with a decoder
-/// for its input schema (known at open, so never sent again).
+/// for its input schema (known at open, so never sent again), or for the
+/// columns its plan reads.
 pub struct TransformerAdapter<T: Filter> {
     transformer: RefCell<T::Transformer>,
     input: RefCell<BatchDecoder>,
+    plan: Option<Plan>,
 }
 
 impl<T: Filter> filter::Guest for FilterPlugin<T> {
@@ -253,16 +263,52 @@ impl<T: Filter> filter::GuestTransformer for TransformerAdapter<T> {
     fn open(config: String, input_schema: Vec<u8>) -> Result<filter::Transformer, wit::Error> {
         let config: T::Config = parse_config(&config)?;
         let input = decode_schema(&input_schema)?;
-        let decoder = BatchDecoder::new(&input_schema)?;
-        let transformer = T::open(config, input)?;
+        let transformer = T::open(config, input.clone())?;
+        let plan = transformer.plan();
+        let decoder = match &plan {
+            Some(plan) => {
+                let read = input.project(&plan.reads).map_err(|e| {
+                    Error::internal(format!("the plan reads a column the input lacks: {e}"))
+                })?;
+                BatchDecoder::new(&encode_schema(&Arc::new(read)))?
+            }
+            None => BatchDecoder::new(&input_schema)?,
+        };
         Ok(filter::Transformer::new(TransformerAdapter::<T> {
             transformer: RefCell::new(transformer),
             input: RefCell::new(decoder),
+            plan,
         }))
     }
 
     fn output_schema(&self) -> Vec<u8> {
         encode_schema(&self.transformer.borrow().output_schema())
+    }
+
+    fn plan(&self) -> Option<filter::Plan> {
+        let index = |i: usize| u32::try_from(i).expect("fewer than 2^32 columns");
+        self.plan.as_ref().map(|p| filter::Plan {
+            reads: p.reads.iter().map(|&i| index(i)).collect(),
+            columns: p
+                .columns
+                .iter()
+                .map(|c| match *c {
+                    OutputColumn::Input(i) => filter::OutputColumn::Input(index(i)),
+                    OutputColumn::Computed(k) => filter::OutputColumn::Computed(index(k)),
+                })
+                .collect(),
+        })
+    }
+
+    fn select(&self, columns: wit::Batch) -> Result<filter::Selection, wit::Error> {
+        let columns = Batch(columns).to_record_batch_with(&mut self.input.borrow_mut())?;
+        let selection = self.transformer.borrow_mut().select(columns)?;
+        let keep = selection.keep.map(|k| k.sliced().as_slice().to_vec());
+        let computed = match selection.computed {
+            Some(c) => Some(Batch::from_record_batch(&c)?.into_wit()),
+            None => None,
+        };
+        Ok(filter::Selection { keep, computed })
     }
 
     fn process(&self, batch: wit::Batch) -> Result<Vec<wit::Batch>, wit::Error> {

@@ -4,8 +4,10 @@
 //! [`Error`] that names the plugin and the call: a typed plugin error, a
 //! trap, a timeout or out-of-memory.
 
+use arrow::buffer::{BooleanBuffer, Buffer};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use sluice_types::columnar::{OutputColumn, Plan, Selection, assemble};
 use wasmtime::Store;
 use wasmtime::component::{Resource, ResourceAny};
 
@@ -381,12 +383,64 @@ impl FilterInstance {
         })?;
         let output = decode_schema(&raw)
             .map_err(|e| self.sandbox.invalid("transformer.output-schema", e))?;
+        let plan = self.sandbox.call("transformer.plan", |s| {
+            guest.transformer().call_plan(s, handle).map(Ok)
+        })?;
+        let plan = match plan {
+            Some(plan) => Some(
+                checked_plan(plan, input, &output)
+                    .map_err(|e| self.sandbox.invalid("transformer.plan", e))?,
+            ),
+            None => None,
+        };
         Ok(Transformer {
             instance: self,
             handle: Some(handle),
             output,
+            plan,
         })
     }
+}
+
+/// A plan from the guest, checked against the schemas it will meet.
+fn checked_plan(plan: filter::Plan, input: &SchemaRef, output: &SchemaRef) -> Result<Plan, String> {
+    let plan = Plan {
+        reads: plan.reads.into_iter().map(|i| i as usize).collect(),
+        columns: plan
+            .columns
+            .into_iter()
+            .map(|c| match c {
+                filter::OutputColumn::Input(i) => OutputColumn::Input(i as usize),
+                filter::OutputColumn::Computed(k) => OutputColumn::Computed(k as usize),
+            })
+            .collect(),
+    };
+    plan.check(input.fields().len(), output.fields().len())?;
+    for (column, field) in plan.columns.iter().zip(output.fields()) {
+        if let OutputColumn::Input(i) = *column {
+            let passed = input.field(i).data_type();
+            if passed != field.data_type() {
+                return Err(format!(
+                    "output column `{}` is input column {i} passed through, but its type {} is not the input's {passed}",
+                    field.name(),
+                    field.data_type()
+                ));
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// The rows a selection keeps, from the guest's bitmap.
+fn keep_bits(bytes: Vec<u8>, rows: usize) -> Result<BooleanBuffer, String> {
+    if bytes.len() < rows.div_ceil(8) {
+        return Err(format!(
+            "selection has {} bytes, {rows} rows need {}",
+            bytes.len(),
+            rows.div_ceil(8)
+        ));
+    }
+    Ok(BooleanBuffer::new(Buffer::from_vec(bytes), 0, rows))
 }
 
 /// An open transformer.
@@ -394,6 +448,8 @@ pub struct Transformer {
     instance: FilterInstance,
     handle: Option<ResourceAny>,
     output: SchemaRef,
+    /// Set for a column-wise filter: batches go through `select`.
+    plan: Option<Plan>,
 }
 
 impl Transformer {
@@ -430,6 +486,9 @@ impl Transformer {
     /// # Errors
     /// The plugin's error, a sandbox failure, or an invalid batch.
     pub fn process(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
+        if self.plan.is_some() {
+            return self.select(batch);
+        }
         let handle = self.handle.expect("open until dropped");
         let input = self.instance.sandbox.lend(batch)?;
         let guest = &self.instance.guest;
@@ -439,11 +498,50 @@ impl Transformer {
         self.collect("transformer.process", handles)
     }
 
+    /// A column-wise filter: send the columns it reads, assemble the output
+    /// here from its selection.
+    fn select(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
+        const CALL: &str = "transformer.select";
+        let handle = self.handle.expect("open until dropped");
+        let plan = self.plan.as_ref().expect("called for column-wise filters");
+        let columns = plan
+            .project(&batch)
+            .map_err(|e| self.instance.sandbox.invalid(CALL, e))?;
+        let input = self.instance.sandbox.lend(columns)?;
+        let guest = &self.instance.guest;
+        let selection = self
+            .instance
+            .sandbox
+            .call(CALL, |s| guest.transformer().call_select(s, handle, input))?;
+        let computed = match selection.computed {
+            Some(h) => Some(self.instance.sandbox.take(CALL, h)?),
+            None => None,
+        };
+        let keep = match selection.keep {
+            Some(bytes) => Some(
+                keep_bits(bytes, batch.num_rows())
+                    .map_err(|e| self.instance.sandbox.invalid(CALL, e))?,
+            ),
+            None => None,
+        };
+        let plan = self.plan.as_ref().expect("called for column-wise filters");
+        let out = assemble(&batch, plan, Selection { keep, computed }, &self.output)
+            .map_err(|e| self.instance.sandbox.invalid(CALL, e))?;
+        Ok(if out.num_rows() == 0 {
+            Vec::new()
+        } else {
+            vec![out]
+        })
+    }
+
     /// Emit what the filter held back.
     ///
     /// # Errors
     /// As [`Transformer::process`].
     pub fn finish(&mut self) -> Result<Vec<RecordBatch>> {
+        if self.plan.is_some() {
+            return Ok(Vec::new());
+        }
         let handle = self.handle.expect("open until dropped");
         let guest = &self.instance.guest;
         let handles = self.instance.sandbox.call("transformer.finish", |s| {

@@ -9,12 +9,15 @@ pub mod expr;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, BooleanArray, RecordBatch};
 use arrow_schema::{Field, Schema, SchemaRef};
+use arrow_select::filter::FilterBuilder;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_sdk::types::parse_type;
-use sluice_sdk::{Error, Filter, Info, Result, Transformer, export_filter};
+use sluice_sdk::{
+    Error, Filter, Info, OutputColumn, Plan, Result, Selection, Transformer, export_filter,
+};
 
 /// The select filter's config.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -59,17 +62,22 @@ impl Filter for Select {
     }
 }
 
-/// One column of the output: where it comes from and what it becomes.
+/// A cast: which column of the batch `select` gets, and the new type.
 #[derive(Debug, Clone)]
-struct OutputColumn {
-    input: usize,
-    cast: Option<arrow_schema::DataType>,
+struct Cast {
+    read: usize,
+    to: arrow_schema::DataType,
 }
 
 /// The compiled config for one input schema.
+///
+/// Column-wise: only the columns the predicate and the casts use are read;
+/// the host passes every other kept column through untouched.
 pub struct SelectTransformer {
     predicate: Option<expr::Expr>,
-    columns: Vec<OutputColumn>,
+    casts: Vec<Cast>,
+    computed: SchemaRef,
+    plan: Plan,
     output: SchemaRef,
 }
 
@@ -96,11 +104,6 @@ impl SelectTransformer {
             Some(src) => {
                 let e = expr::parse(src)
                     .map_err(|m| Error::config(format!("filter select: where: {m}")))?;
-                let mut names = Vec::new();
-                e.columns(&mut names);
-                for n in &names {
-                    index("where", n)?;
-                }
                 Some(e)
             }
             None => None,
@@ -132,18 +135,37 @@ impl SelectTransformer {
         for n in config.rename.keys() {
             index("rename", n)?;
         }
+        let mut reads: Vec<usize> = names_in(&predicate)
+            .iter()
+            .map(|n| index("where", n))
+            .chain(casts.keys().filter(|i| picked.contains(i)).map(|&i| Ok(i)))
+            .collect::<Result<_>>()?;
+        reads.sort_unstable();
+        reads.dedup();
+        let read_at = |i: usize| reads.iter().position(|&r| r == i).expect("read above");
         let mut fields = Vec::new();
         let mut columns = Vec::new();
+        let mut cast_list = Vec::new();
+        let mut computed_fields = Vec::new();
         for &i in &picked {
             let f = input.field(i);
             let name = config.rename.get(f.name()).unwrap_or(f.name());
-            let cast = casts.get(&i).cloned();
-            let field = match &cast {
-                Some(dt) => Field::new(name, dt.clone(), true),
-                None => f.as_ref().clone().with_name(name),
-            };
-            fields.push(field);
-            columns.push(OutputColumn { input: i, cast });
+            match casts.get(&i) {
+                Some(dt) => {
+                    let field = Field::new(name, dt.clone(), true);
+                    columns.push(OutputColumn::Computed(cast_list.len()));
+                    cast_list.push(Cast {
+                        read: read_at(i),
+                        to: dt.clone(),
+                    });
+                    computed_fields.push(field.clone());
+                    fields.push(field);
+                }
+                None => {
+                    columns.push(OutputColumn::Input(i));
+                    fields.push(f.as_ref().clone().with_name(name));
+                }
+            }
         }
         let output = Arc::new(Schema::new(fields));
         let mut seen = std::collections::BTreeSet::new();
@@ -157,10 +179,20 @@ impl SelectTransformer {
         }
         Ok(SelectTransformer {
             predicate,
-            columns,
+            casts: cast_list,
+            computed: Arc::new(Schema::new(computed_fields)),
+            plan: Plan { reads, columns },
             output,
         })
     }
+}
+
+fn names_in(predicate: &Option<expr::Expr>) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Some(e) = predicate {
+        e.columns(&mut names);
+    }
+    names
 }
 
 impl Transformer for SelectTransformer {
@@ -168,43 +200,59 @@ impl Transformer for SelectTransformer {
         self.output.clone()
     }
 
-    fn process(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
-        let batch = match &self.predicate {
-            Some(p) => {
-                let mask = expr::evaluate(p, &batch)
-                    .map_err(|m| Error::data(format!("filter select: where: {m}")))?;
-                arrow_select::filter::filter_record_batch(&batch, &mask)?
-            }
-            None => batch,
+    fn plan(&self) -> Option<Plan> {
+        Some(self.plan.clone())
+    }
+
+    fn select(&mut self, columns: RecordBatch) -> Result<Selection> {
+        let keep = match &self.predicate {
+            Some(p) => Some(Selection::keep_where(
+                &expr::evaluate(p, &columns)
+                    .map_err(|m| Error::data(format!("filter select: where: {m}")))?,
+            )),
+            None => None,
         };
-        if batch.num_rows() == 0 {
-            return Ok(Vec::new());
+        if self.casts.is_empty() {
+            return Ok(Selection {
+                keep,
+                computed: None,
+            });
         }
+        // Cast only the kept rows: a value the predicate dropped never fails.
+        let filter = keep
+            .as_ref()
+            .map(|k| FilterBuilder::new(&BooleanArray::new(k.clone(), None)).build());
+        let options = arrow_cast::CastOptions {
+            safe: false,
+            ..Default::default()
+        };
         let arrays: Vec<ArrayRef> = self
-            .columns
+            .casts
             .iter()
             .map(|c| {
-                let a = batch.column(c.input);
-                match &c.cast {
-                    Some(dt) => arrow_cast::cast_with_options(
-                        a,
-                        dt,
-                        &arrow_cast::CastOptions {
-                            safe: false,
-                            ..Default::default()
-                        },
-                    )
-                    .map_err(|e| {
-                        Error::data(format!(
-                            "filter select: cast.{}: {e}",
-                            batch.schema().field(c.input).name()
-                        ))
-                    }),
-                    None => Ok(a.clone()),
-                }
+                let column = columns.column(c.read);
+                let column = match &filter {
+                    Some(f) => f.filter(column)?,
+                    None => column.clone(),
+                };
+                arrow_cast::cast_with_options(&column, &c.to, &options).map_err(|e| {
+                    Error::data(format!(
+                        "filter select: cast.{}: {e}",
+                        columns.schema().field(c.read).name()
+                    ))
+                })
             })
             .collect::<Result<_>>()?;
-        Ok(vec![RecordBatch::try_new(self.output.clone(), arrays)?])
+        let rows = arrays.first().map_or(0, |a| a.len());
+        let computed = RecordBatch::try_new_with_options(
+            self.computed.clone(),
+            arrays,
+            &arrow_array::RecordBatchOptions::new().with_row_count(Some(rows)),
+        )?;
+        Ok(Selection {
+            keep,
+            computed: Some(computed),
+        })
     }
 }
 
@@ -259,6 +307,54 @@ mod tests {
                 .value(0),
             1
         );
+    }
+
+    #[test]
+    fn reads_only_the_predicate_and_cast_columns() {
+        let b = input();
+        let t = SelectTransformer::new(
+            config(r#"{"cast":{"amount":"int64"},"where":"country = 'JP'"}"#),
+            b.schema(),
+        )
+        .unwrap();
+        let plan = t.plan().unwrap();
+        assert_eq!(plan.reads, vec![1, 2]);
+        assert_eq!(
+            plan.columns,
+            vec![
+                OutputColumn::Input(0),
+                OutputColumn::Computed(0),
+                OutputColumn::Input(2)
+            ]
+        );
+    }
+
+    #[test]
+    fn casts_only_the_rows_kept() {
+        // "-5" is fine, but the US row's amount would not parse as int64.
+        let schema = input().schema();
+        let b = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2])),
+                Arc::new(StringArray::from(vec!["-5", "n/a"])),
+                Arc::new(StringArray::from(vec!["JP", "US"])),
+            ],
+        )
+        .unwrap();
+        let mut t = SelectTransformer::new(
+            config(r#"{"cast":{"amount":"int64"},"where":"country = 'JP'"}"#),
+            b.schema(),
+        )
+        .unwrap();
+        let out = t.process(b).unwrap();
+        assert_eq!(out[0].num_rows(), 1);
+        let amounts = out[0]
+            .column(1)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert_eq!(amounts.value(0), -5);
     }
 
     #[test]

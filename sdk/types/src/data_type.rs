@@ -1,6 +1,6 @@
 //! Type names users write in configs (`int64`, `decimal(12,2)`, `date`).
 
-use arrow_schema::{DataType, TimeUnit};
+use arrow_schema::{DataType, IntervalUnit, TimeUnit};
 
 /// Parse a user's type name: friendly names first, then Arrow's own syntax
 /// (`Timestamp(Millisecond, None)`).
@@ -26,6 +26,8 @@ pub fn parse_type(name: &str) -> Result<DataType, String> {
         "date" | "date32" => DataType::Date32,
         "timestamp" => DataType::Timestamp(TimeUnit::Microsecond, None),
         "timestamptz" => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        "time" => DataType::Time64(TimeUnit::Microsecond),
+        "interval" => DataType::Interval(IntervalUnit::MonthDayNano),
         _ => {
             if let Some(args) = lower
                 .strip_prefix("decimal(")
@@ -49,6 +51,35 @@ pub fn parse_type(name: &str) -> Result<DataType, String> {
     })
 }
 
+/// The name [`parse_type`] reads back: friendly where there is one,
+/// Arrow's own syntax otherwise. What `discover` shows users.
+pub fn type_name(dt: &DataType) -> String {
+    match dt {
+        DataType::Boolean => "bool".into(),
+        DataType::Int8 => "int8".into(),
+        DataType::Int16 => "int16".into(),
+        DataType::Int32 => "int32".into(),
+        DataType::Int64 => "int64".into(),
+        DataType::UInt8 => "uint8".into(),
+        DataType::UInt16 => "uint16".into(),
+        DataType::UInt32 => "uint32".into(),
+        DataType::UInt64 => "uint64".into(),
+        DataType::Float32 => "float32".into(),
+        DataType::Float64 => "float64".into(),
+        DataType::Utf8 => "string".into(),
+        DataType::Binary => "binary".into(),
+        DataType::Date32 => "date".into(),
+        DataType::Time64(TimeUnit::Microsecond) => "time".into(),
+        DataType::Interval(IntervalUnit::MonthDayNano) => "interval".into(),
+        DataType::Timestamp(TimeUnit::Microsecond, None) => "timestamp".into(),
+        DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) if tz.as_ref() == "UTC" => {
+            "timestamptz".into()
+        }
+        DataType::Decimal128(p, s) => format!("decimal({p},{s})"),
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +93,24 @@ mod tests {
         );
         assert!(parse_type("decimal(50,2)").is_err());
         assert!(parse_type("nonsense").is_err());
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for dt in [
+            DataType::Int64,
+            DataType::Decimal128(12, 2),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            DataType::Time64(TimeUnit::Microsecond),
+            DataType::Interval(IntervalUnit::MonthDayNano),
+            DataType::List(arrow_schema::Field::new("item", DataType::Int32, true).into()),
+        ] {
+            assert_eq!(
+                parse_type(&type_name(&dt)).unwrap(),
+                dt,
+                "{}",
+                type_name(&dt)
+            );
+        }
     }
 }
