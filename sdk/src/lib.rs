@@ -36,6 +36,7 @@ mod error;
 #[cfg(target_arch = "wasm32")]
 mod glue;
 pub mod log;
+pub mod sql;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 mod traits;
@@ -48,6 +49,7 @@ pub use schemars;
 pub use serde_json;
 /// Names shared with the host: type names (`parse_type`), file formats.
 pub use sluice_types as types;
+pub use sluice_types::columnar::{OutputColumn, Plan, Selection};
 pub use traits::{
     CommitInfo, Event, Filter, Info, Partition, Reader, Sink, Source, StreamInfo, SyncMode,
     Transformer, Writer,

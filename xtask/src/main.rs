@@ -13,6 +13,7 @@
 //! their own (`~/.cache/sluice/wasm`, or `$SLUICE_WASM_TARGET_DIR`).
 
 mod bench;
+mod services;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,6 +26,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("sink-file", "sink-file"),
     ("source-generate", "source-generate"),
     ("filter-select", "filter-select"),
+    ("source-postgres", "source-postgres"),
 ];
 
 /// Test plugins (tests/test-plugins): (crate folder, installed file name).
@@ -242,12 +244,15 @@ fn test() -> Result<()> {
     // Style first: formatting and Clippy, host and plugins.
     lint()?;
     build_plugins()?;
+    let postgres = services::postgres()?;
     let target = target_dir();
     // The host workspace: unit tests and the end-to-end tests, which drive
-    // the real `sluice` binary with the real plugins built above.
+    // the real `sluice` binary with the real plugins built above, against
+    // real database servers.
     run(cargo()
         .args(["test", "--release", "--locked", "--workspace"])
         .env("CARGO_TARGET_DIR", &target)
+        .env("SLUICE_TEST_POSTGRES_URL", &postgres)
         .env("SLUICE_TEST_PLUGIN_DIR", bin_dir().join("test-plugins")))?;
     // The plugins' own unit tests, natively (no wasm needed).
     run(cargo()

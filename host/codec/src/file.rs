@@ -797,8 +797,12 @@ impl Encoder {
                     props = props.set_max_row_group_row_count(Some(rows.max(1)));
                 }
                 Writer::Parquet(
-                    ArrowWriter::try_new(file, schema.clone(), Some(props.build()))
-                        .map_err(|e| Error::data(format!("{path}: {e}")))?,
+                    ArrowWriter::try_new(
+                        file,
+                        crate::parquet_compat::writable_schema(&schema),
+                        Some(props.build()),
+                    )
+                    .map_err(|e| Error::data(format!("{path}: {e}")))?,
                 )
             }
         };
@@ -823,9 +827,12 @@ impl Encoder {
         let result = match self.writer.as_mut() {
             Some(Writer::Csv(w)) => w.write(batch),
             Some(Writer::Json(w)) => w.write(batch),
-            Some(Writer::Parquet(w)) => w
-                .write(batch)
-                .map_err(|e| ArrowError::ExternalError(Box::new(e))),
+            Some(Writer::Parquet(w)) => {
+                crate::parquet_compat::writable_batch(batch).and_then(|b| {
+                    w.write(&b)
+                        .map_err(|e| ArrowError::ExternalError(Box::new(e)))
+                })
+            }
             None => {
                 return Err(Error::data(format!(
                     "{}: encoder already finished",

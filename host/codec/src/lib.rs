@@ -9,6 +9,7 @@
 mod error;
 mod file;
 pub mod local;
+mod parquet_compat;
 mod reject;
 
 pub use error::{Error, ErrorKind};

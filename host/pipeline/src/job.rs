@@ -14,6 +14,9 @@
 //!   config: { path: orders.parquet }
 //! exec: { parallelism: 2 }
 //! ```
+//! Databases are declared once and granted by name:
+//! `connections: {app: {url: "${env:APP_DB_URL}"}}`, then
+//! `grants: {sql: [app]}` on the plugin that may use them.
 //! `${env:NAME}` in any string is replaced by the variable's value (a
 //! missing variable is an error naming where it was used); a value that is
 //! exactly one placeholder takes the variable's type (`rows: ${env:ROWS}` is
@@ -45,6 +48,9 @@ pub struct Job {
     /// How to run.
     #[serde(default)]
     pub exec: Exec,
+    /// Databases, by the name plugins are granted them under.
+    #[serde(default)]
+    pub connections: BTreeMap<String, ConnectionConfig>,
     /// The directory grant paths are relative to (the job file's).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -82,6 +88,24 @@ pub struct GrantsConfig {
     /// Sources get it read-only; sinks may write.
     #[serde(default)]
     pub blob: Option<PathBuf>,
+    /// Names of `connections:` the plugin may open.
+    #[serde(default)]
+    pub sql: Vec<String>,
+}
+
+/// A database the job connects to.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionConfig {
+    /// `postgres://user:password@host:5432/db` or `mysql://…`; usually
+    /// `${env:APP_DB_URL}`, so the job file holds no password.
+    pub url: String,
+}
+
+impl std::fmt::Debug for ConnectionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionConfig").finish_non_exhaustive()
+    }
 }
 
 /// How to run a transfer.

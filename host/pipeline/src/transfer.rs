@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use sluice_runtime::{
-    BlobGrant, Grants, LoadReport, Partition, Plugin, PluginKind, ReaderEvent, Reject, Runtime,
-    StreamInfo, Transformer, same_fields,
+    BlobGrant, ConnectionUrl, Grants, LoadReport, Partition, Plugin, PluginKind, ReaderEvent,
+    Reject, Runtime, StreamInfo, Transformer, same_fields,
 };
 
 use crate::error::{Error, Result};
@@ -139,9 +139,23 @@ impl Transfer {
                 }
                 None => None,
             };
+            let mut sql = std::collections::BTreeMap::new();
+            for name in &step.grants.sql {
+                let Some(connection) = job.connections.get(name) else {
+                    let declared: Vec<&str> = job.connections.keys().map(String::as_str).collect();
+                    return Err(Error::Job {
+                        file: job.file.display().to_string(),
+                        message: format!(
+                            "{at}.grants.sql: no connection named `{name}` under `connections:` (declared: [{}])",
+                            declared.join(", ")
+                        ),
+                    });
+                };
+                sql.insert(name.clone(), ConnectionUrl(connection.url.clone()));
+            }
             Ok::<_, Error>(Stage {
                 plugin,
-                grants: Arc::new(Grants { blob }),
+                grants: Arc::new(Grants { blob, sql }),
                 config: step.config.to_string(),
             })
         };

@@ -14,11 +14,13 @@ wasmtime::component::bindgen!({
         "sluice:plugin/types.schema": crate::batch::SchemaDecoder,
         "sluice:plugin/codec.decoder": crate::capability::codec::Decoder,
         "sluice:plugin/codec.encoder": crate::capability::codec::Encoder,
+        "sluice:plugin/sql.connection": crate::capability::sql::Connection,
+        "sluice:plugin/sql.rows": crate::capability::sql::Rows,
     },
 });
 
 pub(crate) use exports::sluice::plugin::{filter, sink, source};
-pub(crate) use sluice::plugin::{blob, codec, log, types};
+pub(crate) use sluice::plugin::{blob, codec, log, sql, types};
 
 /// The host's [`ErrorKind`](crate::ErrorKind) for a WIT error kind.
 impl From<types::ErrorKind> for crate::ErrorKind {

@@ -7,4 +7,5 @@ mod errors;
 mod files;
 mod filters;
 mod incremental;
+mod postgres;
 mod support;

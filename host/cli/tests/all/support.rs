@@ -46,8 +46,14 @@ impl Scratch {
 
     /// `sluice <args>` run in the scratch dir.
     pub fn sluice(&self, args: &[&str]) -> Output {
+        self.sluice_env(args, &[])
+    }
+
+    /// `sluice <args>` with extra environment variables.
+    pub fn sluice_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
         cmd.current_dir(self.dir.path())
+            .envs(env.iter().copied())
             .args(args)
             .env("SLUICE_CACHE_DIR", &self.cache)
             .env("SLUICE_LOG", "warn");

@@ -1,11 +1,13 @@
 //! Host capabilities: what a plugin may touch, and only when granted.
 //!
 //! Each capability is a module with the host side of its WIT interface.
-//! `log` is always granted; `blob` and `codec` need a [`BlobGrant`].
+//! `log` is always granted; `blob` and `codec` need a [`BlobGrant`], `sql`
+//! the named connections in [`Grants::sql`].
 
 pub(crate) mod blob;
 pub mod codec;
 mod log;
+pub mod sql;
 pub(crate) mod stderr;
 mod types;
 
@@ -24,6 +26,20 @@ use crate::limits::MemoryLimiter;
 pub struct Grants {
     /// Object storage: a local directory for now.
     pub blob: Option<BlobGrant>,
+    /// Database connections by the job's name for them, with their URLs.
+    /// The URLs stay on the host side.
+    pub sql: std::collections::BTreeMap<String, ConnectionUrl>,
+}
+
+/// A database URL, credentials included: never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConnectionUrl(pub String);
+
+impl std::fmt::Debug for ConnectionUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self.0.split("://").next().unwrap_or("?");
+        write!(f, "{scheme}://…")
+    }
 }
 
 /// Access to one local directory tree.

@@ -1,0 +1,317 @@
+//! PostgreSQL sources against a real server: the database `cargo xtask
+//! test` creates (`SLUICE_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/sluice_test`). Each test works in
+//! its own schema.
+
+use crate::support::*;
+
+pub fn pg_url() -> String {
+    std::env::var("SLUICE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/sluice_test".into())
+}
+
+/// Run SQL (several statements allowed) on the test database.
+pub fn pg(sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&pg_url())
+            .await
+            .unwrap_or_else(|e| panic!("test database {}: {e}", pg_url()));
+        sqlx::raw_sql(sql)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    });
+}
+
+/// A fresh schema for one test.
+fn schema(name: &str) {
+    pg(&format!(
+        "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name};"
+    ));
+}
+
+fn job(source_config: &str, sink_path: &str) -> String {
+    format!(
+        "connections:\n  app: {{url: \"${{env:APP_DB_URL}}\"}}\nsource:\n  plugin: postgres\n  grants: {{sql: [app]}}\n  config: {source_config}\nsink:\n  plugin: file\n  grants: {{blob: ./out}}\n  config: {{path: '{sink_path}'}}\n"
+    )
+}
+
+fn run(s: &Scratch, job: &str, extra: &[&str]) -> serde_json::Value {
+    // SAFETY of the env: the URL reaches the job only through ${env:…}.
+    let mut args = vec!["run", job, "--json"];
+    args.extend_from_slice(extra);
+    let out = s.sluice_env(&args, &[("APP_DB_URL", &pg_url())]);
+    assert!(
+        out.status.success(),
+        "sluice {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn run_err(s: &Scratch, job: &str, url: &str) -> String {
+    let out = s.sluice_env(&["run", job], &[("APP_DB_URL", url)]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "should fail cleanly:\n{stderr}");
+    stderr
+}
+
+fn csv_rows(s: &Scratch, summary: &serde_json::Value) -> Vec<String> {
+    let mut lines = Vec::new();
+    for o in summary["outputs"].as_array().unwrap() {
+        let text = std::fs::read_to_string(s.path("out").join(o.as_str().unwrap())).unwrap();
+        lines.extend(text.lines().skip(1).map(str::to_string));
+    }
+    lines.sort();
+    lines
+}
+
+#[test]
+fn postgres_types_arrive_as_arrow_types() {
+    schema("types_t");
+    pg("CREATE TYPE types_t.mood AS ENUM ('sad', 'happy');
+        CREATE TABLE types_t.everything (
+            id int8 PRIMARY KEY, small int2, i int4, flag bool, r real, d float8,
+            price numeric(12,2), plain numeric, name varchar(20), note text,
+            data bytea, day date, at_time time, ts timestamp, tstz timestamptz,
+            span interval, doc jsonb, raw json, uid uuid, tags text[], nums int4[],
+            feeling types_t.mood, spot point);
+        INSERT INTO types_t.everything VALUES
+          (1, 2, 3, true, 1.5, 2.25, 12345.67, 3.14159265358979, 'ab', 'x''y', '\\x0102',
+           '2024-02-29', '12:34:56.5', '2024-01-02 03:04:05.123456', '2024-01-02 03:04:05+02',
+           '1 mon 2 days 00:00:03', '{\"a\": 1}', '[1,2]', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+           '{x,NULL,z}', '{1,2}', 'happy', '(1,2)'),
+          (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);");
+    let s = Scratch::new();
+    s.write(
+        "j.yaml",
+        job(
+            "{connection: app, table: types_t.everything}",
+            "all.parquet",
+        ),
+    );
+    let summary = run(&s, "j.yaml", &[]);
+    assert_eq!(rows(&summary), 2);
+    let batch = concat(&read_parquet(&s.path("out/all.parquet")));
+    let types: Vec<String> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| format!("{}:{}", f.name(), f.data_type()))
+        .collect();
+    let expected = [
+        "id:Int64",
+        "small:Int16",
+        "i:Int32",
+        "flag:Boolean",
+        "r:Float32",
+        "d:Float64",
+        "price:Decimal128(12, 2)",
+        "plain:Utf8",
+        "name:Utf8",
+        "note:Utf8",
+        "data:Binary",
+        "day:Date32",
+        "at_time:Time64(µs)",
+        "ts:Timestamp(µs)",
+        "tstz:Timestamp(µs, \"UTC\")",
+        // Parquet has no lossless interval: ISO 8601 text.
+        "span:Utf8",
+        "doc:Utf8",
+        "raw:Utf8",
+        "uid:Utf8",
+        "tags:List(Utf8)",
+        "nums:List(Int32)",
+        "feeling:Utf8",
+        "spot:Utf8",
+    ];
+    for (got, want) in types.iter().zip(expected) {
+        assert!(
+            got.replace(' ', "").starts_with(&want.replace(' ', "")),
+            "{got} should be {want}"
+        );
+    }
+    assert_eq!(types.len(), expected.len());
+    let row = arrow::util::display::ArrayFormatter::try_new(
+        batch.column(6).as_ref(),
+        &Default::default(),
+    )
+    .unwrap()
+    .value(0)
+    .to_string();
+    assert_eq!(row, "12345.67");
+    let text = to_csv(
+        &batch
+            .project(&[7, 9, 11, 13, 14, 15, 16, 18, 21, 22])
+            .unwrap(),
+    );
+    let first = text.lines().nth(1).unwrap();
+    assert_eq!(
+        first,
+        "3.14159265358979,x'y,2024-02-29,2024-01-02T03:04:05.123456,2024-01-02T01:04:05Z,P1M2DT3S,\"{\"\"a\"\": 1}\",a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,happy,\"(1,2)\""
+    );
+    // The second row is all NULL but its key.
+    assert_eq!(batch.column(1).null_count(), 1);
+}
+
+#[test]
+fn postgres_incremental_in_parallel_partitions() {
+    schema("inc_t");
+    pg("CREATE TABLE inc_t.orders (id int8 PRIMARY KEY, amount int4, updated_at timestamptz NOT NULL);
+        INSERT INTO inc_t.orders
+          SELECT g, g % 100, timestamptz '2024-01-01' + g * interval '1 minute'
+          FROM generate_series(1, 3000) g;");
+    let s = Scratch::new();
+    s.write(
+        "j.yaml",
+        job(
+            "{connection: app, table: inc_t.orders, incremental: {cursor: [updated_at]}, partitions: 3, batch_rows: 500}",
+            "orders-{task}-{part}.csv",
+        ),
+    );
+    let first = run(&s, "j.yaml", &[]);
+    assert_eq!(rows(&first), 3000);
+    assert_eq!(first["tasks"], 3);
+    let ids: Vec<u64> = csv_rows(&s, &first)
+        .iter()
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, (1..=3000).collect::<Vec<_>>(), "every row once");
+
+    // Nothing changed: nothing read.
+    assert_eq!(rows(&run(&s, "j.yaml", &[])), 0);
+
+    // Ten rows change and five arrive (beyond the last key range): only those.
+    pg(
+        "UPDATE inc_t.orders SET amount = -1, updated_at = now() WHERE id % 300 = 0;
+        INSERT INTO inc_t.orders SELECT g, 7, now() FROM generate_series(3001, 3005) g;",
+    );
+    let third = run(&s, "j.yaml", &[]);
+    let mut changed: Vec<u64> = csv_rows(&s, &third)
+        .iter()
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    changed.sort();
+    let mut want: Vec<u64> = (1..=10).map(|i| i * 300).chain(3001..=3005).collect();
+    want.sort();
+    assert_eq!(changed, want);
+
+    // --full-refresh reads everything again.
+    assert_eq!(rows(&run(&s, "j.yaml", &["--full-refresh"])), 3005);
+}
+
+#[test]
+fn postgres_query_with_columns_and_where() {
+    schema("query_t");
+    pg(
+        "CREATE TABLE query_t.items (id int4 PRIMARY KEY, name text, price numeric(8,2));
+        INSERT INTO query_t.items VALUES (1, 'a', 1.50), (2, 'b', 20.00), (3, 'c', 300.25);",
+    );
+    let s = Scratch::new();
+    s.write(
+        "q.yaml",
+        job(
+            "{connection: app, query: \"SELECT id, upper(name) AS name, price * 2 AS doubled FROM query_t.items WHERE price > $$1$$\"}",
+            "q.csv",
+        )
+        .replace("$$1$$", "1"),
+    );
+    let summary = run(&s, "q.yaml", &[]);
+    assert_eq!(
+        csv_rows(&s, &summary),
+        vec!["1,A,3.00", "2,B,40.00", "3,C,600.50"]
+    );
+
+    s.write(
+        "t.yaml",
+        job(
+            "{connection: app, table: query_t.items, columns: [name, id], where: \"price < 100\"}",
+            "t.csv",
+        ),
+    );
+    let summary = run(&s, "t.yaml", &[]);
+    assert_eq!(csv_rows(&s, &summary), vec!["a,1", "b,2"]);
+    // A full refresh reads everything again on the next run.
+    assert_eq!(rows(&run(&s, "t.yaml", &[])), 2);
+}
+
+#[test]
+fn postgres_bad_configs_fail_before_any_data_moves() {
+    schema("bad_t");
+    pg("CREATE TABLE bad_t.t (id int4 PRIMARY KEY, v text);");
+    let s = Scratch::new();
+    let cases = [
+        (
+            "{connection: app, table: bad_t.nope}",
+            "table `bad_t.nope` does not exist",
+        ),
+        (
+            "{connection: app, table: bad_t.t, columns: [id, nope]}",
+            "columns: table `bad_t.t` has no column `nope`",
+        ),
+        (
+            "{connection: app, table: bad_t.t, incremental: {cursor: [updated_at]}}",
+            "incremental.cursor: table `bad_t.t` has no column `updated_at`",
+        ),
+        (
+            "{connection: other, table: bad_t.t}",
+            "connection `other` is not granted",
+        ),
+    ];
+    for (config, message) in cases {
+        s.write("j.yaml", job(config, "x.csv"));
+        let err = run_err(&s, "j.yaml", &pg_url());
+        assert!(
+            err.contains(message),
+            "{config}: expected `{message}` in:\n{err}"
+        );
+        assert!(!s.path("out/x.csv").exists(), "no output for a bad config");
+    }
+    // Wrong password: an auth error naming the connection.
+    s.write("j.yaml", job("{connection: app, table: bad_t.t}", "x.csv"));
+    let bad_url = pg_url().replace("postgres@", "sluice_nobody:wrong@");
+    let err = run_err(&s, "j.yaml", &bad_url);
+    assert!(err.contains("connection `app`"), "{err}");
+    // The URL (and its password) is never printed.
+    assert!(!err.contains("wrong@"), "{err}");
+    // A grant naming an undeclared connection is a job error.
+    s.write(
+        "j.yaml",
+        job("{connection: app, table: bad_t.t}", "x.csv")
+            .replace("sql: [app]", "sql: [app, missing]"),
+    );
+    let err = run_err(&s, "j.yaml", &pg_url());
+    assert!(
+        err.contains("source.grants.sql: no connection named `missing`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn postgres_discover_lists_tables_with_keys_and_cursors() {
+    schema("disc_t");
+    pg(
+        "CREATE TABLE disc_t.accounts (id int8 PRIMARY KEY, email text NOT NULL, updated_at timestamptz);",
+    );
+    let s = Scratch::new();
+    s.write("j.yaml", job("{connection: app}", "x.csv"));
+    let out = s.sluice_env(&["discover", "j.yaml"], &[("APP_DB_URL", &pg_url())]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("disc_t.accounts"), "{text}");
+    let section = &text[text.find("disc_t.accounts").unwrap()..];
+    assert!(section.contains("updated_at"), "{section}");
+}

@@ -1,0 +1,100 @@
+//! The database servers the tests use: found running, started, or
+//! installed and started, then given a fresh test database each run.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The PostgreSQL database the end-to-end tests use.
+pub const POSTGRES_TEST_DB: &str = "sluice_test";
+
+fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn have(program: &str) -> bool {
+    succeeds(Command::new("sh").args(["-c", &format!("command -v {program}")]))
+}
+
+fn postgres_ready() -> bool {
+    succeeds(Command::new("psql").args([
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-Atc",
+        "select 1",
+    ]))
+}
+
+fn apt_install(packages: &[&str]) -> Result<()> {
+    eprintln!("installing {} from Debian's packages", packages.join(" "));
+    crate::run(Command::new("apt-get").args(["update", "-q"]))?;
+    crate::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-q"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+fn wait_for(what: &str, ready: impl Fn() -> bool) -> Result<()> {
+    let started = Instant::now();
+    while !ready() {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("{what} did not become ready within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Ok(())
+}
+
+/// Make sure PostgreSQL runs on 127.0.0.1:5432 (trust auth for `postgres`,
+/// as Debian's default cluster has it here) and holds an empty test
+/// database; returns its URL. `SLUICE_TEST_POSTGRES_URL` skips all of this.
+pub fn postgres() -> Result<String> {
+    if let Ok(url) = std::env::var("SLUICE_TEST_POSTGRES_URL") {
+        return Ok(url);
+    }
+    if !have("psql") || !Path::new("/etc/postgresql").is_dir() {
+        apt_install(&["postgresql", "postgresql-client"])?;
+    }
+    if !postgres_ready() {
+        let version = std::fs::read_dir("/etc/postgresql")
+            .context("/etc/postgresql")?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .max()
+            .context("no PostgreSQL cluster under /etc/postgresql")?;
+        eprintln!("starting PostgreSQL {version}");
+        crate::run(Command::new("pg_ctlcluster").args([
+            "--skip-systemctl-redirect",
+            &version,
+            "main",
+            "start",
+        ]))?;
+        wait_for("PostgreSQL", postgres_ready)?;
+    }
+    crate::run(Command::new("psql").args([
+        "-q",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-c",
+        &format!("DROP DATABASE IF EXISTS {POSTGRES_TEST_DB} WITH (FORCE)"),
+        "-c",
+        &format!("CREATE DATABASE {POSTGRES_TEST_DB}"),
+    ]))?;
+    Ok(format!(
+        "postgres://postgres@127.0.0.1:5432/{POSTGRES_TEST_DB}"
+    ))
+}
