@@ -17,6 +17,7 @@ use arrow_array::{
     Array, ArrayRef, BooleanArray, Datum, Float64Array, Int64Array, NullArray, RecordBatch, Scalar,
     StringArray,
 };
+use arrow_buffer::BooleanBuffer;
 use arrow_cast::{CastOptions, cast_with_options};
 use arrow_schema::DataType;
 
@@ -561,6 +562,9 @@ fn eval(e: &Expr, batch: &RecordBatch) -> Result<Value, String> {
         }
         Expr::In(a, items, negated) => {
             let column = eval(a, batch)?;
+            if let Some(r) = strings_in(&column, items, *negated) {
+                return Ok(Value::Array(Arc::new(r)));
+            }
             let mut acc: Option<BooleanArray> = None;
             for item in items {
                 let (x, y) = coerce(
@@ -592,6 +596,59 @@ fn eval(e: &Expr, batch: &RecordBatch) -> Result<Value, String> {
             Value::Array(Arc::new(r))
         }
     })
+}
+
+/// `column in ('a', 'b', …)` over a string column, in one pass.
+///
+/// The general path runs one equality kernel per item and ORs the results;
+/// this compares each value's length first and its bytes only when the
+/// length matches, with no call per row (in wasm, a `memcmp` call per row
+/// was most of a string filter's time). `None` when it does not apply.
+fn strings_in(column: &Value, items: &[Literal], negated: bool) -> Option<BooleanArray> {
+    let Value::Array(array) = column else {
+        return None;
+    };
+    let strings = array.as_any().downcast_ref::<StringArray>()?;
+    let wanted: Vec<&[u8]> = items
+        .iter()
+        .map(|i| match i {
+            Literal::Str(s) => Some(s.as_bytes()),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    // Values of up to 8 bytes compare as one masked 64-bit word.
+    let needles: Vec<(usize, u64, u64)> = wanted
+        .iter()
+        .map(|w| {
+            let mut word = [0u8; 8];
+            let n = w.len().min(8);
+            word[..n].copy_from_slice(&w[..n]);
+            let mask = if w.len() >= 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * w.len())) - 1
+            };
+            (w.len(), u64::from_le_bytes(word), mask)
+        })
+        .collect();
+    let offsets = strings.value_offsets();
+    let data = strings.value_data();
+    let hits = BooleanBuffer::collect_bool(strings.len(), |i| {
+        let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+        let len = end - start;
+        let word = data
+            .get(start..start + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+        let found = needles.iter().zip(&wanted).any(|(&(n, w, mask), bytes)| {
+            n == len
+                && match word {
+                    Some(v) if len <= 8 => v & mask == w,
+                    _ => &data[start..end] == *bytes,
+                }
+        });
+        found != negated
+    });
+    Some(BooleanArray::new(hits, strings.nulls().cloned()))
 }
 
 /// Evaluate a predicate over a batch: one boolean per row.
@@ -665,6 +722,34 @@ mod tests {
         assert_eq!(
             rows("(amount = 5)"),
             [Some(true), Some(false), None, Some(false)]
+        );
+    }
+
+    #[test]
+    fn string_in_keeps_sql_nulls_and_long_values() {
+        // country: JP, JP, US, NULL
+        assert_eq!(
+            rows("country in ('US', 'a-much-longer-value')"),
+            [Some(false), Some(false), Some(true), None]
+        );
+        assert_eq!(
+            rows("country not in ('US')"),
+            [Some(true), Some(true), Some(false), None]
+        );
+        assert_eq!(
+            rows("country in ('J')"),
+            [Some(false), Some(false), Some(false), None]
+        );
+        // Values longer than a word compare byte by byte.
+        let long = RecordBatch::try_from_iter([(
+            "s",
+            Arc::new(StringArray::from(vec!["exactly-nine", "exactly-nin", "x"])) as ArrayRef,
+        )])
+        .unwrap();
+        let hit = evaluate(&parse("s in ('exactly-nine')").unwrap(), &long).unwrap();
+        assert_eq!(
+            hit.iter().collect::<Vec<_>>(),
+            [Some(true), Some(false), Some(false)]
         );
     }
 
