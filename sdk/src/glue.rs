@@ -126,6 +126,16 @@ macro_rules! other_exports {
             fn check(_config: String) -> Result<(), wit::Error> {
                 Err(Error::unsupported("sink check").into())
             }
+            fn begin_stream(
+                _config: String,
+                _stream: String,
+                _fresh: bool,
+            ) -> Result<(), wit::Error> {
+                Err(Error::unsupported("writing").into())
+            }
+            fn finish_stream(_config: String, _stream: String) -> Result<Vec<String>, wit::Error> {
+                Err(Error::unsupported("writing").into())
+            }
         }
     };
 }
@@ -352,6 +362,16 @@ impl<T: Sink> sink::Guest for SinkPlugin<T> {
     fn check(config: String) -> Result<(), wit::Error> {
         let config: T::Config = parse_config(&config)?;
         Ok(T::check(&config)?)
+    }
+
+    fn begin_stream(config: String, stream: String, fresh: bool) -> Result<(), wit::Error> {
+        let config: T::Config = parse_config(&config)?;
+        Ok(T::begin_stream(&config, &stream, fresh)?)
+    }
+
+    fn finish_stream(config: String, stream: String) -> Result<Vec<String>, wit::Error> {
+        let config: T::Config = parse_config(&config)?;
+        Ok(T::finish_stream(&config, &stream)?)
     }
 }
 

@@ -243,6 +243,24 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// Bulk-load `rows` into `table` (SQL syntax, quoted as needed):
+    /// binary COPY on PostgreSQL, without the rows entering wasm memory.
+    ///
+    /// # Errors
+    /// Config errors for columns the table lacks; data errors naming the
+    /// column and row of a value that does not fit.
+    pub fn load(&self, table: &str, rows: &Batch) -> Result<u64> {
+        #[cfg(target_arch = "wasm32")]
+        return Ok(self.inner.load(table, &rows.0)?);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = (table, rows);
+            Err(no_native())
+        }
+    }
+}
+
 impl Rows {
     /// The schema of every batch.
     pub fn schema(&self) -> &SchemaRef {

@@ -249,6 +249,24 @@ pub trait Sink: 'static {
         schema: SchemaRef,
         task: &str,
     ) -> Result<Self::Writer>;
+
+    /// Before any writer of `stream` opens in a run. `fresh`: discard what
+    /// an unfinished earlier run staged; otherwise the run resumes it.
+    ///
+    /// # Errors
+    /// Whatever is wrong, typed.
+    fn begin_stream(_config: &Self::Config, _stream: &str, _fresh: bool) -> Result<()> {
+        Ok(())
+    }
+
+    /// After every task of `stream` committed in this run: publish what the
+    /// commits staged. Returns outputs for the run summary.
+    ///
+    /// # Errors
+    /// Whatever is wrong, typed.
+    fn finish_stream(_config: &Self::Config, _stream: &str) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 /// Writes batches for one task.

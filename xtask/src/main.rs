@@ -27,6 +27,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("source-generate", "source-generate"),
     ("filter-select", "filter-select"),
     ("source-postgres", "source-postgres"),
+    ("sink-postgres", "sink-postgres"),
 ];
 
 /// Test plugins (tests/test-plugins): (crate folder, installed file name).

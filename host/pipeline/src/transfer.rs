@@ -99,6 +99,28 @@ struct Task {
     index: usize,
     partition: Partition,
     state: Option<String>,
+    /// The stream's primary key, as the source reports it.
+    primary_key: Vec<String>,
+}
+
+/// A stream of this run, and whether it starts over (no saved state).
+type PlannedStream = (String, bool);
+
+/// Schema metadata naming the stream's primary key, for sinks that merge.
+pub const PRIMARY_KEY_METADATA: &str = "sluice.primary_key";
+
+/// `schema` with the source's primary key in its metadata (a JSON array),
+/// when every key column reached the sink under its own name.
+fn with_primary_key(schema: &SchemaRef, key: &[String]) -> SchemaRef {
+    if key.is_empty() || key.iter().any(|k| schema.index_of(k).is_err()) {
+        return schema.clone();
+    }
+    let mut metadata = schema.metadata().clone();
+    metadata.insert(
+        PRIMARY_KEY_METADATA.to_string(),
+        serde_json::to_string(key).expect("strings serialize"),
+    );
+    Arc::new(schema.as_ref().clone().with_metadata(metadata))
 }
 
 impl Transfer {
@@ -263,7 +285,12 @@ impl Transfer {
         }
     }
 
-    fn plan(&self, state: &dyn StateStore, full_refresh: bool) -> Result<(Vec<String>, Vec<Task>)> {
+    /// Streams (with whether each starts over: no saved state) and tasks.
+    fn plan(
+        &self,
+        state: &dyn StateStore,
+        full_refresh: bool,
+    ) -> Result<(Vec<PlannedStream>, Vec<Task>)> {
         let limits = self.job.exec.limits();
         let streams = self.discover()?;
         let mut instance = self
@@ -271,6 +298,7 @@ impl Transfer {
             .plugin
             .source(self.source.grants.clone(), limits)?;
         let mut tasks = Vec::new();
+        let mut planned = Vec::new();
         for stream in &streams {
             let saved = if full_refresh {
                 BTreeMap::new()
@@ -282,6 +310,7 @@ impl Transfer {
             } else {
                 Some(serde_json::to_string(&saved).expect("strings serialize"))
             };
+            planned.push((stream.name.clone(), saved.is_empty()));
             for partition in
                 instance.partitions(&self.source.config, &stream.name, saved_json.as_deref())?
             {
@@ -290,10 +319,11 @@ impl Transfer {
                     index: tasks.len(),
                     partition,
                     state,
+                    primary_key: stream.primary_key.clone(),
                 });
             }
         }
-        Ok((streams.into_iter().map(|s| s.name).collect(), tasks))
+        Ok((planned, tasks))
     }
 
     /// Run the transfer.
@@ -309,6 +339,21 @@ impl Transfer {
     ) -> Result<Summary> {
         let started = Instant::now();
         let (streams, tasks) = self.plan(state, full_refresh)?;
+        // Streams with work this run: the sink hears when each begins and,
+        // once all its tasks committed, when it is complete.
+        let active: Vec<(String, bool)> = streams
+            .iter()
+            .filter(|(name, _)| tasks.iter().any(|t| &t.partition.stream == name))
+            .cloned()
+            .collect();
+        let streams: Vec<String> = streams.into_iter().map(|(name, _)| name).collect();
+        let limits = self.job.exec.limits();
+        for (stream, fresh) in &active {
+            self.sink
+                .plugin
+                .sink(self.sink.grants.clone(), limits)?
+                .begin_stream(&self.sink.config, stream, *fresh)?;
+        }
         let task_count = tasks.len();
         progress
             .tasks_total
@@ -362,13 +407,22 @@ impl Transfer {
                 }
             }
         }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        for (stream, _) in &active {
+            let outputs = self
+                .sink
+                .plugin
+                .sink(self.sink.grants.clone(), limits)?
+                .finish_stream(&self.sink.config, stream)?;
+            summary.outputs.extend(outputs);
+        }
         summary.outputs.sort();
+        summary.outputs.dedup();
         summary.reject_files.sort();
         summary.elapsed = started.elapsed();
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(summary),
-        }
+        Ok(summary)
     }
 
     fn run_task_with_retries(
@@ -505,6 +559,7 @@ impl Transfer {
     ) -> Result<(Vec<Transformer>, sluice_runtime::SinkWriter)> {
         let limits = self.job.exec.limits();
         let (transformers, schema) = self.open_filters(input)?;
+        let schema = with_primary_key(&schema, &task.primary_key);
         let writer = self
             .sink
             .plugin

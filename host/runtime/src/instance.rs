@@ -590,6 +590,29 @@ impl SinkInstance {
         self.sandbox.call("check", |s| guest.call_check(s, config))
     }
 
+    /// Before any writer of `stream` opens in a run; `fresh` when the
+    /// stream starts over.
+    ///
+    /// # Errors
+    /// The plugin's error, or a sandbox failure.
+    pub fn begin_stream(&mut self, config: &str, stream: &str, fresh: bool) -> Result<()> {
+        let guest = &self.guest;
+        self.sandbox.call("begin-stream", |s| {
+            guest.call_begin_stream(s, config, stream, fresh)
+        })
+    }
+
+    /// After every task of `stream` committed; returns outputs.
+    ///
+    /// # Errors
+    /// The plugin's error, or a sandbox failure.
+    pub fn finish_stream(&mut self, config: &str, stream: &str) -> Result<Vec<String>> {
+        let guest = &self.guest;
+        self.sandbox.call("finish-stream", |s| {
+            guest.call_finish_stream(s, config, stream)
+        })
+    }
+
     /// Open a writer; the instance becomes it.
     ///
     /// # Errors

@@ -131,6 +131,17 @@ impl Connection {
             Connection::Postgres(c) => c.execute(statement, params),
         }
     }
+
+    /// Bulk-load a batch into `table`; the rows loaded.
+    ///
+    /// # Errors
+    /// The database's error, classified; values that do not fit are data
+    /// errors naming the column and row.
+    pub fn load(&mut self, table: &str, batch: &RecordBatch) -> Result<u64> {
+        match self {
+            Connection::Postgres(c) => c.load(table, batch),
+        }
+    }
 }
 
 /// A query's rows.

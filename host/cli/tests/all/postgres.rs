@@ -315,3 +315,175 @@ fn postgres_discover_lists_tables_with_keys_and_cursors() {
     let section = &text[text.find("disc_t.accounts").unwrap()..];
     assert!(section.contains("updated_at"), "{section}");
 }
+
+/// The first column of the first row, as text.
+pub fn pg_value(sql: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::{Connection, Row};
+        let mut conn = sqlx::PgConnection::connect(&pg_url()).await.unwrap();
+        let row = sqlx::query(&format!("SELECT ({sql})::text"))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        row.get::<Option<String>, _>(0).unwrap_or_default()
+    })
+}
+
+/// Rows in `a` not in `b` plus rows in `b` not in `a`: 0 when equal.
+fn differences(a: &str, b: &str) -> String {
+    pg_value(&format!(
+        "SELECT count(*) FROM ((TABLE {a} EXCEPT ALL TABLE {b}) UNION ALL (TABLE {b} EXCEPT ALL TABLE {a})) d"
+    ))
+}
+
+fn pg_to_pg(source: &str, sink: &str) -> String {
+    format!(
+        "connections:\n  app: {{url: \"${{env:APP_DB_URL}}\"}}\nsource:\n  plugin: postgres\n  grants: {{sql: [app]}}\n  config: {source}\nsink:\n  plugin: postgres\n  grants: {{sql: [app]}}\n  config: {sink}\n"
+    )
+}
+
+#[test]
+fn postgres_to_postgres_append_creates_the_table_with_every_type() {
+    schema("copy_t");
+    pg("CREATE TABLE copy_t.src (
+            id int8 PRIMARY KEY, small int2, flag bool, r real, d float8,
+            price numeric(12,2), plain numeric, name varchar(20), data bytea, day date,
+            at_time time, ts timestamp, tstz timestamptz, span interval, doc jsonb,
+            uid uuid, tags text[], nums int4[]);
+        INSERT INTO copy_t.src VALUES
+          (1, 2, true, 1.5, 2.25, -12345.67, 3.14159265358979, 'ab', '\\x0102', '2024-02-29',
+           '12:34:56.5', '2024-01-02 03:04:05.123456', '2024-01-02 03:04:05+02',
+           '1 mon 2 days 00:00:03', '{\"a\": 1}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+           '{x,NULL,z}', '{1,2}'),
+          (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL, NULL, NULL, NULL);
+        INSERT INTO copy_t.src (id, plain, price) SELECT g, g * 1.5, g / 3.0 FROM generate_series(3, 5000) g;");
+    let s = Scratch::new();
+    s.write(
+        "j.yaml",
+        pg_to_pg(
+            "{connection: app, table: copy_t.src, partitions: 2}",
+            "{connection: app, table: copy_t.dst}",
+        ),
+    );
+    let summary = run(&s, "j.yaml", &[]);
+    assert_eq!(rows(&summary), 5000);
+    // Same values; plain numeric arrives as text, exactly.
+    assert_eq!(
+        pg_value(
+            "SELECT count(*) FROM (SELECT id, small, flag, r, d, price, name, data, day, at_time, ts, tstz, span, doc::text, uid::text, tags, nums FROM copy_t.src EXCEPT SELECT id, small, flag, r, d, price, name, data, day, at_time, ts, tstz, span, doc::text, uid::text, tags, nums FROM copy_t.dst) x"
+        ),
+        "0"
+    );
+    assert_eq!(
+        pg_value(
+            "SELECT count(*) FROM copy_t.src s JOIN copy_t.dst d USING (id) WHERE s.plain::text IS NOT DISTINCT FROM d.plain::text"
+        ),
+        "5000"
+    );
+    assert_eq!(
+        pg_value(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'copy_t.dst'::regclass AND attname = 'price'"
+        ),
+        "numeric(12,2)"
+    );
+    // Append: a second run adds the rows again.
+    run(&s, "j.yaml", &[]);
+    assert_eq!(pg_value("SELECT count(*) FROM copy_t.dst"), "10000");
+}
+
+#[test]
+fn postgres_merge_keeps_the_target_equal_to_the_source() {
+    schema("merge_t");
+    pg(
+        "CREATE TABLE merge_t.src (id int8 PRIMARY KEY, v text, updated_at timestamptz NOT NULL);
+        INSERT INTO merge_t.src SELECT g, 'v' || g, timestamptz '2024-01-01' + g * interval '1 s'
+          FROM generate_series(1, 20000) g;",
+    );
+    let s = Scratch::new();
+    s.write(
+        "j.yaml",
+        pg_to_pg(
+            "{connection: app, table: merge_t.src, incremental: {cursor: [updated_at]}, partitions: 3, batch_rows: 3000}",
+            "{connection: app, table: merge_t.dst, mode: merge}",
+        ),
+    );
+    assert_eq!(rows(&run(&s, "j.yaml", &[])), 20000);
+    assert_eq!(differences("merge_t.src", "merge_t.dst"), "0");
+    // Updates and inserts: merged, not duplicated.
+    pg(
+        "UPDATE merge_t.src SET v = 'changed', updated_at = now() WHERE id % 1000 = 0;
+        INSERT INTO merge_t.src SELECT g, 'new', now() FROM generate_series(20001, 20100) g;",
+    );
+    assert_eq!(rows(&run(&s, "j.yaml", &[])), 120);
+    assert_eq!(differences("merge_t.src", "merge_t.dst"), "0");
+    // A full refresh through merge changes nothing.
+    run(&s, "j.yaml", &["--full-refresh"]);
+    assert_eq!(differences("merge_t.src", "merge_t.dst"), "0");
+    assert_eq!(
+        pg_value(
+            "SELECT string_agg(a.attname, ',') FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'merge_t.dst'::regclass AND i.indisprimary"
+        ),
+        "id"
+    );
+}
+
+#[test]
+fn postgres_replace_swaps_in_the_new_contents() {
+    schema("repl_t");
+    pg("CREATE TABLE repl_t.src (id int4 PRIMARY KEY, v text);
+        INSERT INTO repl_t.src SELECT g, 'a' FROM generate_series(1, 3000) g;");
+    let s = Scratch::new();
+    s.write(
+        "j.yaml",
+        pg_to_pg(
+            "{connection: app, table: repl_t.src, partitions: 3}",
+            "{connection: app, table: repl_t.dst, mode: replace}",
+        ),
+    );
+    run(&s, "j.yaml", &[]);
+    assert_eq!(differences("repl_t.src", "repl_t.dst"), "0");
+    pg("DELETE FROM repl_t.src WHERE id > 1000; UPDATE repl_t.src SET v = 'b';");
+    run(&s, "j.yaml", &[]);
+    assert_eq!(differences("repl_t.src", "repl_t.dst"), "0");
+    assert_eq!(
+        pg_value("SELECT count(*) FROM pg_class WHERE relname LIKE 'dst__sluice%'"),
+        "0",
+        "no staging table left behind"
+    );
+}
+
+#[test]
+fn postgres_sink_adds_new_columns_and_refuses_incompatible_ones() {
+    schema("evo_t");
+    pg("CREATE TABLE evo_t.src (id int4 PRIMARY KEY, a text);
+        INSERT INTO evo_t.src VALUES (1, 'x');
+        CREATE TABLE evo_t.dst (id int8 PRIMARY KEY, a text);");
+    let s = Scratch::new();
+    s.write(
+        "j.yaml",
+        pg_to_pg(
+            "{connection: app, table: evo_t.src}",
+            "{connection: app, table: evo_t.dst, mode: merge}",
+        ),
+    );
+    run(&s, "j.yaml", &[]);
+    // The source grows a column: the target gets it, nullable.
+    pg("ALTER TABLE evo_t.src ADD COLUMN b date; UPDATE evo_t.src SET b = '2024-05-01';");
+    run(&s, "j.yaml", &[]);
+    assert_eq!(
+        pg_value("SELECT b FROM evo_t.dst WHERE id = 1"),
+        "2024-05-01"
+    );
+    // A text column meets an integer one: refused, naming both.
+    pg("ALTER TABLE evo_t.src ALTER COLUMN id TYPE text;");
+    let err = run_err(&s, "j.yaml", &pg_url());
+    assert!(
+        err.contains("column `id` of `evo_t.dst` is bigint, which cannot take the data's Utf8"),
+        "{err}"
+    );
+}

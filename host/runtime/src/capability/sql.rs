@@ -135,6 +135,17 @@ impl HostConnection for HostState {
         Ok(done.map_err(GuestError::from))
     }
 
+    fn load(
+        &mut self,
+        this: Resource<Connection>,
+        table: String,
+        rows: Resource<Batch>,
+    ) -> wasmtime::Result<Result<u64, GuestError>> {
+        let batch = self.table.get(&rows)?.0.clone();
+        let loaded = self.table.get_mut(&this)?.load(&table, &batch);
+        Ok(loaded.map_err(GuestError::from))
+    }
+
     fn drop(&mut self, this: Resource<Connection>) -> wasmtime::Result<()> {
         self.table.delete(this)?;
         Ok(())

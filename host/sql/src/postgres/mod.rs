@@ -2,6 +2,7 @@
 //! statements.
 
 pub mod binary;
+pub mod copy_in;
 pub mod types;
 
 use std::collections::HashMap;
@@ -28,6 +29,8 @@ pub struct PgSession {
     name: String,
     options: PgConnectOptions,
     conn: PgConnection,
+    /// Column types of tables loaded into, by table name.
+    targets: HashMap<String, Vec<copy_in::Target>>,
 }
 
 impl PgSession {
@@ -48,6 +51,7 @@ impl PgSession {
             name: name.to_string(),
             options,
             conn,
+            targets: HashMap::new(),
         })
     }
 
@@ -375,6 +379,120 @@ impl PgSession {
         runtime()
             .block_on(sqlx::raw_sql(&statement).execute(&mut self.conn))
             .map(|r| r.rows_affected())
+            .map_err(|e| Error::from_sqlx(&context, e))
+    }
+}
+
+impl PgSession {
+    /// The columns of `table` and how each is written in binary.
+    fn target_columns(&mut self, table: &str) -> Result<Vec<copy_in::Target>> {
+        let context = self.context(&format!("looking up table `{table}`"));
+        let rows = runtime()
+            .block_on(
+                sqlx::query(
+                    "SELECT a.attname::text, a.atttypid::int8, a.atttypmod, t.typelem::int8,
+                            format_type(a.atttypid, a.atttypmod)
+                     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                     WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+                     ORDER BY a.attnum",
+                )
+                .bind(table)
+                .fetch_all(&mut self.conn),
+            )
+            .map_err(|e| Error::from_sqlx(&context, e))?;
+        if rows.is_empty() {
+            return Err(Error::config(self.context(&format!(
+                "table `{table}` does not exist (or is not visible to this user)"
+            ))));
+        }
+        let oids: Vec<u32> = rows.iter().map(|r| r.get::<i64, _>(1) as u32).collect();
+        let catalog = self.catalog(&oids)?;
+        rows.iter()
+            .map(|r| {
+                let name: String = r.get(0);
+                let oid = r.get::<i64, _>(1) as u32;
+                let ty = match PgType::resolve(oid, r.get(2), &|o| catalog.get(&o).cloned()) {
+                    Some(t) => t,
+                    // Unconstrained numeric: written from each value.
+                    None if oid == types::oid::NUMERIC => PgType::Numeric {
+                        precision: 38,
+                        scale: 0,
+                    },
+                    None => {
+                        return Err(Error::config(self.context(&format!(
+                            "column `{name}` of `{table}` is {}, which Sluice cannot load; load into a text column and convert in SQL",
+                            r.get::<String, _>(4)
+                        ))));
+                    }
+                };
+                Ok(copy_in::Target {
+                    name,
+                    ty,
+                    element_oid: r.get::<i64, _>(3) as u32,
+                })
+            })
+            .collect()
+    }
+
+    /// Bulk-load `batch` into `table` (SQL syntax, quoted as needed) with
+    /// `COPY … FROM STDIN (FORMAT binary)`; the batch's column names are
+    /// the table's. Returns the rows loaded.
+    ///
+    /// # Errors
+    /// A config error for a column the table lacks; a data error naming
+    /// the column and row of a value that does not fit.
+    pub fn load(&mut self, table: &str, batch: &RecordBatch) -> Result<u64> {
+        let schema = batch.schema();
+        let lookup = |targets: &[copy_in::Target]| -> Option<Vec<copy_in::Target>> {
+            schema
+                .fields()
+                .iter()
+                .map(|f| targets.iter().find(|t| t.name == *f.name()).cloned())
+                .collect()
+        };
+        let cached = self.targets.get(table).and_then(|t| lookup(t));
+        let targets = match cached {
+            Some(t) => t,
+            None => {
+                // New table, or new columns since the last look.
+                let all = self.target_columns(table)?;
+                let found = lookup(&all);
+                self.targets.insert(table.to_string(), all.clone());
+                found.ok_or_else(|| {
+                    let missing = schema
+                        .fields()
+                        .iter()
+                        .find(|f| !all.iter().any(|t| t.name == *f.name()))
+                        .map(|f| f.name().clone())
+                        .unwrap_or_default();
+                    Error::config(
+                        self.context(&format!("table `{table}` has no column `{missing}`")),
+                    )
+                })?
+            }
+        };
+        let mut data = Vec::with_capacity(batch.get_array_memory_size() + 1024);
+        data.extend_from_slice(copy_in::HEADER);
+        copy_in::encode(batch, &targets, &mut data)
+            .map_err(|e| Error::data(self.context(&format!("loading into `{table}`: {e}"))))?;
+        data.extend_from_slice(copy_in::TRAILER);
+        let columns = targets
+            .iter()
+            .map(|t| quote_ident(&t.name, Dialect::Postgres))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let statement = format!("COPY {table} ({columns}) FROM STDIN (FORMAT binary)");
+        let context = self.context(&format!("loading into `{table}`"));
+        let conn = &mut self.conn;
+        runtime()
+            .block_on(async move {
+                let mut copy = conn.copy_in_raw(&statement).await?;
+                if let Err(e) = copy.send(data).await {
+                    let _ = copy.abort("sluice: send failed").await;
+                    return Err(e);
+                }
+                copy.finish().await
+            })
             .map_err(|e| Error::from_sqlx(&context, e))
     }
 }

@@ -147,6 +147,31 @@ impl PgType {
         }
     }
 
+    /// The OID of a built-in scalar type (array element types need it).
+    pub fn oid(&self) -> Option<u32> {
+        Some(match self {
+            PgType::Bool => oid::BOOL,
+            PgType::Int2 => oid::INT2,
+            PgType::Int4 => oid::INT4,
+            PgType::Int8 => oid::INT8,
+            PgType::Oid => oid::OID,
+            PgType::Float4 => oid::FLOAT4,
+            PgType::Float8 => oid::FLOAT8,
+            PgType::Numeric { .. } => oid::NUMERIC,
+            PgType::Text => oid::TEXT,
+            PgType::Json => oid::JSON,
+            PgType::Jsonb => oid::JSONB,
+            PgType::Bytea => oid::BYTEA,
+            PgType::Uuid => oid::UUID,
+            PgType::Date => oid::DATE,
+            PgType::Time => oid::TIME,
+            PgType::Timestamp => oid::TIMESTAMP,
+            PgType::Timestamptz => oid::TIMESTAMPTZ,
+            PgType::Interval => oid::INTERVAL,
+            PgType::Array(_) => return None,
+        })
+    }
+
     /// The Arrow type values of this column become.
     pub fn arrow_type(&self) -> DataType {
         match self {
