@@ -487,3 +487,28 @@ fn postgres_sink_adds_new_columns_and_refuses_incompatible_ones() {
         "{err}"
     );
 }
+
+#[test]
+fn postgres_examples_run() {
+    pg("DROP TABLE IF EXISTS public.orders; DROP SCHEMA IF EXISTS analytics CASCADE;
+        CREATE SCHEMA analytics;
+        CREATE TABLE public.orders (id int8 PRIMARY KEY, customer_id int4, status text,
+            total numeric(10,2), updated_at timestamptz NOT NULL);
+        INSERT INTO public.orders SELECT g, g % 7, CASE WHEN g % 10 = 0 THEN 'draft' ELSE 'paid' END,
+            g * 1.25, timestamptz '2024-03-01' + g * interval '1 s' FROM generate_series(1, 1000) g;");
+    let s = Scratch::new();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for name in ["postgres-to-parquet.yaml", "postgres-merge.yaml"] {
+        s.write(name, std::fs::read(examples.join(name)).unwrap());
+    }
+    let env = [("APP_DB_URL", pg_url()), ("DW_DB_URL", pg_url())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = s.sluice_env(&["run", "postgres-to-parquet.yaml", "--json"], &env);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows(&summary), 900, "drafts are filtered out");
+    assert_eq!(summary["tasks"], 4);
+    let out = s.sluice_env(&["run", "postgres-merge.yaml", "--json"], &env);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(differences("public.orders", "analytics.orders"), "0");
+}
