@@ -512,3 +512,57 @@ fn postgres_examples_run() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(differences("public.orders", "analytics.orders"), "0");
 }
+
+#[test]
+fn postgres_source_survives_a_terminated_backend() {
+    schema("kill_t");
+    pg("CREATE TABLE kill_t.big (id int8 PRIMARY KEY, pad text);
+        INSERT INTO kill_t.big SELECT g, repeat('x', 100) FROM generate_series(1, 1000000) g;");
+    let s = Scratch::new();
+    s.write(
+        "j.yaml",
+        job(
+            "{connection: app, table: kill_t.big, batch_rows: 2000}",
+            "big-{task}-{part}.csv",
+        )
+        .replace("sink:", "exec: {retries: 2}\nsink:"),
+    );
+    // Terminate the backend streaming the rows, once, while it streams.
+    let killer = std::thread::spawn(|| {
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(60) {
+            let killed = pg_value(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE application_name = 'sluice' AND query LIKE 'COPY (SELECT%kill_t%'",
+            );
+            if killed != "0" {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        false
+    });
+    let out = s.sluice_env(
+        &["run", "j.yaml", "--json"],
+        &[("APP_DB_URL", &pg_url()), ("SLUICE_LOG", "warn")],
+    );
+    assert!(killer.join().unwrap(), "the COPY backend was never seen to terminate it");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("transient failure, retrying"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows(&summary), 1_000_000);
+    // The failed attempt left no output behind: every id exactly once.
+    let mut files = 0;
+    let mut ids = Vec::new();
+    for entry in std::fs::read_dir(s.path("out")).unwrap() {
+        files += 1;
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        ids.extend(text.lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()));
+    }
+    assert_eq!(files, summary["outputs"].as_array().unwrap().len());
+    assert_eq!(ids.len(), 1_000_000);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 1_000_000);
+}
