@@ -1,4 +1,4 @@
-//! `cargo xtask bench [files|filter|all] [--rows N]`.
+//! `cargo xtask bench [files|filter|db|all] [--rows N]`.
 //!
 //! Every figure is the median of three runs, measured in this run beside its
 //! baseline and printed as a ratio; every output's row count is verified.
@@ -354,7 +354,212 @@ fn filter() -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask bench [files|filter|all] [--rows N]`.
+/// Run SQL on the benchmark database; the first value of the output.
+fn psql(sql: &str) -> Result<String> {
+    let out = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "sluice_bench",
+            "-Atq",
+            "-c",
+            sql,
+        ])
+        .output()
+        .context("psql")?;
+    if !out.status.success() {
+        bail!("{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A lineitem-like table of `rows` rows (kept between runs).
+fn lineitem_table(rows: u64) -> Result<String> {
+    let table = format!("lineitem_{rows}");
+    let exists = psql(&format!("SELECT to_regclass('{table}') IS NOT NULL"))? == "t";
+    let have = if exists {
+        psql(&format!("SELECT count(*) FROM {table}"))?
+    } else {
+        String::new()
+    };
+    if have != rows.to_string() {
+        eprintln!("making {table} (once)…");
+        psql(&format!(
+            "DROP TABLE IF EXISTS {table};
+             CREATE TABLE {table} (
+               id bigint PRIMARY KEY, orderkey bigint NOT NULL, partkey bigint NOT NULL,
+               suppkey integer NOT NULL, linenumber integer NOT NULL,
+               quantity numeric(12,2) NOT NULL, extendedprice numeric(12,2) NOT NULL,
+               discount numeric(4,2) NOT NULL, tax numeric(4,2) NOT NULL,
+               returnflag char(1) NOT NULL, linestatus char(1) NOT NULL,
+               shipdate date NOT NULL, commitdate date NOT NULL, receiptdate date NOT NULL,
+               shipinstruct varchar(25) NOT NULL, shipmode varchar(10) NOT NULL,
+               comment varchar(44) NOT NULL, updated_at timestamptz NOT NULL);
+             INSERT INTO {table}
+             SELECT g, g / 4, (g * 7919) % 200000, (g * 31) % 10000, g % 7 + 1,
+                    (g % 50) + 1, ((g * 37) % 100000) / 100.0 + 900, (g % 11) / 100.0, (g % 9) / 100.0,
+                    substr('ANR', (g % 3)::int + 1, 1), substr('OF', (g % 2)::int + 1, 1),
+                    date '1992-01-01' + (g % 2500)::int, date '1992-01-31' + (g % 2500)::int,
+                    date '1992-02-15' + (g % 2500)::int,
+                    (ARRAY['DELIVER IN PERSON','COLLECT COD','NONE','TAKE BACK RETURN'])[(g % 4)::int + 1],
+                    (ARRAY['TRUCK','MAIL','SHIP','AIR','RAIL','FOB','REG AIR'])[(g % 7)::int + 1],
+                    md5(g::text), timestamptz '2024-01-01' + g * interval '1 ms'
+             FROM generate_series(1::bigint, {rows}) g;
+             ANALYZE {table};"
+        ))?;
+    }
+    Ok(table)
+}
+
+fn db(work: &Path, rows: u64) -> Result<()> {
+    let url = crate::services::postgres_database("sluice_bench")?;
+    let table = lineitem_table(rows)?;
+    let sluice = bin_dir().join("sluice");
+    let out = work.join("db-out");
+    let text_bytes: u64 = {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "psql -h 127.0.0.1 -U postgres -d sluice_bench -c 'COPY {table} TO STDOUT' | wc -c"
+            ))
+            .output()?;
+        String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    };
+    let job = |name: &str, source: &str, sink: &str| -> Result<PathBuf> {
+        let path = work.join(format!("{name}.yaml"));
+        std::fs::write(
+            &path,
+            format!(
+                "connections:\n  bench: {{url: \"{url}\"}}\nsource:\n  plugin: postgres\n  grants: {{sql: [bench]}}\n  config: {source}\nsink:\n  {sink}\n"
+            ),
+        )?;
+        Ok(path)
+    };
+    let mut results = Vec::new();
+    let mut add = |what: &str, (seconds, rss): (f64, f64)| {
+        results.push(Row {
+            what: what.into(),
+            seconds,
+            rss_mb: Some(rss),
+            rows,
+            bytes: text_bytes,
+        });
+    };
+    add(
+        "psql `COPY … TO STDOUT` (text) to /dev/null",
+        timed(Command::new("sh").arg("-c").arg(format!(
+            "psql -h 127.0.0.1 -U postgres -d sluice_bench -c 'COPY {table} TO STDOUT' > /dev/null"
+        )))?,
+    );
+    add(
+        "psql `COPY … TO STDOUT (FORMAT binary)` to /dev/null",
+        timed(Command::new("sh").arg("-c").arg(format!(
+            "psql -h 127.0.0.1 -U postgres -d sluice_bench -c 'COPY {table} TO STDOUT (FORMAT binary)' > /dev/null"
+        )))?,
+    );
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    for (label, partitions) in [("1 partition", 1), ("partitions", cores)] {
+        let _ = std::fs::remove_dir_all(&out);
+        let j = job(
+            &format!("pg-to-parquet-{partitions}"),
+            &format!("{{connection: bench, table: {table}, partitions: {partitions}}}"),
+            &format!(
+                "plugin: file\n  grants: {{blob: {}}}\n  config: {{path: 'part-{{task}}-{{part}}.parquet', mode: overwrite}}",
+                out.display()
+            ),
+        )?;
+        let label = if partitions == 1 {
+            format!("**sluice** PostgreSQL → Parquet, {label}")
+        } else {
+            format!("sluice PostgreSQL → Parquet, {partitions} {label}")
+        };
+        add(&label, timed(Command::new(&sluice).arg("run").arg(&j))?);
+        let mut n = 0;
+        for f in std::fs::read_dir(&out)? {
+            n += parquet_rows(&f?.path())?;
+        }
+        if n != rows {
+            bail!("{label}: wrote {n} rows, expected {rows}");
+        }
+    }
+    if python_has("connectorx") && python_has("pyarrow") {
+        for partitions in [1, cores] {
+            let script = format!(
+                "import connectorx as cx\nt = cx.read_sql('{url}', 'SELECT * FROM {table}', return_type='arrow'{})\nassert t.num_rows == {rows}",
+                if partitions > 1 {
+                    format!(", partition_on='id', partition_num={partitions}")
+                } else {
+                    String::new()
+                }
+            );
+            add(
+                &format!(
+                    "connectorx {} → Arrow in memory, {partitions} partition(s)",
+                    "0.4"
+                ),
+                timed(Command::new("python3").arg("-c").arg(script))?,
+            );
+        }
+    } else {
+        println!(
+            "\n(connectorx and pyarrow not installed: `pip install connectorx pyarrow` to compare)"
+        );
+    }
+    print_table(
+        &format!(
+            "PostgreSQL extraction, {rows} rows ({:.0} MB as COPY text)",
+            text_bytes as f64 / 1e6
+        ),
+        &results,
+        2,
+    );
+    // PostgreSQL → PostgreSQL merge into an empty table, once (it is long).
+    psql(&format!("DROP TABLE IF EXISTS {table}_copy"))?;
+    let j = job(
+        "pg-to-pg-merge",
+        &format!("{{connection: bench, table: {table}, partitions: {cores}}}"),
+        &format!(
+            "plugin: postgres\n  grants: {{sql: [bench]}}\n  config: {{connection: bench, table: {table}_copy, mode: merge}}"
+        ),
+    )?;
+    let merge = timed_once(Command::new(&sluice).arg("run").arg(&j))?;
+    let copied = psql(&format!("SELECT count(*) FROM {table}_copy"))?;
+    if copied != rows.to_string() {
+        bail!("merge copied {copied} rows, expected {rows}");
+    }
+    let again = timed_once(Command::new(&sluice).arg("run").arg(&j))?;
+    print_table(
+        "PostgreSQL → PostgreSQL merge (binary COPY into a temporary table, then INSERT … ON CONFLICT)",
+        &[
+            Row {
+                what: "into an empty table".into(),
+                seconds: merge.0,
+                rss_mb: Some(merge.1),
+                rows,
+                bytes: text_bytes,
+            },
+            Row {
+                what: "again: every row an update".into(),
+                seconds: again.0,
+                rss_mb: Some(again.1),
+                rows,
+                bytes: text_bytes,
+            },
+        ],
+        0,
+    );
+    Ok(())
+}
+
+/// `cargo xtask bench [files|filter|db|all] [--rows N]`.
 pub fn run_bench(args: &[String]) -> Result<()> {
     let mut which = "all".to_string();
     let mut rows: u64 = 5_000_000;
@@ -388,10 +593,11 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     match which.as_str() {
         "files" => files(&work, rows),
         "filter" => filter(),
+        "db" => db(&work, rows),
         "all" => {
             files(&work, rows)?;
             filter()
         }
-        other => bail!("unknown benchmark {other}: use files, filter or all"),
+        other => bail!("unknown benchmark {other}: use files, filter, db or all"),
     }
 }

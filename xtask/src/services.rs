@@ -56,6 +56,43 @@ fn wait_for(what: &str, ready: impl Fn() -> bool) -> Result<()> {
     Ok(())
 }
 
+/// A database on the local server for benchmarks: created if missing, kept
+/// between runs (its generated tables take a while to make).
+pub fn postgres_database(name: &str) -> Result<String> {
+    if !postgres_ready() {
+        postgres()?;
+    }
+    let exists = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-Atc",
+        ])
+        .arg(format!(
+            "SELECT 1 FROM pg_database WHERE datname = '{name}'"
+        ))
+        .output()
+        .context("psql")?;
+    if String::from_utf8_lossy(&exists.stdout).trim() != "1" {
+        crate::run(Command::new("psql").args([
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ]))?;
+    }
+    Ok(format!("postgres://postgres@127.0.0.1:5432/{name}"))
+}
+
 /// Make sure PostgreSQL runs on 127.0.0.1:5432 (trust auth for `postgres`,
 /// as Debian's default cluster has it here) and holds an empty test
 /// database; returns its URL. `SLUICE_TEST_POSTGRES_URL` skips all of this.

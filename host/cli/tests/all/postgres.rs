@@ -504,12 +504,20 @@ fn postgres_examples_run() {
     let env = [("APP_DB_URL", pg_url()), ("DW_DB_URL", pg_url())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let out = s.sluice_env(&["run", "postgres-to-parquet.yaml", "--json"], &env);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows(&summary), 900, "drafts are filtered out");
     assert_eq!(summary["tasks"], 4);
     let out = s.sluice_env(&["run", "postgres-merge.yaml", "--json"], &env);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(differences("public.orders", "analytics.orders"), "0");
 }
 
@@ -546,7 +554,10 @@ fn postgres_source_survives_a_terminated_backend() {
         &["run", "j.yaml", "--json"],
         &[("APP_DB_URL", &pg_url()), ("SLUICE_LOG", "warn")],
     );
-    assert!(killer.join().unwrap(), "the COPY backend was never seen to terminate it");
+    assert!(
+        killer.join().unwrap(),
+        "the COPY backend was never seen to terminate it"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("transient failure, retrying"), "{stderr}");
@@ -558,7 +569,11 @@ fn postgres_source_survives_a_terminated_backend() {
     for entry in std::fs::read_dir(s.path("out")).unwrap() {
         files += 1;
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        ids.extend(text.lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()));
+        ids.extend(
+            text.lines()
+                .skip(1)
+                .map(|l| l.split(',').next().unwrap().to_string()),
+        );
     }
     assert_eq!(files, summary["outputs"].as_array().unwrap().len());
     assert_eq!(ids.len(), 1_000_000);
