@@ -581,3 +581,64 @@ fn postgres_source_survives_a_terminated_backend() {
     ids.dedup();
     assert_eq!(ids.len(), 1_000_000);
 }
+
+#[test]
+fn postgres_merge_resumes_after_sigkill_without_loss_or_duplicates() {
+    schema("crash_t");
+    pg("CREATE TABLE crash_t.src (id int8 PRIMARY KEY, v text, updated_at timestamptz NOT NULL);
+        INSERT INTO crash_t.src SELECT g, md5(g::text), timestamptz '2024-01-01' + g * interval '1 ms'
+          FROM generate_series(1, 400000) g;");
+    let s = Scratch::new();
+    s.write(
+        "j.yaml",
+        pg_to_pg(
+            "{connection: app, table: crash_t.src, incremental: {cursor: [updated_at]}, partitions: 4, batch_rows: 5000}",
+            "{connection: app, table: crash_t.dst, mode: merge}",
+        ) + "exec: {parallelism: 1}\n",
+    );
+    // Start the run, and kill it (SIGKILL: no cleanup at all) once the
+    // first task has committed some rows and before the last one has.
+    let url = pg_url();
+    let mut child = s
+        .command(&["run", "j.yaml"], &[("APP_DB_URL", &url)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let committed = loop {
+        let n: u64 = pg_value("SELECT count(*) FROM pg_class WHERE relname = 'dst' AND relnamespace = 'crash_t'::regnamespace")
+            .parse()
+            .unwrap();
+        let rows: u64 = if n == 1 {
+            pg_value("SELECT count(*) FROM crash_t.dst")
+                .parse()
+                .unwrap()
+        } else {
+            0
+        };
+        if rows > 0 {
+            break rows;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        assert!(started.elapsed().as_secs() < 60, "no commit within 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(committed < 400_000, "killed after everything committed");
+    // Run again: the committed partitions are not read again.
+    let second = run(&s, "j.yaml", &[]);
+    assert!(
+        rows(&second) < 400_000,
+        "resumed: {} rows read again",
+        rows(&second)
+    );
+    assert!(rows(&second) >= 400_000 - committed);
+    assert_eq!(differences("crash_t.src", "crash_t.dst"), "0");
+    // And a third run has nothing to do.
+    assert_eq!(rows(&run(&s, "j.yaml", &[])), 0);
+}

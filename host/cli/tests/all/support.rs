@@ -51,6 +51,14 @@ impl Scratch {
 
     /// `sluice <args>` with extra environment variables.
     pub fn sluice_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.command(args, env);
+        let out = cmd.output().expect("run sluice");
+        assert_plugins_built(&out);
+        out
+    }
+
+    /// The command `sluice_env` runs, to spawn and control (kill) directly.
+    pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
         cmd.current_dir(self.dir.path())
             .envs(env.iter().copied())
@@ -60,9 +68,7 @@ impl Scratch {
         if let Some(dir) = std::env::var_os("SLUICE_TEST_PLUGIN_DIR") {
             cmd.env("SLUICE_PLUGIN_PATH", dir);
         }
-        let out = cmd.output().expect("run sluice");
-        assert_plugins_built(&out);
-        out
+        cmd
     }
 
     /// Run a job that must succeed; returns its JSON summary.
