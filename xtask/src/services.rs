@@ -21,17 +21,15 @@ fn have(program: &str) -> bool {
     succeeds(Command::new("sh").args(["-c", &format!("command -v {program}")]))
 }
 
+/// `psql` as the server's superuser over TCP, on the `postgres` database.
+pub fn psql(database: &str) -> Command {
+    let mut cmd = Command::new("psql");
+    cmd.args(["-q", "-h", "127.0.0.1", "-U", "postgres", "-d", database]);
+    cmd
+}
+
 fn postgres_ready() -> bool {
-    succeeds(Command::new("psql").args([
-        "-h",
-        "127.0.0.1",
-        "-U",
-        "postgres",
-        "-d",
-        "postgres",
-        "-Atc",
-        "select 1",
-    ]))
+    succeeds(psql("postgres").args(["-Atc", "select 1"]))
 }
 
 fn apt_install(packages: &[&str]) -> Result<()> {
@@ -62,33 +60,15 @@ pub fn postgres_database(name: &str) -> Result<String> {
     if !postgres_ready() {
         postgres()?;
     }
-    let exists = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-Atc",
-        ])
+    let exists = psql("postgres")
+        .arg("-Atc")
         .arg(format!(
             "SELECT 1 FROM pg_database WHERE datname = '{name}'"
         ))
         .output()
         .context("psql")?;
     if String::from_utf8_lossy(&exists.stdout).trim() != "1" {
-        crate::run(Command::new("psql").args([
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-c",
-            &format!("CREATE DATABASE {name}"),
-        ]))?;
+        crate::run(psql("postgres").args(["-c", &format!("CREATE DATABASE {name}")]))?;
     }
     Ok(format!("postgres://postgres@127.0.0.1:5432/{name}"))
 }
@@ -118,14 +98,7 @@ pub fn postgres() -> Result<String> {
         ]))?;
         wait_for("PostgreSQL", postgres_ready)?;
     }
-    crate::run(Command::new("psql").args([
-        "-q",
-        "-h",
-        "127.0.0.1",
-        "-U",
-        "postgres",
-        "-d",
-        "postgres",
+    crate::run(psql("postgres").args([
         "-c",
         &format!("DROP DATABASE IF EXISTS {POSTGRES_TEST_DB} WITH (FORCE)"),
         "-c",

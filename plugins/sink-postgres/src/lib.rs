@@ -142,6 +142,17 @@ fn pg_type(dt: &DataType) -> Option<String> {
     })
 }
 
+/// The type of a new column for `field`, or a config error naming it.
+fn column_type(field: &arrow_schema::Field) -> Result<String> {
+    pg_type(field.data_type()).ok_or_else(|| {
+        Error::config(format!(
+            "column `{}`: no PostgreSQL type for {}",
+            field.name(),
+            field.data_type()
+        ))
+    })
+}
+
 fn is_int(dt: &DataType) -> bool {
     dt.is_integer()
 }
@@ -190,14 +201,11 @@ fn prepare(
                 .fields()
                 .iter()
                 .map(|f| {
-                    let ty = pg_type(f.data_type()).ok_or_else(|| {
-                        Error::config(format!(
-                            "column `{}`: no PostgreSQL type for {}",
-                            f.name(),
-                            f.data_type()
-                        ))
-                    })?;
-                    Ok(format!("{} {ty}", Dialect::Postgres.quote(f.name())))
+                    Ok(format!(
+                        "{} {}",
+                        Dialect::Postgres.quote(f.name()),
+                        column_type(f)?
+                    ))
                 })
                 .collect::<Result<Vec<_>>>()?;
             if !key.is_empty() {
@@ -245,13 +253,7 @@ fn prepare(
                 }
             }
             None => {
-                let ty = pg_type(f.data_type()).ok_or_else(|| {
-                    Error::config(format!(
-                        "column `{}`: no PostgreSQL type for {}",
-                        f.name(),
-                        f.data_type()
-                    ))
-                })?;
+                let ty = column_type(f)?;
                 conn.execute(
                     &format!(
                         "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {ty}",

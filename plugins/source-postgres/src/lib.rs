@@ -59,7 +59,8 @@ pub struct Config {
     /// primary key).
     #[serde(default)]
     pub partition_column: Option<String>,
-    /// Rows per batch.
+    /// Rows per batch (default 16,384: as fast as larger batches, and with
+    /// several partitions the batches in flight stay small).
     #[serde(default = "default_batch_rows")]
     pub batch_rows: u32,
     /// The stream's name (default: the table's, or `query`).
@@ -84,7 +85,7 @@ fn one() -> u32 {
     1
 }
 fn default_batch_rows() -> u32 {
-    65_536
+    16_384
 }
 
 /// The plugin.

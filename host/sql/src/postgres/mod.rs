@@ -24,6 +24,21 @@ use types::{CatalogType, PgType};
 /// thread: one channel message per ~1 MB, not per row.
 const CHUNK_BYTES: usize = 1 << 20;
 
+/// A table from a `(oid, schema, name, estimated rows)` catalog row, its
+/// columns still to be filled in.
+fn table_row(r: &sqlx::postgres::PgRow) -> (i64, TableInfo) {
+    (
+        r.get::<i64, _>(0),
+        TableInfo {
+            namespace: r.get(1),
+            name: r.get(2),
+            columns: Vec::new(),
+            primary_key: Vec::new(),
+            estimated_rows: r.get::<i64, _>(3) as u64,
+        },
+    )
+}
+
 /// One open connection, named as the job names it.
 pub struct PgSession {
     name: String,
@@ -82,21 +97,7 @@ impl PgSession {
                 .fetch_all(&mut self.conn),
             )
             .map_err(|e| Error::from_sqlx(&context, e))?;
-        let mut tables: Vec<(i64, TableInfo)> = rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get::<i64, _>(0),
-                    TableInfo {
-                        namespace: r.get(1),
-                        name: r.get(2),
-                        columns: Vec::new(),
-                        primary_key: Vec::new(),
-                        estimated_rows: r.get::<i64, _>(3) as u64,
-                    },
-                )
-            })
-            .collect();
+        let mut tables: Vec<(i64, TableInfo)> = rows.iter().map(table_row).collect();
         self.fill_columns(&mut tables)?;
         Ok(tables.into_iter().map(|(_, t)| t).collect())
     }
@@ -123,16 +124,7 @@ impl PgSession {
                 "table `{name}` does not exist (or is not visible to this user)"
             ))));
         };
-        let mut tables = vec![(
-            r.get::<i64, _>(0),
-            TableInfo {
-                namespace: r.get(1),
-                name: r.get(2),
-                columns: Vec::new(),
-                primary_key: Vec::new(),
-                estimated_rows: r.get::<i64, _>(3) as u64,
-            },
-        )];
+        let mut tables = vec![table_row(&r)];
         self.fill_columns(&mut tables)?;
         Ok(tables.pop().expect("one table").1)
     }
@@ -352,10 +344,11 @@ impl PgSession {
         );
         let decoder = CopyDecoder::new(columns.into_iter().map(|(c, _)| c).collect());
         let (tx, rx) = mpsc::channel::<Result<Vec<u8>>>(4);
+        let (recycle, recycled) = mpsc::unbounded_channel();
         let options = self.options.clone();
         let context = self.context("reading rows");
         runtime().spawn(async move {
-            let result = stream_copy(&options, &copy, &tx).await;
+            let result = stream_copy(&options, &copy, &tx, recycled).await;
             if let Err(e) = result {
                 let _ = tx.send(Err(Error::from_sqlx(&context, e))).await;
             }
@@ -363,6 +356,7 @@ impl PgSession {
         Ok(PgRows {
             decoder,
             rx,
+            recycle,
             batch_rows: batch_rows.max(1),
             context: self.context("decoding rows"),
         })
@@ -497,18 +491,28 @@ impl PgSession {
     }
 }
 
+/// Chunks travel to the reading thread and come back empty to be refilled:
+/// a handful of buffers serve the whole query, instead of one allocation
+/// per megabyte freed on another thread (which glibc's per-thread arenas
+/// turn into resident memory that is never given back).
 async fn stream_copy(
     options: &PgConnectOptions,
     copy: &str,
     tx: &mpsc::Sender<Result<Vec<u8>>>,
+    mut recycled: mpsc::UnboundedReceiver<Vec<u8>>,
 ) -> Result<(), sqlx::Error> {
+    let mut fresh = move || {
+        recycled
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK_BYTES + 64 * 1024))
+    };
     let mut conn = PgConnection::connect_with(options).await?;
     let mut stream = conn.copy_out_raw(copy).await?;
-    let mut chunk = Vec::with_capacity(CHUNK_BYTES + 64 * 1024);
+    let mut chunk = fresh();
     while let Some(bytes) = stream.next().await {
         chunk.extend_from_slice(&bytes?);
         if chunk.len() >= CHUNK_BYTES {
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_BYTES + 64 * 1024));
+            let full = std::mem::replace(&mut chunk, fresh());
             if tx.send(Ok(full)).await.is_err() {
                 // The reader is gone: stop reading (the connection closes).
                 return Ok(());
@@ -525,6 +529,8 @@ async fn stream_copy(
 pub struct PgRows {
     decoder: CopyDecoder,
     rx: mpsc::Receiver<Result<Vec<u8>>>,
+    /// Empty chunks going back to be refilled.
+    recycle: mpsc::UnboundedSender<Vec<u8>>,
     batch_rows: usize,
     context: String,
 }
@@ -557,7 +563,11 @@ impl PgRows {
                 return Ok(None);
             }
             match self.rx.blocking_recv() {
-                Some(Ok(chunk)) => self.decoder.feed(&chunk),
+                Some(Ok(mut chunk)) => {
+                    self.decoder.feed(&chunk);
+                    chunk.clear();
+                    let _ = self.recycle.send(chunk);
+                }
                 Some(Err(e)) => return Err(e),
                 None => {
                     return Err(Error::transient(format!(

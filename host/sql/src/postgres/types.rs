@@ -217,36 +217,6 @@ fn numeric(typmod: i32) -> Option<PgType> {
     })
 }
 
-/// The Arrow type of a PostgreSQL type name, for creating tables from Arrow:
-/// the reverse direction, used by sinks.
-pub fn pg_type_name(dt: &DataType) -> Option<String> {
-    Some(match dt {
-        DataType::Boolean => "boolean".into(),
-        DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint".into(),
-        DataType::Int32 | DataType::UInt16 => "integer".into(),
-        DataType::Int64 | DataType::UInt32 => "bigint".into(),
-        DataType::UInt64 => "numeric(20,0)".into(),
-        DataType::Float16 | DataType::Float32 => "real".into(),
-        DataType::Float64 => "double precision".into(),
-        DataType::Decimal128(p, s) if *s >= 0 => format!("numeric({p},{s})"),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text".into(),
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "bytea".into(),
-        DataType::Date32 | DataType::Date64 => "date".into(),
-        DataType::Time32(_) | DataType::Time64(_) => "time".into(),
-        DataType::Timestamp(_, None) => "timestamp".into(),
-        DataType::Timestamp(_, Some(_)) => "timestamptz".into(),
-        DataType::Interval(_) | DataType::Duration(_) => "interval".into(),
-        DataType::List(f) | DataType::LargeList(f) => {
-            let inner = pg_type_name(f.data_type())?;
-            if inner.ends_with("[]") {
-                return None;
-            }
-            format!("{inner}[]")
-        }
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
