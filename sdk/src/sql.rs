@@ -81,6 +81,14 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// What users call the database.
+    pub fn product(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "PostgreSQL",
+            Dialect::MySql => "MySQL/MariaDB",
+        }
+    }
+
     /// `name` quoted as an identifier.
     pub fn quote(self, name: &str) -> String {
         let q = match self {

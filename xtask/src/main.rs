@@ -27,6 +27,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("source-generate", "source-generate"),
     ("filter-select", "filter-select"),
     ("source-postgres", "source-postgres"),
+    ("source-mysql", "source-mysql"),
     ("sink-postgres", "sink-postgres"),
 ];
 
@@ -246,6 +247,7 @@ fn test() -> Result<()> {
     lint()?;
     build_plugins()?;
     let postgres = services::postgres()?;
+    let mysql = services::mariadb_server()?;
     let target = target_dir();
     // The host workspace: unit tests and the end-to-end tests, which drive
     // the real `sluice` binary with the real plugins built above, against
@@ -254,6 +256,7 @@ fn test() -> Result<()> {
         .args(["test", "--release", "--locked", "--workspace"])
         .env("CARGO_TARGET_DIR", &target)
         .env("SLUICE_TEST_POSTGRES_URL", &postgres)
+        .env("SLUICE_TEST_MYSQL_URL", &mysql)
         .env("SLUICE_TEST_PLUGIN_DIR", bin_dir().join("test-plugins")))?;
     // The plugins' own unit tests, natively (no wasm needed).
     run(cargo()

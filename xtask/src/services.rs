@@ -108,3 +108,44 @@ pub fn postgres() -> Result<String> {
         "postgres://postgres@127.0.0.1:5432/{POSTGRES_TEST_DB}"
     ))
 }
+
+/// The MariaDB/MySQL database the end-to-end tests use.
+pub const MARIADB_TEST_DB: &str = "sluice_test";
+
+fn mariadb(sql: &str) -> Command {
+    let mut cmd = Command::new("mariadb");
+    cmd.args(["-h", "127.0.0.1", "-P", "3306", "-u", "root", "-e", sql]);
+    cmd
+}
+
+/// Make sure MariaDB runs on 127.0.0.1:3306 (root, no password) and holds
+/// an empty test database; returns its URL. `SLUICE_TEST_MYSQL_URL` skips
+/// all of this.
+pub fn mariadb_server() -> Result<String> {
+    if let Ok(url) = std::env::var("SLUICE_TEST_MYSQL_URL") {
+        return Ok(url);
+    }
+    if !have("mariadb") || !Path::new("/usr/sbin/mariadbd").exists() {
+        apt_install(&["mariadb-server", "mariadb-client"])?;
+    }
+    let ready = || succeeds(&mut mariadb("SELECT 1"));
+    if !ready() {
+        eprintln!("starting MariaDB");
+        std::fs::create_dir_all("/run/mysqld").ok();
+        let _ = Command::new("chown")
+            .args(["mysql:mysql", "/run/mysqld"])
+            .status();
+        crate::run(Command::new("start-stop-daemon").args([
+            "--start",
+            "--oknodo",
+            "--background",
+            "--exec",
+            "/usr/sbin/mariadbd",
+        ]))?;
+        wait_for("MariaDB", ready)?;
+    }
+    crate::run(&mut mariadb(&format!(
+        "DROP DATABASE IF EXISTS {MARIADB_TEST_DB}; CREATE DATABASE {MARIADB_TEST_DB}"
+    )))?;
+    Ok(format!("mysql://root@127.0.0.1:3306/{MARIADB_TEST_DB}"))
+}

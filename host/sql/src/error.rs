@@ -51,6 +51,14 @@ impl Error {
         }
     }
 
+    /// The same error, its message prefixed with what was being done.
+    pub fn in_context(self, context: &str) -> Self {
+        Error {
+            kind: self.kind,
+            message: format!("{context}: {}", self.message),
+        }
+    }
+
     /// Classify a driver error; `context` says what was being done.
     pub fn from_sqlx(context: &str, e: sqlx::Error) -> Self {
         let kind = match &e {

@@ -9,6 +9,7 @@
 //! async drivers run on this crate's own small Tokio runtime.
 
 mod error;
+pub mod mysql;
 mod params;
 pub mod postgres;
 
@@ -66,6 +67,8 @@ pub struct TableInfo {
 pub enum Connection {
     /// PostgreSQL.
     Postgres(postgres::PgSession),
+    /// MySQL or MariaDB.
+    MySql(mysql::MySqlSession),
 }
 
 impl Connection {
@@ -79,8 +82,12 @@ impl Connection {
             "postgres" | "postgresql" => Ok(Connection::Postgres(postgres::PgSession::connect(
                 name, url,
             )?)),
+            "mysql" | "mariadb" => Ok(Connection::MySql(mysql::MySqlSession::connect(
+                name,
+                &url.replacen("mariadb://", "mysql://", 1),
+            )?)),
             _ => Err(Error::config(format!(
-                "connection `{name}`: unsupported URL scheme `{scheme}` (use postgres://)"
+                "connection `{name}`: unsupported URL scheme `{scheme}` (use postgres:// or mysql://)"
             ))),
         }
     }
@@ -89,6 +96,7 @@ impl Connection {
     pub fn dialect(&self) -> Dialect {
         match self {
             Connection::Postgres(_) => Dialect::Postgres,
+            Connection::MySql(_) => Dialect::MySql,
         }
     }
 
@@ -99,6 +107,7 @@ impl Connection {
     pub fn tables(&mut self, namespace: Option<&str>) -> Result<Vec<TableInfo>> {
         match self {
             Connection::Postgres(c) => c.tables(namespace),
+            Connection::MySql(c) => c.tables(namespace),
         }
     }
 
@@ -109,6 +118,7 @@ impl Connection {
     pub fn table(&mut self, name: &str) -> Result<TableInfo> {
         match self {
             Connection::Postgres(c) => c.table(name),
+            Connection::MySql(c) => c.table(name),
         }
     }
 
@@ -119,6 +129,7 @@ impl Connection {
     pub fn query(&mut self, statement: &str, params: &[Value], batch_rows: usize) -> Result<Rows> {
         match self {
             Connection::Postgres(c) => c.query(statement, params, batch_rows).map(Rows::Postgres),
+            Connection::MySql(c) => c.query(statement, params, batch_rows).map(Rows::MySql),
         }
     }
 
@@ -129,6 +140,7 @@ impl Connection {
     pub fn execute(&mut self, statement: &str, params: &[Value]) -> Result<u64> {
         match self {
             Connection::Postgres(c) => c.execute(statement, params),
+            Connection::MySql(c) => c.execute(statement, params),
         }
     }
 
@@ -140,6 +152,7 @@ impl Connection {
     pub fn load(&mut self, table: &str, batch: &RecordBatch) -> Result<u64> {
         match self {
             Connection::Postgres(c) => c.load(table, batch),
+            Connection::MySql(c) => c.load(table, batch),
         }
     }
 }
@@ -148,6 +161,8 @@ impl Connection {
 pub enum Rows {
     /// From PostgreSQL.
     Postgres(postgres::PgRows),
+    /// From MySQL or MariaDB.
+    MySql(mysql::MyRows),
 }
 
 impl Rows {
@@ -155,6 +170,7 @@ impl Rows {
     pub fn schema(&self) -> &SchemaRef {
         match self {
             Rows::Postgres(r) => r.schema(),
+            Rows::MySql(r) => r.schema(),
         }
     }
 
@@ -165,6 +181,7 @@ impl Rows {
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         match self {
             Rows::Postgres(r) => r.next_batch(),
+            Rows::MySql(r) => r.next_batch(),
         }
     }
 }

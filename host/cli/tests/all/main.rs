@@ -7,5 +7,6 @@ mod errors;
 mod files;
 mod filters;
 mod incremental;
+mod mysql;
 mod postgres;
 mod support;

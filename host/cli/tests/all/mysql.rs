@@ -1,0 +1,174 @@
+//! MySQL/MariaDB sources against a real server: the database `cargo xtask
+//! test` creates (`SLUICE_TEST_MYSQL_URL`, default
+//! `mysql://root@127.0.0.1:3306/sluice_test`). Each test uses its own
+//! tables.
+
+use crate::postgres::{pg, pg_url, pg_value};
+use crate::support::*;
+
+fn my_url() -> String {
+    std::env::var("SLUICE_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/sluice_test".into())
+}
+
+/// Run SQL (several statements allowed) on the MySQL test database.
+fn my(sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::MySqlConnection::connect(&my_url())
+            .await
+            .unwrap_or_else(|e| panic!("test database {}: {e}", my_url()));
+        sqlx::raw_sql(sql)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    });
+}
+
+fn job(source_config: &str, sink: &str) -> String {
+    format!(
+        "connections:\n  shop: {{url: \"${{env:SHOP_DB_URL}}\"}}\n  dw: {{url: \"${{env:DW_DB_URL}}\"}}\nsource:\n  plugin: mysql\n  grants: {{sql: [shop]}}\n  config: {source_config}\nsink:\n  {sink}\n"
+    )
+}
+
+fn file_sink(path: &str) -> String {
+    format!("plugin: file\n  grants: {{blob: ./out}}\n  config: {{path: '{path}'}}")
+}
+
+fn run(s: &Scratch, job: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["run", job, "--json"];
+    args.extend_from_slice(extra);
+    let (my, pg) = (my_url(), pg_url());
+    let out = s.sluice_env(&args, &[("SHOP_DB_URL", &my), ("DW_DB_URL", &pg)]);
+    assert!(
+        out.status.success(),
+        "sluice {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn lines(s: &Scratch, summary: &serde_json::Value) -> Vec<String> {
+    let mut lines = Vec::new();
+    for o in summary["outputs"].as_array().unwrap() {
+        let text = std::fs::read_to_string(s.path("out").join(o.as_str().unwrap())).unwrap();
+        lines.extend(text.lines().map(str::to_string));
+    }
+    lines.sort();
+    lines
+}
+
+#[test]
+fn mysql_types_arrive_as_arrow_types() {
+    my("DROP TABLE IF EXISTS types_m;
+        CREATE TABLE types_m (id BIGINT PRIMARY KEY, u BIGINT UNSIGNED, flag TINYINT(1), i INT,
+            price DECIMAL(10,2), d DOUBLE, name VARCHAR(20), note TEXT, data BLOB, day DATE,
+            at DATETIME(6), ts TIMESTAMP(6) NULL, size ENUM('s','m','l'));
+        INSERT INTO types_m VALUES
+          (1, 18446744073709551615, 1, -5, 12345.67, 2.5, 'ab', 'x''y', X'0102', '2024-02-29',
+           '2024-01-02 03:04:05.123456', '2024-01-02 03:04:05', 'm'),
+          (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);");
+    let s = Scratch::new();
+    s.write(
+        "j.yaml",
+        job("{connection: shop, table: types_m}", &file_sink("t.jsonl")),
+    );
+    let summary = run(&s, "j.yaml", &[]);
+    assert_eq!(rows(&summary), 2);
+    let first: serde_json::Value = serde_json::from_str(&lines(&s, &summary)[0]).unwrap();
+    assert_eq!(first["u"], serde_json::json!(18446744073709551615u64));
+    assert_eq!(first["flag"], true);
+    assert_eq!(first["i"], -5);
+    assert_eq!(first["price"], "12345.67", "DECIMAL arrives as exact text");
+    assert_eq!(first["d"], 2.5);
+    assert_eq!(first["note"], "x'y");
+    assert_eq!(first["day"], "2024-02-29");
+    assert_eq!(first["at"], "2024-01-02T03:04:05.123456");
+    assert_eq!(first["ts"], "2024-01-02T03:04:05Z");
+    assert_eq!(first["size"], "m");
+    // BLOB arrives as binary (hex in JSON Lines).
+    assert_eq!(first["data"], "0102");
+}
+
+#[test]
+fn mysql_incremental_partitions_into_postgres_merge() {
+    my("DROP TABLE IF EXISTS orders_m;
+        CREATE TABLE orders_m (id INT PRIMARY KEY, amount DECIMAL(10,2), updated_at DATETIME(6) NOT NULL);
+        INSERT INTO orders_m
+          SELECT seq, seq / 4, TIMESTAMP '2024-01-01 00:00:00' + INTERVAL seq SECOND FROM seq_1_to_5000;");
+    pg("DROP SCHEMA IF EXISTS from_mysql CASCADE; CREATE SCHEMA from_mysql;");
+    let s = Scratch::new();
+    s.write(
+        "j.yaml",
+        job(
+            "{connection: shop, table: orders_m, incremental: {cursor: [updated_at]}, partitions: 2, batch_rows: 700}",
+            "plugin: postgres\n  grants: {sql: [dw]}\n  config: {connection: dw, table: from_mysql.orders, mode: merge}",
+        ),
+    );
+    assert_eq!(rows(&run(&s, "j.yaml", &[])), 5000);
+    assert_eq!(pg_value("SELECT count(*) FROM from_mysql.orders"), "5000");
+    assert_eq!(rows(&run(&s, "j.yaml", &[])), 0);
+    my(
+        "UPDATE orders_m SET amount = -1, updated_at = NOW(6) WHERE id % 1000 = 0;
+        INSERT INTO orders_m VALUES (5001, 1, NOW(6));",
+    );
+    assert_eq!(rows(&run(&s, "j.yaml", &[])), 6);
+    assert_eq!(pg_value("SELECT count(*) FROM from_mysql.orders"), "5001");
+    assert_eq!(
+        pg_value("SELECT count(*) FROM from_mysql.orders WHERE amount = '-1.00'"),
+        "5"
+    );
+    assert_eq!(
+        pg_value("SELECT sum(id) FROM from_mysql.orders"),
+        (5001u64 * 5002 / 2).to_string()
+    );
+}
+
+#[test]
+fn mysql_bad_configs_fail_before_any_data_moves() {
+    my("DROP TABLE IF EXISTS bad_m; CREATE TABLE bad_m (id INT PRIMARY KEY, v TEXT);");
+    let s = Scratch::new();
+    for (config, message) in [
+        (
+            "{connection: shop, table: nope_m}",
+            "table `nope_m` does not exist",
+        ),
+        (
+            "{connection: shop, table: bad_m, columns: [id, nope]}",
+            "columns: table `bad_m` has no column `nope`",
+        ),
+        (
+            "{connection: dw, table: bad_m}",
+            "connection `dw` is not granted",
+        ),
+    ] {
+        s.write("j.yaml", job(config, &file_sink("x.csv")));
+        let (my, pg) = (my_url(), pg_url());
+        let out = s.sluice_env(
+            &["run", "j.yaml"],
+            &[("SHOP_DB_URL", &my), ("DW_DB_URL", &pg)],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(message),
+            "{config}: expected `{message}` in:\n{err}"
+        );
+    }
+    // The mysql plugin refuses a PostgreSQL connection, and says so.
+    s.write(
+        "j.yaml",
+        job("{connection: shop, table: bad_m}", &file_sink("x.csv")),
+    );
+    let pg = pg_url();
+    let out = s.sluice_env(
+        &["run", "j.yaml"],
+        &[("SHOP_DB_URL", &pg), ("DW_DB_URL", &pg)],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the mysql plugin reads"), "{err}");
+}
