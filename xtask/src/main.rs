@@ -29,6 +29,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("source-postgres", "source-postgres"),
     ("source-mysql", "source-mysql"),
     ("sink-postgres", "sink-postgres"),
+    ("sink-mysql", "sink-mysql"),
 ];
 
 /// Test plugins (tests/test-plugins): (crate folder, installed file name).

@@ -172,3 +172,83 @@ fn mysql_bad_configs_fail_before_any_data_moves() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the mysql plugin reads"), "{err}");
 }
+
+/// The first column of the first row of a MySQL query, as text.
+fn my_value(sql: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::{Connection, Row};
+        let mut conn = sqlx::MySqlConnection::connect(&my_url()).await.unwrap();
+        let row = sqlx::query(&format!("SELECT CAST(({sql}) AS CHAR)"))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        row.get::<Option<String>, _>(0).unwrap_or_default()
+    })
+}
+
+#[test]
+fn postgres_into_mysql_merge_and_replace() {
+    pg("DROP SCHEMA IF EXISTS to_mysql CASCADE; CREATE SCHEMA to_mysql;
+        CREATE TABLE to_mysql.items (id int8 PRIMARY KEY, name text, price numeric(10,2),
+            flag bool, day date, at timestamptz NOT NULL, data bytea);
+        INSERT INTO to_mysql.items SELECT g, 'item ' || g, g * 0.25, g % 2 = 0, date '2024-01-01' + g % 100,
+            timestamptz '2024-01-01 00:00:00+00' + g * interval '1 s', '\\x00ff'
+          FROM generate_series(1, 3000) g;");
+    my("DROP TABLE IF EXISTS items_merge, items_replace, items_replace__sluice_staging;");
+    let s = Scratch::new();
+    let pg_to_my = |mode: &str, table: &str| {
+        format!(
+            "connections:\n  shop: {{url: \"${{env:SHOP_DB_URL}}\"}}\n  dw: {{url: \"${{env:DW_DB_URL}}\"}}\nsource:\n  plugin: postgres\n  grants: {{sql: [dw]}}\n  config: {{connection: dw, table: to_mysql.items, partitions: 2}}\nsink:\n  plugin: mysql\n  grants: {{sql: [shop]}}\n  config: {{connection: shop, table: {table}, mode: {mode}}}\n"
+        )
+    };
+    s.write("merge.yaml", pg_to_my("merge", "items_merge"));
+    s.write("replace.yaml", pg_to_my("replace", "items_replace"));
+    assert_eq!(rows(&run(&s, "merge.yaml", &[])), 3000);
+    assert_eq!(rows(&run(&s, "replace.yaml", &[])), 3000);
+    for t in ["items_merge", "items_replace"] {
+        assert_eq!(my_value(&format!("SELECT count(*) FROM {t}")), "3000");
+        assert_eq!(
+            my_value(&format!("SELECT sum(price) FROM {t}")),
+            "1125375.00"
+        );
+        assert_eq!(
+            my_value(&format!(
+                "SELECT concat(name, '|', flag, '|', day, '|', at, '|', hex(data)) FROM {t} WHERE id = 7"
+            )),
+            "item 7|0|2024-01-08|2024-01-01 00:00:07.000000|00FF"
+        );
+    }
+    assert_eq!(
+        my_value(
+            "SELECT group_concat(column_name) FROM information_schema.key_column_usage WHERE table_schema = DATABASE() AND table_name = 'items_merge' AND constraint_name = 'PRIMARY'"
+        ),
+        "id"
+    );
+    // Changes: merge updates in place; replace swaps in exactly the new contents.
+    pg(
+        "UPDATE to_mysql.items SET name = 'changed' WHERE id <= 10; DELETE FROM to_mysql.items WHERE id > 2000;",
+    );
+    run(&s, "merge.yaml", &[]);
+    run(&s, "replace.yaml", &[]);
+    assert_eq!(my_value("SELECT count(*) FROM items_merge"), "3000");
+    assert_eq!(
+        my_value("SELECT count(*) FROM items_merge WHERE name = 'changed'"),
+        "10"
+    );
+    assert_eq!(my_value("SELECT count(*) FROM items_replace"), "2000");
+    assert_eq!(
+        my_value("SELECT count(*) FROM items_replace WHERE name = 'changed'"),
+        "10"
+    );
+    assert_eq!(
+        my_value(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE 'items_replace\\_\\_%'"
+        ),
+        "0",
+        "no staging table left behind"
+    );
+}
