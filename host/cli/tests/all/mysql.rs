@@ -252,3 +252,24 @@ fn postgres_into_mysql_merge_and_replace() {
         "no staging table left behind"
     );
 }
+
+#[test]
+fn mysql_example_runs() {
+    my("DROP TABLE IF EXISTS orders;
+        CREATE TABLE orders (id INT PRIMARY KEY, customer VARCHAR(20), total DECIMAL(10,2),
+            updated_at DATETIME(6) NOT NULL);
+        INSERT INTO orders SELECT seq, concat('c', seq % 5), seq * 1.5,
+            TIMESTAMP '2024-01-01 00:00:00' + INTERVAL seq MINUTE FROM seq_1_to_500;");
+    pg("DROP SCHEMA IF EXISTS shop CASCADE; CREATE SCHEMA shop;");
+    let s = Scratch::new();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/mysql-to-postgres.yaml");
+    s.write("m.yaml", std::fs::read(example).unwrap());
+    assert_eq!(rows(&run(&s, "m.yaml", &[])), 500);
+    assert_eq!(pg_value("SELECT count(*) FROM shop.orders"), "500");
+    // DECIMAL arrives as exact text, so the new column is text.
+    assert_eq!(
+        pg_value("SELECT total FROM shop.orders WHERE id = 3"),
+        "4.50"
+    );
+}
