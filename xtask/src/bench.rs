@@ -508,6 +508,19 @@ fn db(work: &Path, rows: u64) -> Result<()> {
             "\n(connectorx and pyarrow not installed: `pip install connectorx pyarrow` to compare)"
         );
     }
+    if python_has("adbc_driver_postgresql") && python_has("pyarrow") {
+        let script = format!(
+            "import adbc_driver_postgresql.dbapi as d\nc = d.connect('{url}')\ncur = c.cursor()\ncur.execute('SELECT * FROM {table}')\nt = cur.fetch_arrow_table()\nassert t.num_rows == {rows}"
+        );
+        add(
+            "ADBC PostgreSQL driver 1.x → Arrow in memory",
+            timed(Command::new("python3").arg("-c").arg(script))?,
+        );
+    } else {
+        println!(
+            "\n(adbc-driver-postgresql not installed: `pip install adbc-driver-postgresql pyarrow` to compare)"
+        );
+    }
     print_table(
         &format!(
             "PostgreSQL extraction, {rows} rows ({:.0} MB as COPY text)",
