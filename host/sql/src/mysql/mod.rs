@@ -46,21 +46,15 @@ pub fn arrow_type(type_name: &str) -> DataType {
 /// The same mapping from `information_schema.columns.data_type` (lower
 /// case, signedness in `column_type`).
 fn catalog_type(data_type: &str, column_type: &str) -> DataType {
-    let unsigned = column_type.contains("unsigned");
-    let name = match (data_type, unsigned) {
-        ("tinyint", _) if column_type.starts_with("tinyint(1)") => "BOOLEAN".to_string(),
-        ("int", u) => format!("INT{}", if u { " UNSIGNED" } else { "" }),
-        (t, true) => format!("{} UNSIGNED", t.to_ascii_uppercase()),
-        (t, false) => t.to_ascii_uppercase(),
-    };
-    let name = match name.as_str() {
-        "BLOB" | "TEXT" if data_type.ends_with("text") => "TEXT".to_string(),
-        _ => name,
-    };
-    if data_type.ends_with("text") || data_type == "char" || data_type == "varchar" {
-        return DataType::Utf8;
+    if column_type.starts_with("tinyint(1)") {
+        return DataType::Boolean;
     }
-    arrow_type(&name)
+    let name = data_type.to_ascii_uppercase();
+    if column_type.contains("unsigned") {
+        arrow_type(&format!("{name} UNSIGNED"))
+    } else {
+        arrow_type(&name)
+    }
 }
 
 /// One open connection.
@@ -537,5 +531,27 @@ impl MyRows {
                 "the connection closed before the end of the rows",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_and_protocol_names_agree() {
+        assert_eq!(catalog_type("tinyint", "tinyint(1)"), DataType::Boolean);
+        assert_eq!(
+            catalog_type("bigint", "bigint(20) unsigned"),
+            DataType::UInt64
+        );
+        assert_eq!(catalog_type("int", "int(11) unsigned"), DataType::Int64);
+        assert_eq!(catalog_type("longtext", "longtext"), DataType::Utf8);
+        assert_eq!(catalog_type("blob", "blob"), DataType::Binary);
+        assert_eq!(catalog_type("decimal", "decimal(10,2)"), DataType::Utf8);
+        assert_eq!(
+            arrow_type("TIMESTAMP"),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        );
     }
 }
