@@ -277,7 +277,9 @@ pub trait Writer: 'static {
     /// Whatever is wrong, typed.
     fn write(&mut self, batch: Batch) -> Result<()>;
 
-    /// Make everything written durable and visible.
+    /// Make everything written since the previous commit durable and
+    /// visible, and report only that. The host may commit several times in
+    /// one task (at source checkpoints) and keep writing afterwards.
     ///
     /// # Errors
     /// Whatever is wrong, typed.

@@ -127,6 +127,11 @@ pub struct Exec {
     /// Retries of a task after a transient error (default 2).
     #[serde(default = "default_retries")]
     pub retries: u32,
+    /// Commit within a task at the first source checkpoint after this many
+    /// rows, and save the state there: a crash then repeats at most this
+    /// many rows of a long partition (default: commit once, at the end).
+    #[serde(default)]
+    pub commit_every_rows: Option<u64>,
 }
 
 fn default_memory_mb() -> u64 {
@@ -150,6 +155,7 @@ impl Default for Exec {
             call_timeout: default_call_timeout(),
             queue_batches: default_queue(),
             retries: default_retries(),
+            commit_every_rows: None,
         }
     }
 }

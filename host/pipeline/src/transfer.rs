@@ -519,7 +519,7 @@ impl Transfer {
                 }
                 (counted, rejects)
             });
-            let outcome = self.consume(task, rx, progress, cancel);
+            let outcome = self.consume(task, rx, state, progress, cancel);
             let (bytes_in, rejects) = reader
                 .join()
                 .unwrap_or_else(|_| (0, RejectFile::new(&self.rejects_dir, task)));
@@ -577,6 +577,7 @@ impl Transfer {
         &self,
         task: &Task,
         rx: Receiver<Result<ReaderEvent>>,
+        state: &dyn StateStore,
         progress: &Progress,
         cancel: &AtomicBool,
     ) -> Result<TaskOutcome> {
@@ -584,13 +585,30 @@ impl Transfer {
         let mut outputs: Option<(Vec<Transformer>, sluice_runtime::SinkWriter)> = None;
         let mut checkpoint = None;
         let mut rows = 0u64;
+        // Commits made before the task's end (`exec.commit_every_rows`).
+        let mut committed = sluice_runtime::CommitInfo::default();
+        let mut rows_since_commit = 0u64;
+        let commit_every = self.job.exec.commit_every_rows;
         let result = (|| {
             for event in rx.iter() {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(Error::Cancelled);
                 }
                 match event? {
-                    ReaderEvent::Checkpoint(s) => checkpoint = Some(s),
+                    ReaderEvent::Checkpoint(s) => {
+                        // Every batch before this checkpoint is written:
+                        // commit them and move the saved state here.
+                        if let (Some(every), Some((_, writer))) = (commit_every, outputs.as_mut())
+                            && rows_since_commit >= every.max(1)
+                        {
+                            let info = writer.commit_so_far()?;
+                            committed.bytes += info.bytes;
+                            committed.outputs.extend(info.outputs);
+                            state.save(&task.partition.stream, &task.partition.id, &s)?;
+                            rows_since_commit = 0;
+                        }
+                        checkpoint = Some(s);
+                    }
                     ReaderEvent::Batch(batch) => {
                         match &input {
                             None => {
@@ -615,6 +633,7 @@ impl Transfer {
                             let n = b.num_rows() as u64;
                             writer.write(b)?;
                             rows += n;
+                            rows_since_commit += n;
                             progress.rows.fetch_add(n, Ordering::Relaxed);
                         }
                     }
@@ -655,11 +674,13 @@ impl Transfer {
             return Err(e);
         }
         let commit = writer.commit()?;
+        committed.bytes += commit.bytes;
+        committed.outputs.extend(commit.outputs);
         Ok(TaskOutcome {
             rows,
             bytes_in: 0,
-            bytes_out: commit.bytes,
-            outputs: commit.outputs,
+            bytes_out: committed.bytes,
+            outputs: committed.outputs,
             checkpoint,
             ..TaskOutcome::default()
         })

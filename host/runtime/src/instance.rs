@@ -671,6 +671,25 @@ impl SinkWriter {
         })
     }
 
+    /// Make everything written so far durable, and keep writing: what
+    /// follows belongs to the next commit.
+    ///
+    /// # Errors
+    /// The plugin's error or a sandbox failure.
+    pub fn commit_so_far(&mut self) -> Result<CommitInfo> {
+        let handle = self.handle.expect("open until dropped");
+        let guest = &self.instance.guest;
+        let info = self
+            .instance
+            .sandbox
+            .call("writer.commit", |s| guest.writer().call_commit(s, handle))?;
+        Ok(CommitInfo {
+            rows: info.rows,
+            bytes: info.bytes,
+            outputs: info.outputs,
+        })
+    }
+
     /// Make everything written durable.
     ///
     /// # Errors

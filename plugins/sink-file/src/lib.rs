@@ -185,6 +185,8 @@ impl Sink for FileSink {
             schema,
             current: None,
             finished: Vec::new(),
+            parts: 0,
+            committed: false,
             rows: 0,
             bytes: 0,
         })
@@ -209,13 +211,18 @@ pub struct FileWriter {
     current: Option<Part>,
     /// (temporary, final) names of closed parts, renamed on commit.
     finished: Vec<(String, String)>,
+    /// Parts opened so far in this task (their numbers never repeat).
+    parts: u32,
+    /// Whether an earlier commit of this task wrote a file.
+    committed: bool,
     rows: u64,
     bytes: u64,
 }
 
 impl FileWriter {
     fn next_part(&mut self) -> Result<Part> {
-        let n = (self.finished.len() + usize::from(self.current.is_some())) as u32;
+        let n = self.parts;
+        self.parts += 1;
         let fin = output_path(&self.config.path, &self.stream, &self.task, n);
         let (stem, ext) = split_ext(&fin);
         let tmp = format!("{stem}.sluice-tmp-{}-{n}{ext}", self.task);
@@ -284,7 +291,7 @@ impl Writer for FileWriter {
     }
 
     fn commit(&mut self) -> Result<CommitInfo> {
-        if self.current.is_none() && self.finished.is_empty() {
+        if self.current.is_none() && self.finished.is_empty() && !self.committed {
             // An empty task still produces a file (with a header or schema),
             // so downstream readers see the stream existed.
             let part = self.next_part()?;
@@ -300,9 +307,11 @@ impl Writer for FileWriter {
             blob::rename(&tmp, &fin)?;
             outputs.push(fin);
         }
+        self.committed = true;
+        // Each commit reports what it added; writing may go on.
         Ok(CommitInfo {
-            rows: self.rows,
-            bytes: self.bytes,
+            rows: std::mem::take(&mut self.rows),
+            bytes: std::mem::take(&mut self.bytes),
             outputs,
         })
     }

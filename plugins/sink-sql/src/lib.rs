@@ -523,23 +523,7 @@ impl<F: Flavor> Sink for SqlSink<F> {
                 (merge_table(dialect).to_string(), Some(key))
             }
         };
-        if merge.is_some() {
-            let create = match dialect {
-                Dialect::Postgres => format!(
-                    "CREATE TEMP TABLE sluice_merge (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP",
-                    table.sql()
-                ),
-                Dialect::MySql => format!(
-                    "DROP TEMPORARY TABLE IF EXISTS sluice_merge; CREATE TEMPORARY TABLE sluice_merge LIKE {}",
-                    table.sql()
-                ),
-            };
-            conn.execute("BEGIN", &[])?;
-            conn.execute(&create, &[])?;
-        } else {
-            conn.execute("BEGIN", &[])?;
-        }
-        Ok(TableWriter {
+        let mut writer = TableWriter {
             conn,
             dialect,
             table,
@@ -547,8 +531,10 @@ impl<F: Flavor> Sink for SqlSink<F> {
             columns,
             merge,
             rows: 0,
-            open: true,
-        })
+            open: false,
+        };
+        writer.begin()?;
+        Ok(writer)
     }
 }
 
@@ -566,6 +552,27 @@ pub struct TableWriter {
 }
 
 impl TableWriter {
+    /// Start the transaction the next batches load in (and, to merge, the
+    /// temporary table they load into).
+    fn begin(&mut self) -> Result<()> {
+        self.conn.execute("BEGIN", &[])?;
+        self.open = true;
+        if self.merge.is_some() {
+            let create = match self.dialect {
+                Dialect::Postgres => format!(
+                    "CREATE TEMP TABLE sluice_merge (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP",
+                    self.table.sql()
+                ),
+                Dialect::MySql => format!(
+                    "DROP TEMPORARY TABLE IF EXISTS sluice_merge; CREATE TEMPORARY TABLE sluice_merge LIKE {}",
+                    self.table.sql()
+                ),
+            };
+            self.conn.execute(&create, &[])?;
+        }
+        Ok(())
+    }
+
     fn upsert(&self, key: &[String]) -> String {
         let q = |s: &str| self.dialect.quote(s);
         let columns: Vec<String> = self.columns.iter().map(|c| q(c)).collect();
@@ -620,14 +627,12 @@ impl Writer for TableWriter {
             self.conn.execute(&self.upsert(key), &[])?;
         }
         self.conn.execute("COMMIT", &[])?;
-        if self.merge.is_some() && self.dialect == Dialect::MySql {
-            let _ = self
-                .conn
-                .execute("DROP TEMPORARY TABLE IF EXISTS sluice_merge", &[]);
-        }
         self.open = false;
+        // Ready for more: the host may commit again later in the task (a
+        // transaction left open and empty at the end is simply dropped).
+        self.begin()?;
         Ok(CommitInfo {
-            rows: self.rows,
+            rows: std::mem::take(&mut self.rows),
             bytes: 0,
             outputs: vec![self.table.display()],
         })

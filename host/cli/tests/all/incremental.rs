@@ -86,3 +86,29 @@ fn failed_run_saves_no_state_for_uncommitted_data() {
     let summary = s.run_ok("j.yaml", &[]);
     assert_eq!(rows(&summary), 1);
 }
+
+#[test]
+fn commits_within_a_task_write_new_files_and_save_state() {
+    let s = Scratch::new();
+    s.write(
+        "j.yaml",
+        "source:\n  plugin: generate\n  config: {rows: 1000, batch_size: 100, partitions: 1}\nsink:\n  plugin: file\n  grants: {blob: ./out}\n  config: {path: 'g-{task}-{part}.csv', mode: overwrite}\nexec: {commit_every_rows: 300}\n",
+    );
+    let summary = s.run_ok("j.yaml", &[]);
+    assert_eq!(rows(&summary), 1000);
+    // Commits at 300, 600 and 900 rows, then the rest at the end: four
+    // files, none overwriting another, every row once.
+    let outputs = summary["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 4, "{outputs:?}");
+    let mut ids = Vec::new();
+    for o in outputs {
+        let text = std::fs::read_to_string(s.path("out").join(o.as_str().unwrap())).unwrap();
+        ids.extend(
+            text.lines()
+                .skip(1)
+                .map(|l| l.split(',').next().unwrap().parse::<u64>().unwrap()),
+        );
+    }
+    ids.sort();
+    assert_eq!(ids, (0..1000).collect::<Vec<_>>());
+}
