@@ -67,11 +67,11 @@ fn mysql_types_arrive_as_arrow_types() {
     my("DROP TABLE IF EXISTS types_m;
         CREATE TABLE types_m (id BIGINT PRIMARY KEY, u BIGINT UNSIGNED, flag TINYINT(1), i INT,
             price DECIMAL(10,2), d DOUBLE, name VARCHAR(20), note TEXT, data BLOB, day DATE,
-            at DATETIME(6), ts TIMESTAMP(6) NULL, size ENUM('s','m','l'));
+            at DATETIME(6), ts TIMESTAMP(6) NULL, doc JSON, size ENUM('s','m','l'));
         INSERT INTO types_m VALUES
           (1, 18446744073709551615, 1, -5, 12345.67, 2.5, 'ab', 'x''y', X'0102', '2024-02-29',
-           '2024-01-02 03:04:05.123456', '2024-01-02 03:04:05', 'm'),
-          (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);");
+           '2024-01-02 03:04:05.123456', '2024-01-02 03:04:05', '{\"a\": 1}', 'm'),
+          (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);");
     let s = Scratch::new();
     s.write(
         "j.yaml",
@@ -83,15 +83,21 @@ fn mysql_types_arrive_as_arrow_types() {
     assert_eq!(first["u"], serde_json::json!(18446744073709551615u64));
     assert_eq!(first["flag"], true);
     assert_eq!(first["i"], -5);
-    assert_eq!(first["price"], "12345.67", "DECIMAL arrives as exact text");
+    assert_eq!(
+        first["price"],
+        serde_json::json!(12345.67),
+        "DECIMAL(10,2) is decimal(10,2)"
+    );
     assert_eq!(first["d"], 2.5);
     assert_eq!(first["note"], "x'y");
     assert_eq!(first["day"], "2024-02-29");
     assert_eq!(first["at"], "2024-01-02T03:04:05.123456");
     assert_eq!(first["ts"], "2024-01-02T03:04:05Z");
     assert_eq!(first["size"], "m");
-    // BLOB arrives as binary (hex in JSON Lines).
+    // BLOB arrives as binary (hex in JSON Lines); JSON, which MariaDB
+    // flags binary on the wire, as text.
     assert_eq!(first["data"], "0102");
+    assert_eq!(first["doc"], "{\"a\": 1}");
 }
 
 #[test]

@@ -22,8 +22,9 @@ use crate::{ColumnInfo, TableInfo, runtime};
 
 /// The Arrow type of a MySQL column type, as `describe` names it.
 ///
-/// `DECIMAL` is read as exact text: the protocol's column description does
-/// not carry the scale, and a guessed scale could round.
+/// `DECIMAL` here is exact text: the protocol's column description does not
+/// carry the scale (the declared type, when it can be read, gives
+/// `decimal(p,s)`; see [`declared_type`]).
 pub fn arrow_type(type_name: &str) -> DataType {
     match type_name {
         "BOOLEAN" => DataType::Boolean,
@@ -49,12 +50,41 @@ fn catalog_type(data_type: &str, column_type: &str) -> DataType {
     if column_type.starts_with("tinyint(1)") {
         return DataType::Boolean;
     }
+    if let Some(t) = declared_type(column_type, true) {
+        return t;
+    }
     let name = data_type.to_ascii_uppercase();
     if column_type.contains("unsigned") {
         arrow_type(&format!("{name} UNSIGNED"))
     } else {
         arrow_type(&name)
     }
+}
+
+/// The Arrow type for a declared column type (`decimal(10,2)`,
+/// `longtext`), where it says more than the protocol: decimals with their
+/// scale, and text whatever its collation. `None`: use the protocol's.
+fn declared_type(column_type: &str, collated: bool) -> Option<DataType> {
+    if let Some(args) = column_type
+        .strip_prefix("decimal(")
+        .and_then(|r| r.split(')').next())
+    {
+        let (p, s) = args.split_once(',').unwrap_or((args, "0"));
+        let (p, s): (u8, i8) = (p.trim().parse().ok()?, s.trim().parse().ok()?);
+        return (1..=38).contains(&p).then_some(DataType::Decimal128(p, s));
+    }
+    let texty = [
+        "char",
+        "varchar",
+        "tinytext",
+        "text",
+        "mediumtext",
+        "longtext",
+        "json",
+    ]
+    .iter()
+    .any(|t| column_type == *t || column_type.starts_with(&format!("{t}(")));
+    (texty && collated).then_some(DataType::Utf8)
 }
 
 /// One open connection.
@@ -217,10 +247,20 @@ impl MySqlSession {
         let described = runtime()
             .block_on(self.conn.describe(&statement))
             .map_err(|e| Error::from_sqlx(&context, e))?;
+        // The protocol's column description has no decimal scale and flags
+        // binary-collated text (MariaDB's JSON) as binary; the columns of
+        // an empty temporary copy of the result say both.
+        let declared = self.declared_types(&statement);
         let fields: Vec<Field> = described
             .columns()
             .iter()
-            .map(|c| Field::new(c.name(), arrow_type(c.type_info().name()), true))
+            .map(|c| {
+                let ty = declared
+                    .get(c.name())
+                    .cloned()
+                    .unwrap_or_else(|| arrow_type(c.type_info().name()));
+                Field::new(c.name(), ty, true)
+            })
             .collect();
         let schema = Arc::new(Schema::new(fields));
         let (tx, rx) = mpsc::channel::<Result<Option<RecordBatch>>>(2);
@@ -252,6 +292,47 @@ impl MySqlSession {
             rx,
             done: false,
         })
+    }
+
+    /// The declared types of a query's columns, from `SHOW FULL COLUMNS` of
+    /// an empty temporary table made from it. Empty when that is not
+    /// possible (no `CREATE TEMPORARY TABLES` privilege): the protocol's
+    /// types are used then.
+    fn declared_types(&mut self, statement: &str) -> std::collections::HashMap<String, DataType> {
+        let conn = &mut self.conn;
+        let found = runtime().block_on(async {
+            sqlx::raw_sql(&format!(
+                "DROP TEMPORARY TABLE IF EXISTS sluice_probe; CREATE TEMPORARY TABLE sluice_probe AS SELECT * FROM ({statement}) AS q LIMIT 0"
+            ))
+            .execute(&mut *conn)
+            .await?;
+            let rows = sqlx::raw_sql("SHOW FULL COLUMNS FROM sluice_probe")
+                .fetch_all(&mut *conn)
+                .await;
+            let _ = sqlx::raw_sql("DROP TEMPORARY TABLE IF EXISTS sluice_probe")
+                .execute(&mut *conn)
+                .await;
+            rows
+        });
+        let Ok(rows) = found else {
+            return Default::default();
+        };
+        let text = |r: &MySqlRow, i: usize| -> Option<String> {
+            let v = r.try_get_raw(i).ok()?;
+            if v.is_null() {
+                return None;
+            }
+            <&str as sqlx::Decode<sqlx::MySql>>::decode(v)
+                .ok()
+                .map(str::to_string)
+        };
+        rows.iter()
+            .filter_map(|r| {
+                let (name, column_type) = (text(r, 0)?, text(r, 1)?.to_ascii_lowercase());
+                let collated = text(r, 2).is_some();
+                Some((name, declared_type(&column_type, collated)?))
+            })
+            .collect()
     }
 
     /// Run statements that return no rows; the rows affected.
@@ -548,7 +629,13 @@ mod tests {
         assert_eq!(catalog_type("int", "int(11) unsigned"), DataType::Int64);
         assert_eq!(catalog_type("longtext", "longtext"), DataType::Utf8);
         assert_eq!(catalog_type("blob", "blob"), DataType::Binary);
-        assert_eq!(catalog_type("decimal", "decimal(10,2)"), DataType::Utf8);
+        assert_eq!(
+            catalog_type("decimal", "decimal(10,2)"),
+            DataType::Decimal128(10, 2)
+        );
+        assert_eq!(catalog_type("decimal", "decimal(65,2)"), DataType::Utf8);
+        assert_eq!(declared_type("longtext", true), Some(DataType::Utf8));
+        assert_eq!(declared_type("longblob", false), None);
         assert_eq!(
             arrow_type("TIMESTAMP"),
             DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
