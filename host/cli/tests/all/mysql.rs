@@ -279,3 +279,25 @@ fn mysql_example_runs() {
         "4.50"
     );
 }
+
+#[test]
+fn mysql_discover_lists_tables_with_keys_and_cursors() {
+    my("DROP TABLE IF EXISTS disc_m;
+        CREATE TABLE disc_m (id BIGINT PRIMARY KEY, email VARCHAR(80) NOT NULL, updated_at DATETIME(6));");
+    let s = Scratch::new();
+    s.write("j.yaml", job("{connection: shop}", &file_sink("x.csv")));
+    let (my, pg) = (my_url(), pg_url());
+    let out = s.sluice_env(
+        &["discover", "j.yaml"],
+        &[("SHOP_DB_URL", &my), ("DW_DB_URL", &pg)],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let section = &text[text.find("disc_m").expect("table listed")..];
+    assert!(section.contains("primary key: id"), "{section}");
+    assert!(section.contains("cursor: updated_at"), "{section}");
+}
