@@ -99,6 +99,18 @@ impl Dialect {
     }
 }
 
+/// What tells apart plugins that share one implementation across
+/// databases (the `postgres` and `mysql` sources, say): their name and the
+/// database they accept.
+pub trait Flavor: 'static {
+    /// The plugin's name.
+    const NAME: &'static str;
+    /// One line for `sluice plugin list`.
+    const DESCRIPTION: &'static str;
+    /// The database it works with.
+    const DIALECT: Dialect;
+}
+
 /// An open connection.
 pub struct Connection {
     #[cfg(target_arch = "wasm32")]
@@ -178,6 +190,24 @@ impl Connection {
             let _ = name;
             Err(no_native())
         }
+    }
+
+    /// Open `name` for a plugin of flavor `F`, refusing a connection to
+    /// another kind of database with a message saying which plugin to use.
+    ///
+    /// # Errors
+    /// As [`Connection::open`], and a config error for the wrong database.
+    pub fn open_for<F: Flavor>(name: &str) -> Result<Connection> {
+        let conn = Connection::open(name)?;
+        if conn.dialect() != F::DIALECT {
+            return Err(Error::config(format!(
+                "connection `{name}` is a {} database; the {} plugin works with {}",
+                conn.dialect().product(),
+                F::NAME,
+                F::DIALECT.product()
+            )));
+        }
+        Ok(conn)
     }
 
     /// How to write SQL for this database.

@@ -323,34 +323,10 @@ fn prepare(
     Ok(existing)
 }
 
-/// What tells the database sinks apart: their name and the databases they
-/// accept.
-pub trait Flavor: 'static {
-    /// The plugin's name.
-    const NAME: &'static str;
-    /// One line for `sluice plugin list`.
-    const DESCRIPTION: &'static str;
-    /// The connections it writes.
-    const DIALECT: Dialect;
-}
+pub use sluice_sdk::sql::Flavor;
 
 /// A database sink of one flavor.
 pub struct SqlSink<F: Flavor>(std::marker::PhantomData<F>);
-
-/// Open the connection, refusing one of another database.
-fn open_connection<F: Flavor>(config: &Config) -> Result<Connection> {
-    let conn = Connection::open(&config.connection)?;
-    if conn.dialect() != F::DIALECT {
-        return Err(Error::config(format!(
-            "connection `{}` is a {} database; the {} plugin writes {}",
-            config.connection,
-            conn.dialect().product(),
-            F::NAME,
-            F::DIALECT.product()
-        )));
-    }
-    Ok(conn)
-}
 
 const STAGING: &str = "__sluice_staging";
 
@@ -376,7 +352,7 @@ impl<F: Flavor> Sink for SqlSink<F> {
     }
 
     fn check(config: &Config) -> Result<()> {
-        let conn = open_connection::<F>(config)?;
+        let conn = Connection::open_for::<F>(&config.connection)?;
         let table = TableName::new(config, "stream", conn.dialect());
         if config.table.contains("{stream}") {
             return Ok(());
@@ -405,7 +381,7 @@ impl<F: Flavor> Sink for SqlSink<F> {
         if config.mode != Mode::Replace {
             return Ok(());
         }
-        let conn = open_connection::<F>(config)?;
+        let conn = Connection::open_for::<F>(&config.connection)?;
         let table = TableName::new(config, stream, conn.dialect());
         let staging = table.with_suffix(STAGING);
         if fresh {
@@ -425,7 +401,7 @@ impl<F: Flavor> Sink for SqlSink<F> {
     }
 
     fn finish_stream(config: &Config, stream: &str) -> Result<Vec<String>> {
-        let conn = open_connection::<F>(config)?;
+        let conn = Connection::open_for::<F>(&config.connection)?;
         let dialect = conn.dialect();
         let table = TableName::new(config, stream, dialect);
         if config.mode != Mode::Replace {
@@ -479,7 +455,7 @@ impl<F: Flavor> Sink for SqlSink<F> {
     }
 
     fn open(config: Config, stream: &str, schema: SchemaRef, _task: &str) -> Result<TableWriter> {
-        let conn = open_connection::<F>(&config)?;
+        let conn = Connection::open_for::<F>(&config.connection)?;
         let dialect = conn.dialect();
         let table = TableName::new(&config, stream, dialect);
         let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();

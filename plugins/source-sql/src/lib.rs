@@ -88,34 +88,10 @@ fn default_batch_rows() -> u32 {
     16_384
 }
 
-/// What tells the database plugins apart: their name and the databases
-/// they accept.
-pub trait Flavor: 'static {
-    /// The plugin's name.
-    const NAME: &'static str;
-    /// One line for `sluice plugin list`.
-    const DESCRIPTION: &'static str;
-    /// The connections it reads.
-    const DIALECT: Dialect;
-}
+pub use sluice_sdk::sql::Flavor;
 
 /// A database source of one flavor.
 pub struct SqlSource<F: Flavor>(std::marker::PhantomData<F>);
-
-/// Open the connection, refusing one of another database.
-fn open_connection<F: Flavor>(config: &Config) -> Result<Connection> {
-    let conn = Connection::open(&config.connection)?;
-    if conn.dialect() != F::DIALECT {
-        return Err(Error::config(format!(
-            "connection `{}` is a {} database; the {} plugin reads {}",
-            config.connection,
-            conn.dialect().product(),
-            F::NAME,
-            F::DIALECT.product()
-        )));
-    }
-    Ok(conn)
-}
 
 /// Everything a partition needs, resolved against the database.
 struct Resolved {
@@ -369,12 +345,12 @@ impl<F: Flavor> Source for SqlSource<F> {
     }
 
     fn check(config: &Config) -> Result<()> {
-        let conn = open_connection::<F>(config)?;
+        let conn = Connection::open_for::<F>(&config.connection)?;
         resolve(config, &conn).map(|_| ())
     }
 
     fn discover(config: &Config) -> Result<Vec<StreamInfo>> {
-        let conn = open_connection::<F>(config)?;
+        let conn = Connection::open_for::<F>(&config.connection)?;
         if config.table.is_none() && config.query.is_none() {
             return Ok(conn.tables(None)?.iter().map(stream_info).collect());
         }
@@ -408,7 +384,7 @@ impl<F: Flavor> Source for SqlSource<F> {
     }
 
     fn partitions(config: &Config, stream: &str, state: Option<&str>) -> Result<Vec<Partition>> {
-        let conn = open_connection::<F>(config)?;
+        let conn = Connection::open_for::<F>(&config.connection)?;
         let r = resolve(config, &conn)?;
         if stream != r.stream {
             return Err(Error::config(format!(
@@ -470,7 +446,7 @@ impl<F: Flavor> Source for SqlSource<F> {
         }
         let spec: Spec = serde_json::from_str(&partition.spec)
             .map_err(|e| Error::internal(format!("partition {}: bad spec: {e}", partition.id)))?;
-        let conn = open_connection::<F>(&config)?;
+        let conn = Connection::open_for::<F>(&config.connection)?;
         let r = resolve(&config, &conn)?;
         let saved = match state {
             Some(s) if !spec.range.fresh => Some(State::parse(&partition.id, &s)?),

@@ -176,7 +176,7 @@ fn mysql_bad_configs_fail_before_any_data_moves() {
         &[("SHOP_DB_URL", &pg), ("DW_DB_URL", &pg)],
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("the mysql plugin reads"), "{err}");
+    assert!(err.contains("the mysql plugin works with"), "{err}");
 }
 
 /// The first column of the first row of a MySQL query, as text.
