@@ -96,6 +96,8 @@ pub struct SqlSource<F: Flavor>(std::marker::PhantomData<F>);
 /// Everything a partition needs, resolved against the database.
 struct Resolved {
     stream: String,
+    /// The table read, as the catalog describes it (none for a query).
+    table: Option<Table>,
     select: Select,
     incremental: bool,
     /// Partitions the config asks for, when there is a column to split.
@@ -123,7 +125,7 @@ fn is_integer(dt: &DataType) -> bool {
 /// has, and build the statement.
 fn resolve(config: &Config, conn: &Connection) -> Result<Resolved> {
     let dialect = conn.dialect();
-    let (relation, columns, primary_key) = match (&config.table, &config.query) {
+    let (relation, columns, table) = match (&config.table, &config.query) {
         (Some(_), Some(_)) => {
             return Err(Error::config("set `table` or `query`, not both"));
         }
@@ -140,7 +142,7 @@ fn resolve(config: &Config, conn: &Connection) -> Result<Resolved> {
                 .iter()
                 .map(|c| (c.name.clone(), c.arrow_type.clone()))
                 .collect();
-            (relation, names, t.primary_key)
+            (relation, names, Some(t))
         }
         (None, Some(query)) => {
             if config.columns.is_some() {
@@ -156,9 +158,10 @@ fn resolve(config: &Config, conn: &Connection) -> Result<Resolved> {
                 .iter()
                 .map(|f| (f.name().clone(), f.data_type().clone()))
                 .collect();
-            (relation, names, Vec::new())
+            (relation, names, None)
         }
     };
+    let primary_key: &[String] = table.as_ref().map_or(&[], |t| &t.primary_key);
     let what = match &config.table {
         Some(t) => format!("table `{t}`"),
         None => "the query".into(),
@@ -197,7 +200,7 @@ fn resolve(config: &Config, conn: &Connection) -> Result<Resolved> {
                     "incremental.key: a query has no primary key; name the columns that make a row unique",
                 ));
             }
-            None => primary_key.clone(),
+            None => primary_key.to_vec(),
         };
         for c in &key {
             type_of("incremental.key", c)?;
@@ -226,7 +229,7 @@ fn resolve(config: &Config, conn: &Connection) -> Result<Resolved> {
             }
             Some(c.clone())
         }
-        None if config.partitions > 1 => match primary_key.as_slice() {
+        None if config.partitions > 1 => match primary_key {
             [k] if type_of("primary key", k).is_ok_and(|t| is_integer(&t)) => Some(k.clone()),
             _ => {
                 return Err(Error::config(format!(
@@ -238,6 +241,7 @@ fn resolve(config: &Config, conn: &Connection) -> Result<Resolved> {
     };
     Ok(Resolved {
         stream: stream_name(config),
+        table,
         select: Select {
             relation,
             columns: selected,
@@ -363,12 +367,8 @@ impl<F: Flavor> Source for SqlSource<F> {
             &[],
             1,
         )?;
-        let (primary_key, cursor) = match &config.table {
-            Some(t) => {
-                let t = conn.table(t)?;
-                let cursor = suggested_cursor(&t);
-                (t.primary_key, cursor)
-            }
+        let (primary_key, cursor) = match &r.table {
+            Some(t) => (t.primary_key.clone(), suggested_cursor(t)),
             None => (Vec::new(), Vec::new()),
         };
         Ok(vec![StreamInfo {
