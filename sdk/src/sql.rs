@@ -71,33 +71,7 @@ impl Table {
     }
 }
 
-/// Which SQL to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// PostgreSQL.
-    Postgres,
-    /// MySQL or MariaDB.
-    MySql,
-}
-
-impl Dialect {
-    /// What users call the database.
-    pub fn product(self) -> &'static str {
-        match self {
-            Dialect::Postgres => "PostgreSQL",
-            Dialect::MySql => "MySQL/MariaDB",
-        }
-    }
-
-    /// `name` quoted as an identifier.
-    pub fn quote(self, name: &str) -> String {
-        let q = match self {
-            Dialect::Postgres => '"',
-            Dialect::MySql => '`',
-        };
-        format!("{q}{}{q}", name.replace(q, &format!("{q}{q}")))
-    }
-}
+pub use sluice_types::Dialect;
 
 /// What tells apart plugins that share one implementation across
 /// databases (the `postgres` and `mysql` sources, say): their name and the

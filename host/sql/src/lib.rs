@@ -19,7 +19,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 pub use error::{Error, ErrorKind, Result};
-pub use params::{Dialect, Value, inline, quote_ident};
+pub use params::{Dialect, Value, inline};
 
 /// The runtime the drivers run on: two threads are plenty, since decoding
 /// happens on the callers' threads.

@@ -24,14 +24,7 @@ pub enum Value {
     Bytes(Vec<u8>),
 }
 
-/// Which quoting rules apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// PostgreSQL.
-    Postgres,
-    /// MySQL and MariaDB.
-    MySql,
-}
+pub use sluice_types::Dialect;
 
 impl Value {
     fn literal(&self, dialect: Dialect) -> Result<String> {
@@ -123,17 +116,6 @@ pub fn inline(statement: &str, params: &[Value], dialect: Dialect) -> Result<Str
         )));
     }
     Ok(out)
-}
-
-/// A quoted identifier (`"order"` for PostgreSQL, `` `order` `` for MySQL);
-/// `schema.table` stays two identifiers.
-pub fn quote_ident(name: &str, dialect: Dialect) -> String {
-    let q = match dialect {
-        Dialect::Postgres => '"',
-        Dialect::MySql => '`',
-    };
-    let doubled = format!("{q}{q}");
-    format!("{q}{}{q}", name.replace(q, &doubled))
 }
 
 #[cfg(test)]

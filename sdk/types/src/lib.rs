@@ -8,9 +8,11 @@
 
 pub mod columnar;
 mod data_type;
+mod dialect;
 mod format;
 mod schema;
 
 pub use data_type::{parse_type, type_name};
+pub use dialect::Dialect;
 pub use format::{Compression, FileFormat};
 pub use schema::same_fields;

@@ -17,7 +17,7 @@ use sqlx::{Column, Connection as _, Executor, Row, TypeInfo, ValueRef};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
-use crate::params::{Dialect, Value, inline, quote_ident};
+use crate::params::{Dialect, Value, inline};
 use crate::{ColumnInfo, TableInfo, runtime};
 
 /// The Arrow type of a MySQL column type, as `describe` names it.
@@ -357,7 +357,7 @@ impl MySqlSession {
         let columns = schema
             .fields()
             .iter()
-            .map(|f| quote_ident(f.name(), Dialect::MySql))
+            .map(|f| Dialect::MySql.quote(f.name()))
             .collect::<Vec<_>>()
             .join(", ");
         let head = format!("INSERT INTO {table} ({columns}) VALUES ");

@@ -15,7 +15,7 @@ use sqlx::{Column, Connection as _, Executor, Row, TypeInfo};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
-use crate::params::{Dialect, Value, inline, quote_ident};
+use crate::params::{Dialect, Value, inline};
 use crate::{ColumnInfo, TableInfo, runtime};
 use binary::{ColumnSpec, CopyDecoder};
 use types::{CatalogType, PgType};
@@ -330,7 +330,7 @@ impl PgSession {
         let projection = columns
             .iter()
             .map(|(c, as_text)| {
-                let q = quote_ident(&c.name, Dialect::Postgres);
+                let q = Dialect::Postgres.quote(&c.name);
                 if *as_text {
                     format!("{q}::text AS {q}")
                 } else {
@@ -472,7 +472,7 @@ impl PgSession {
         data.extend_from_slice(copy_in::TRAILER);
         let columns = targets
             .iter()
-            .map(|t| quote_ident(&t.name, Dialect::Postgres))
+            .map(|t| Dialect::Postgres.quote(&t.name))
             .collect::<Vec<_>>()
             .join(", ");
         let statement = format!("COPY {table} ({columns}) FROM STDIN (FORMAT binary)");
