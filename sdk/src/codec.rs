@@ -30,7 +30,7 @@ pub fn inspect(path: &str, format: crate::types::FileFormat) -> Result<FileStats
     #[cfg(target_arch = "wasm32")]
     let s = wit::inspect(path, format.as_str())?;
     #[cfg(not(target_arch = "wasm32"))]
-    let s = sluice_codec::inspect(&crate::testing::granted_root()?, path, format)?;
+    let s = sluice_codec::inspect(&crate::testing::granted_store()?, path, format)?;
     Ok(FileStats {
         rows: s.rows,
         row_groups: s.row_groups,
@@ -63,9 +63,9 @@ impl Decoder {
         #[cfg(not(target_arch = "wasm32"))]
         {
             let options: sluice_codec::DecodeOptions = parse("decoder", options)?;
-            let root = crate::testing::granted_root()?;
+            let store = crate::testing::granted_store()?;
             let decoder = sluice_codec::Decoder::open(
-                &root,
+                &store,
                 path,
                 &options,
                 Default::default(),
@@ -116,7 +116,9 @@ pub struct Encoder(std::cell::RefCell<sluice_codec::Encoder>);
 
 impl Encoder {
     /// Create `path` for batches of `schema`; `options` is JSON (`format`,
-    /// `compression`, `level`, `header`, `delimiter`, `row_group_rows`).
+    /// `compression`, `level`, `header`, `delimiter`, `row_group_rows`,
+    /// `staged`: keep the finished object invisible until
+    /// [`crate::blob::publish`]).
     ///
     /// # Errors
     /// Config errors for bad options or a read-only grant.
@@ -130,9 +132,9 @@ impl Encoder {
         #[cfg(not(target_arch = "wasm32"))]
         {
             let options: sluice_codec::EncodeOptions = parse("encoder", options)?;
-            let root = crate::testing::writable_root()?;
+            let store = crate::testing::granted_store()?;
             let encoder = sluice_codec::Encoder::create(
-                &root,
+                store.as_ref(),
                 path,
                 std::sync::Arc::new(schema.clone()),
                 &options,
@@ -168,6 +170,13 @@ impl Encoder {
         #[cfg(target_arch = "wasm32")]
         return Ok(self.0.finish()?);
         #[cfg(not(target_arch = "wasm32"))]
-        Ok(self.0.borrow_mut().finish()?)
+        {
+            let mut encoder = self.0.borrow_mut();
+            let finished = encoder.finish()?;
+            if let Some(staged) = finished.staged {
+                crate::testing::stage(encoder.path(), staged);
+            }
+            Ok(finished.bytes)
+        }
     }
 }

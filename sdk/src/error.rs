@@ -83,6 +83,7 @@ impl From<sluice_codec::Error> for Error {
             sluice_codec::ErrorKind::Config => ErrorKind::Config,
             sluice_codec::ErrorKind::Data => ErrorKind::Data,
             sluice_codec::ErrorKind::Transient => ErrorKind::Transient,
+            sluice_codec::ErrorKind::Auth => ErrorKind::Auth,
             _ => ErrorKind::Internal,
         };
         Error::new(kind, e.message)

@@ -18,10 +18,13 @@
 //! ```
 
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use serde_json::Value;
+use sluice_codec::{LocalStore, ObjectStore, Staged};
 
 use crate::traits::{config_schema, parse_config};
 use crate::{
@@ -30,19 +33,32 @@ use crate::{
 };
 
 thread_local! {
-    /// The directory granted to plugins run on this thread, and whether they may write.
-    static GRANT: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
+    /// The directory granted to plugins run on this thread.
+    static GRANT: RefCell<Option<Arc<dyn ObjectStore>>> = const { RefCell::new(None) };
     static REJECTS: RefCell<sluice_codec::RejectLog> = RefCell::new(Default::default());
+    /// Objects written staged and not yet published, as the host keeps them.
+    static STAGED: RefCell<BTreeMap<String, Box<dyn Staged>>> = RefCell::new(BTreeMap::new());
 }
 
-pub(crate) fn granted_root() -> Result<PathBuf> {
+pub(crate) fn granted_store() -> Result<Arc<dyn ObjectStore>> {
     GRANT.with(|g| g.borrow().clone()).ok_or_else(|| {
         Error::config("capability `blob` is not granted: use testing::Harness::with_blob(dir)")
     })
 }
 
-pub(crate) fn writable_root() -> Result<PathBuf> {
-    granted_root()
+pub(crate) fn stage(path: &str, staged: Box<dyn Staged>) {
+    STAGED.with(|s| s.borrow_mut().insert(path.to_string(), staged));
+}
+
+pub(crate) fn publish(path: &str) -> Result<()> {
+    let staged = STAGED
+        .with(|s| s.borrow_mut().remove(path))
+        .ok_or_else(|| Error::config(format!("nothing staged at {path}")))?;
+    Ok(staged.publish()?)
+}
+
+pub(crate) fn discard(path: &str) {
+    STAGED.with(|s| s.borrow_mut().remove(path));
 }
 
 pub(crate) fn rejects() -> sluice_codec::RejectLog {
@@ -83,7 +99,8 @@ impl Harness {
 
     /// A harness that grants `dir` as the `blob` capability (read-write).
     pub fn with_blob(dir: impl AsRef<Path>) -> Harness {
-        GRANT.with(|g| *g.borrow_mut() = Some(dir.as_ref().to_path_buf()));
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::new(dir.as_ref()));
+        GRANT.with(|g| *g.borrow_mut() = Some(store));
         Harness { _private: () }
     }
 
@@ -135,7 +152,7 @@ impl Harness {
     pub fn read_with_state<S: Source>(
         &self,
         config: Value,
-        state: Option<&std::collections::BTreeMap<String, String>>,
+        state: Option<&BTreeMap<String, String>>,
     ) -> Result<SourceOutput> {
         let parsed: S::Config = self.config::<S::Config>(&config)?;
         let mut out = SourceOutput {

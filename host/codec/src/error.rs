@@ -10,8 +10,10 @@ pub enum ErrorKind {
     Config,
     /// Bad data: a malformed row, a file that is not what it claims.
     Data,
-    /// Worth retrying: an interrupted read.
+    /// Worth retrying: an interrupted read, a store that is unreachable.
     Transient,
+    /// Refused credentials or permissions.
+    Auth,
     /// Anything else.
     Internal,
 }
@@ -30,6 +32,30 @@ impl Error {
     pub fn config(message: impl Into<String>) -> Self {
         Error {
             kind: ErrorKind::Config,
+            message: message.into(),
+        }
+    }
+
+    /// Worth retrying.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Error {
+            kind: ErrorKind::Transient,
+            message: message.into(),
+        }
+    }
+
+    /// Refused credentials or permissions.
+    pub fn auth(message: impl Into<String>) -> Self {
+        Error {
+            kind: ErrorKind::Auth,
+            message: message.into(),
+        }
+    }
+
+    /// Anything else: a bug or a failure nobody can act on.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error {
+            kind: ErrorKind::Internal,
             message: message.into(),
         }
     }

@@ -1,4 +1,4 @@
-//! Native Arrow readers and writers for files in a local directory.
+//! Native Arrow readers and writers for files in an object store.
 //!
 //! File-based plugins decode CSV, JSON Lines and Parquet (optionally gzip or
 //! zstd compressed) at native speed, and the batches stay host-owned. The
@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,13 +16,15 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression as ParquetCompression, GzipLevel, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
+use parquet::file::reader::{ChunkReader, Length};
 use serde::Deserialize;
 use sluice_types::parse_type;
 
 use crate::error::Error;
-use crate::local;
 use crate::reject::{CsvFraming, RejectLog, SkippingCsv, SkippingJson};
+use crate::store::{ObjectStore, ObjectWriter, Staged};
 
 pub use sluice_types::{Compression, FileFormat as Format};
 
@@ -134,48 +135,51 @@ impl<R: Read> Read for CountingReader<R> {
 }
 
 fn open_text(
-    full: &Path,
+    store: &dyn ObjectStore,
+    path: &str,
     compression: Compression,
     skip_lines: usize,
     count: Arc<AtomicU64>,
-) -> io::Result<Box<dyn BufRead + Send>> {
+) -> Result<Box<dyn BufRead + Send>, Error> {
     let file = CountingReader {
-        inner: File::open(full)?,
+        inner: store.open(path, 0)?,
         count,
     };
+    let io = |e| Error::io(path, e);
     let raw: Box<dyn Read + Send> = match compression {
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file))),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(file)?),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(file).map_err(io)?),
         Compression::None | Compression::Auto => Box::new(file),
     };
     let mut reader: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(1 << 20, raw));
     let mut line = Vec::new();
     for _ in 0..skip_lines {
         line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
+        if reader.read_until(b'\n', &mut line).map_err(io)? == 0 {
             break;
         }
     }
     Ok(reader)
 }
 
-/// Open the lines of `full` that start in `[start, end)`.
+/// Open the lines of `path` that start in `[start, end)`.
 fn open_range(
-    full: &Path,
+    store: &dyn ObjectStore,
+    path: &str,
     start: u64,
     end: u64,
     count: Arc<AtomicU64>,
-) -> io::Result<Box<dyn BufRead + Send>> {
-    use std::io::{Seek, SeekFrom};
-    let mut file = File::open(full)?;
+) -> Result<Box<dyn BufRead + Send>, Error> {
     // Start one byte early: if that byte ends a line, a line starts at `start`.
-    file.seek(SeekFrom::Start(start.saturating_sub(1)))?;
+    let file = store.open(path, start.saturating_sub(1))?;
     let mut reader = BufReader::with_capacity(1 << 20, CountingReader { inner: file, count });
     let mut pos = start.saturating_sub(1);
     let mut last = b'\n';
     if start > 0 {
         let mut partial = Vec::new();
-        pos += reader.read_until(b'\n', &mut partial)? as u64;
+        pos += reader
+            .read_until(b'\n', &mut partial)
+            .map_err(|e| Error::io(path, e))? as u64;
         last = partial.last().copied().unwrap_or(b'\n');
     }
     Ok(Box::new(BufReader::with_capacity(
@@ -310,13 +314,12 @@ pub struct Decoder {
 impl Decoder {
     /// Open `path` under `root` with `options` (see [`DecodeOptions`]).
     pub fn open(
-        root: &Path,
+        store: &Arc<dyn ObjectStore>,
         path: &str,
         options: &DecodeOptions,
         bytes_read: Arc<AtomicU64>,
         rejects: RejectLog,
     ) -> Result<Decoder, Error> {
-        let full = local::resolve(root, path)?;
         let rejected = Arc::new(AtomicU64::new(0));
         if options.on_invalid == OnInvalid::Skip && options.format == Format::Parquet {
             return Err(Error::config(format!(
@@ -325,43 +328,31 @@ impl Decoder {
         }
         let (schema, batches): (SchemaRef, BatchIter) = match options.format {
             Format::Csv => Self::open_csv(
-                &full,
+                store.as_ref(),
                 path,
                 options,
                 bytes_read.clone(),
                 (rejects, rejected.clone()),
             )?,
             Format::Json => Self::open_json(
-                &full,
+                store.as_ref(),
                 path,
                 options,
                 bytes_read.clone(),
                 (rejects, rejected.clone()),
             )?,
-            Format::Parquet => {
-                let file = File::open(&full).map_err(|e| Error::io(path, e))?;
-                if let Ok(meta) = file.metadata() {
-                    bytes_read.fetch_add(meta.len(), Ordering::Relaxed);
+            Format::Parquet => match store.local_file(path)? {
+                Some(full) => {
+                    let file = File::open(&full).map_err(|e| Error::io(path, e))?;
+                    parquet_batches(file, path, options, &bytes_read)?
                 }
-                let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .map_err(|e| Error::data(format!("{path}: not a Parquet file: {e}")))?;
-                if let (Some(start), Some(end)) = (options.range_start, options.range_end) {
-                    // For Parquet the range counts row groups, not bytes.
-                    let groups = builder.metadata().num_row_groups() as u64;
-                    if start > end || end > groups {
-                        return Err(Error::config(format!(
-                            "{path}: row groups {start}..{end} out of 0..{groups}"
-                        )));
-                    }
-                    builder = builder.with_row_groups((start as usize..end as usize).collect());
-                }
-                let reader = builder
-                    .with_batch_size(options.batch_size)
-                    .build()
-                    .map_err(|e| Error::data(format!("{path}: {e}")))?;
-                let schema = arrow::record_batch::RecordBatchReader::schema(&reader);
-                (schema, Box::new(reader))
-            }
+                None => parquet_batches(
+                    RemoteObject::open(store.clone(), path)?,
+                    path,
+                    options,
+                    &bytes_read,
+                )?,
+            },
         };
         Ok(Decoder {
             path: path.to_string(),
@@ -372,7 +363,7 @@ impl Decoder {
     }
 
     fn open_csv(
-        full: &Path,
+        store: &dyn ObjectStore,
         path: &str,
         o: &DecodeOptions,
         count: Arc<AtomicU64>,
@@ -404,8 +395,13 @@ impl Decoder {
                 first_line: o.skip_lines as u64 + 1,
             })
         };
-        let mut sample = open_text(full, compression, o.skip_lines, Arc::new(AtomicU64::new(0)))
-            .map_err(|e| Error::io(path, e))?;
+        let mut sample = open_text(
+            store,
+            path,
+            compression,
+            o.skip_lines,
+            Arc::new(AtomicU64::new(0)),
+        )?;
         if o.on_invalid == OnInvalid::Skip {
             // Infer from the rows that have the header's shape.
             let clean = SkippingCsv::new(
@@ -425,7 +421,7 @@ impl Decoder {
             .infer_schema(sample, Some(o.infer_rows))
             .map_err(|e| Error::data(format!("{path}: cannot read CSV header: {e}")))?;
         let schema = Arc::new(apply_overrides(inferred, &o.columns, path)?);
-        let (input, from_start) = Self::input(full, path, compression, o, count)?;
+        let (input, from_start) = Self::input(store, path, compression, o, count)?;
         let format = format.with_header(o.header && from_start);
         if o.on_invalid == OnInvalid::Skip {
             let mut framing = framing()?;
@@ -451,7 +447,7 @@ impl Decoder {
     }
 
     fn open_json(
-        full: &Path,
+        store: &dyn ObjectStore,
         path: &str,
         o: &DecodeOptions,
         count: Arc<AtomicU64>,
@@ -459,8 +455,13 @@ impl Decoder {
     ) -> Result<(SchemaRef, BatchIter), Error> {
         let compression = o.compression.resolve(path);
         // Read the sample once; inference and the field order both use it.
-        let mut input = open_text(full, compression, o.skip_lines, Arc::new(AtomicU64::new(0)))
-            .map_err(|e| Error::io(path, e))?;
+        let mut input = open_text(
+            store,
+            path,
+            compression,
+            o.skip_lines,
+            Arc::new(AtomicU64::new(0)),
+        )?;
         let mut sample = Vec::new();
         let mut kept = 0;
         let mut line = String::new();
@@ -489,7 +490,7 @@ impl Decoder {
         let order = json_key_order(&sample[..], o.infer_rows);
         let inferred = reorder_fields(inferred, &order);
         let schema = Arc::new(apply_overrides(inferred, &o.columns, path)?);
-        let (input, from_start) = Self::input(full, path, compression, o, count)?;
+        let (input, from_start) = Self::input(store, path, compression, o, count)?;
         if o.on_invalid == OnInvalid::Skip {
             let first_line = if from_start {
                 o.skip_lines as u64 + 1
@@ -517,7 +518,7 @@ impl Decoder {
     /// The text to decode: the whole file, or a byte range of lines.
     /// Also says whether it starts at the top of the file (header, skip_lines).
     fn input(
-        full: &Path,
+        store: &dyn ObjectStore,
         path: &str,
         compression: Compression,
         o: &DecodeOptions,
@@ -525,13 +526,12 @@ impl Decoder {
     ) -> Result<(Box<dyn BufRead + Send>, bool), Error> {
         match (o.range_start, o.range_end) {
             (None, None) => Ok((
-                open_text(full, compression, o.skip_lines, count)
-                    .map_err(|e| Error::io(path, e))?,
+                open_text(store, path, compression, o.skip_lines, count)?,
                 true,
             )),
             (Some(start), Some(end)) if compression == Compression::None && start <= end => {
                 if start == 0 {
-                    let mut r = open_range(full, 0, end, count).map_err(|e| Error::io(path, e))?;
+                    let mut r = open_range(store, path, 0, end, count)?;
                     let mut line = Vec::new();
                     for _ in 0..o.skip_lines {
                         line.clear();
@@ -544,10 +544,7 @@ impl Decoder {
                     }
                     Ok((r, true))
                 } else {
-                    Ok((
-                        open_range(full, start, end, count).map_err(|e| Error::io(path, e))?,
-                        false,
-                    ))
+                    Ok((open_range(store, path, start, end, count)?, false))
                 }
             }
             _ => Err(Error::config(format!(
@@ -589,19 +586,113 @@ pub struct FileStats {
 ///
 /// # Errors
 /// When the file is missing or not the format it claims.
-pub fn inspect(root: &Path, path: &str, format: Format) -> Result<FileStats, Error> {
+pub fn inspect(
+    store: &Arc<dyn ObjectStore>,
+    path: &str,
+    format: Format,
+) -> Result<FileStats, Error> {
+    fn footer<R: ChunkReader + 'static>(file: R, path: &str) -> Result<FileStats, Error> {
+        let reader = parquet::file::reader::SerializedFileReader::new(file)
+            .map_err(|e| Error::data(format!("{path}: not a Parquet file: {e}")))?;
+        let meta = parquet::file::reader::FileReader::metadata(&reader);
+        Ok(FileStats {
+            rows: Some(meta.file_metadata().num_rows() as u64),
+            row_groups: Some(meta.num_row_groups() as u64),
+        })
+    }
     if format != Format::Parquet {
         return Ok(FileStats::default());
     }
-    let full = local::resolve(root, path)?;
-    let file = File::open(&full).map_err(|e| Error::io(path, e))?;
-    let reader = parquet::file::reader::SerializedFileReader::new(file)
+    match store.local_file(path)? {
+        Some(full) => footer(File::open(&full).map_err(|e| Error::io(path, e))?, path),
+        None => footer(RemoteObject::open(store.clone(), path)?, path),
+    }
+}
+
+/// Batches of a Parquet file (or of a range of its row groups).
+fn parquet_batches<R: ChunkReader + 'static>(
+    file: R,
+    path: &str,
+    options: &DecodeOptions,
+    bytes_read: &AtomicU64,
+) -> Result<(SchemaRef, BatchIter), Error> {
+    bytes_read.fetch_add(file.len(), Ordering::Relaxed);
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| Error::data(format!("{path}: not a Parquet file: {e}")))?;
-    let meta = parquet::file::reader::FileReader::metadata(&reader);
-    Ok(FileStats {
-        rows: Some(meta.file_metadata().num_rows() as u64),
-        row_groups: Some(meta.num_row_groups() as u64),
-    })
+    if let (Some(start), Some(end)) = (options.range_start, options.range_end) {
+        // For Parquet the range counts row groups, not bytes.
+        let groups = builder.metadata().num_row_groups() as u64;
+        if start > end || end > groups {
+            return Err(Error::config(format!(
+                "{path}: row groups {start}..{end} out of 0..{groups}"
+            )));
+        }
+        builder = builder.with_row_groups((start as usize..end as usize).collect());
+    }
+    let reader = builder
+        .with_batch_size(options.batch_size)
+        .build()
+        .map_err(|e| Error::data(format!("{path}: {e}")))?;
+    let schema = arrow::record_batch::RecordBatchReader::schema(&reader);
+    Ok((schema, Box::new(reader)))
+}
+
+/// An object in a remote store, read by ranges: what Parquet needs to read
+/// a footer and then only the column chunks it wants.
+struct RemoteObject {
+    store: Arc<dyn ObjectStore>,
+    path: String,
+    size: u64,
+}
+
+impl RemoteObject {
+    fn open(store: Arc<dyn ObjectStore>, path: &str) -> Result<Self, Error> {
+        let size = store
+            .stat(path)?
+            .ok_or_else(|| Error::config(format!("{path}: no such object")))?
+            .size;
+        Ok(RemoteObject {
+            store,
+            path: path.to_string(),
+            size,
+        })
+    }
+}
+
+impl Length for RemoteObject {
+    fn len(&self) -> u64 {
+        self.size
+    }
+}
+
+impl ChunkReader for RemoteObject {
+    type T = Box<dyn Read + Send>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        self.store
+            .open(&self.path, start)
+            .map_err(|e| ParquetError::External(Box::new(e)))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        let mut out = Vec::with_capacity(length);
+        while out.len() < length {
+            let at = start + out.len() as u64;
+            let chunk = self
+                .store
+                .read(&self.path, at, (length - out.len()) as u64)
+                .map_err(|e| ParquetError::External(Box::new(e)))?;
+            if chunk.is_empty() {
+                return Err(ParquetError::EOF(format!(
+                    "{}: ends before byte {}",
+                    self.path,
+                    start + length as u64
+                )));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out.into())
+    }
 }
 
 /// Convert JSON Lines text to one batch of `schema`, natively.
@@ -645,6 +736,18 @@ pub struct EncodeOptions {
     /// Parquet: rows per row group.
     #[serde(default)]
     pub row_group_rows: Option<usize>,
+    /// Keep the finished object invisible until it is published (see
+    /// [`Finished::staged`]): a sink's files appear when its task commits.
+    #[serde(default)]
+    pub staged: bool,
+}
+
+/// A finished object.
+pub struct Finished {
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// With `staged`, the object to publish; dropping it discards the object.
+    pub staged: Option<Box<dyn Staged>>,
 }
 
 /// Counts bytes written to the file (after compression).
@@ -664,7 +767,7 @@ impl<W: Write> Write for CountingWriter<W> {
     }
 }
 
-type FileOut = CountingWriter<BufWriter<File>>;
+type FileOut = CountingWriter<BufWriter<Box<dyn ObjectWriter>>>;
 
 /// A stream compressor whose end is written explicitly, so a failure to
 /// finish is an error and not a silently truncated file.
@@ -722,21 +825,14 @@ pub struct Encoder {
 impl Encoder {
     /// Create `path` under `root` for batches of `schema`.
     pub fn create(
-        root: &Path,
+        store: &dyn ObjectStore,
         path: &str,
         schema: SchemaRef,
         o: &EncodeOptions,
     ) -> Result<Encoder, Error> {
-        let full: PathBuf = local::resolve(root, path)?;
-        if let Some(parent) = full.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(path, e))?;
-        }
         let bytes_written = Arc::new(AtomicU64::new(0));
         let file = CountingWriter {
-            inner: BufWriter::with_capacity(
-                1 << 20,
-                File::create(&full).map_err(|e| Error::io(path, e))?,
-            ),
+            inner: BufWriter::with_capacity(1 << 20, store.create(path, o.staged)?),
             count: bytes_written.clone(),
         };
         let compression = o
@@ -843,29 +939,41 @@ impl Encoder {
         result.map_err(|e| Error::data(format!("{}: {e}", self.path)))
     }
 
+    /// The path being written, relative to the store's root.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     /// Bytes written so far.
     pub fn bytes_written(&self) -> u64 {
         self.bytes_written.load(Ordering::Relaxed)
     }
 
-    /// Flush and close; returns the file's size.
-    pub fn finish(&mut self) -> Result<u64, Error> {
+    /// Flush and close the object.
+    ///
+    /// # Errors
+    /// When the end of the file cannot be written or stored; the object is
+    /// then discarded.
+    pub fn finish(&mut self) -> Result<Finished, Error> {
         let err = |e: String| Error::data(format!("{}: {e}", self.path));
-        match self.writer.take() {
-            Some(Writer::Csv(w)) => {
-                w.into_inner().finish().map_err(|e| err(e.to_string()))?;
-            }
+        let out = match self.writer.take() {
+            Some(Writer::Csv(w)) => w.into_inner().finish().map_err(|e| err(e.to_string()))?,
             Some(Writer::Json(mut w)) => {
                 w.finish().map_err(|e| err(e.to_string()))?;
-                w.into_inner().finish().map_err(|e| err(e.to_string()))?;
+                w.into_inner().finish().map_err(|e| err(e.to_string()))?
             }
-            Some(Writer::Parquet(w)) => {
-                let mut out = w.into_inner().map_err(|e| err(e.to_string()))?;
-                out.flush().map_err(|e| err(e.to_string()))?;
-            }
-            None => {}
-        }
-        Ok(self.bytes_written())
+            Some(Writer::Parquet(w)) => w.into_inner().map_err(|e| err(e.to_string()))?,
+            None => return Err(err("encoder already finished".into())),
+        };
+        let object = out
+            .inner
+            .into_inner()
+            .map_err(|e| Error::io(&self.path, e.into_error()))?;
+        let staged = object.finish()?;
+        Ok(Finished {
+            bytes: self.bytes_written(),
+            staged,
+        })
     }
 }
 
@@ -877,12 +985,12 @@ mod tests {
     #[test]
     fn byte_ranges_split_on_line_starts() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.csv");
         let text = "h\naaa\nbb\nc\ndddd\n";
-        std::fs::write(&path, text).unwrap();
+        std::fs::write(dir.path().join("f.csv"), text).unwrap();
+        let store = crate::LocalStore::new(dir.path());
         let read = |start, end| {
             let mut out = String::new();
-            open_range(&path, start, end, Arc::default())
+            open_range(&store, "f.csv", start, end, Arc::default())
                 .unwrap()
                 .read_to_string(&mut out)
                 .unwrap();

@@ -1,7 +1,8 @@
-//! Native Arrow readers and writers over a local directory.
+//! Native Arrow readers and writers over object stores.
 //!
 //! CSV (with byte ranges and `on_invalid: skip`), JSON Lines and Parquet,
-//! gzip and zstd, plus the local-directory object store. The host serves
+//! gzip and zstd, over any [`ObjectStore`]; the local-directory store is
+//! here, the S3 one in `sluice-s3`. The host serves
 //! them to plugins through the `codec` and `blob` capabilities; the SDK's
 //! native test harness uses the same code, so a plugin's `cargo test` sees
 //! exactly what the host would do.
@@ -11,10 +12,13 @@ mod file;
 pub mod local;
 mod parquet_compat;
 mod reject;
+pub mod store;
 
 pub use error::{Error, ErrorKind};
 pub use file::{
-    Compression, DecodeOptions, Decoder, EncodeOptions, Encoder, FileStats, Format, OnInvalid,
-    inspect, json_lines_to_batch,
+    Compression, DecodeOptions, Decoder, EncodeOptions, Encoder, FileStats, Finished, Format,
+    OnInvalid, inspect, json_lines_to_batch,
 };
+pub use local::LocalStore;
 pub use reject::{Reject, RejectLog};
+pub use store::{ObjectInfo, ObjectStore, ObjectWriter, Staged};

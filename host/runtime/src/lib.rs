@@ -30,4 +30,4 @@ pub use instance::{
 };
 pub use limits::Limits;
 pub use plugin::{LoadReport, Plugin, PluginInfo, PluginKind, Runtime, RuntimeConfig};
-pub use sluice_codec::Reject;
+pub use sluice_codec::{LocalStore, ObjectStore, Reject};

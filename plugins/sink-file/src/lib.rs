@@ -1,9 +1,11 @@
-//! `file`: write CSV, JSON Lines or Parquet files into a granted directory.
+//! `file`: write CSV, JSON Lines or Parquet files into a granted directory
+//! or S3 prefix.
 //!
-//! Output is atomic: each file is written under a temporary name and renamed
-//! into place only when the task commits, so a failed or killed run leaves
-//! no half-written file where a reader would find it. Files split by rows or
-//! bytes; every task writes its own files.
+//! Output is atomic: each file is written *staged* (a hidden temporary file
+//! locally, an S3 multipart upload left open) and published only when the
+//! task commits, so a failed or killed run leaves no half-written file where
+//! a reader would find it, and nothing is copied at commit. Files split by
+//! rows or bytes; every task writes its own files.
 
 use arrow_schema::SchemaRef;
 use schemars::JsonSchema;
@@ -18,7 +20,7 @@ use sluice_sdk::types::{Compression, FileFormat as Format};
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Output path relative to the granted directory. `{stream}`, `{task}`
+    /// Output path relative to the granted directory or S3 prefix. `{stream}`, `{task}`
     /// and `{part}` are replaced; without `{task}`/`{part}`, files other than
     /// the first get `-<task>-<part>` before the extension.
     pub path: String,
@@ -134,6 +136,7 @@ fn encoder_options(config: &Config) -> Result<Value> {
     let mut o = json!({
         "format": format.as_str(),
         "compression": compression,
+        "staged": true,
     });
     let m = o.as_object_mut().expect("object");
     if let Some(l) = config.level {
@@ -196,8 +199,7 @@ impl Sink for FileSink {
 /// One file being written.
 struct Part {
     encoder: Encoder,
-    tmp: String,
-    fin: String,
+    path: String,
     rows: u64,
 }
 
@@ -209,8 +211,8 @@ pub struct FileWriter {
     task: String,
     schema: SchemaRef,
     current: Option<Part>,
-    /// (temporary, final) names of closed parts, renamed on commit.
-    finished: Vec<(String, String)>,
+    /// Closed parts, staged until the commit publishes them.
+    finished: Vec<String>,
     /// Parts opened so far in this task (their numbers never repeat).
     parts: u32,
     /// Whether an earlier commit of this task wrote a file.
@@ -223,14 +225,15 @@ impl FileWriter {
     fn next_part(&mut self) -> Result<Part> {
         let n = self.parts;
         self.parts += 1;
-        let fin = output_path(&self.config.path, &self.stream, &self.task, n);
-        let (stem, ext) = split_ext(&fin);
-        let tmp = format!("{stem}.sluice-tmp-{}-{n}{ext}", self.task);
-        let encoder = Encoder::create(&tmp, &self.schema, &self.options)?;
+        let path = output_path(&self.config.path, &self.stream, &self.task, n);
+        let path = match self.config.mode {
+            Mode::Append => free_name(&path)?,
+            Mode::Overwrite => path,
+        };
+        let encoder = Encoder::create(&path, &self.schema, &self.options)?;
         Ok(Part {
             encoder,
-            tmp,
-            fin,
+            path,
             rows: 0,
         })
     }
@@ -238,7 +241,7 @@ impl FileWriter {
     fn close_current(&mut self) -> Result<()> {
         if let Some(part) = self.current.take() {
             self.bytes += part.encoder.finish()?;
-            self.finished.push((part.tmp, part.fin));
+            self.finished.push(part.path);
         }
         Ok(())
     }
@@ -298,14 +301,9 @@ impl Writer for FileWriter {
             self.current = Some(part);
         }
         self.close_current()?;
-        let mut outputs = Vec::new();
-        for (tmp, fin) in std::mem::take(&mut self.finished) {
-            let fin = match self.config.mode {
-                Mode::Append => free_name(&fin)?,
-                Mode::Overwrite => fin,
-            };
-            blob::rename(&tmp, &fin)?;
-            outputs.push(fin);
+        let outputs = std::mem::take(&mut self.finished);
+        for path in &outputs {
+            blob::publish(path)?;
         }
         self.committed = true;
         // Each commit reports what it added; writing may go on.
@@ -317,12 +315,11 @@ impl Writer for FileWriter {
     }
 
     fn abort(&mut self) {
-        if let Some(part) = self.current.take() {
-            let _ = part.encoder.finish();
-            self.finished.push((part.tmp, part.fin));
-        }
-        for (tmp, _) in self.finished.drain(..) {
-            let _ = blob::delete(&tmp);
+        // An unfinished encoder leaves nothing when dropped; finished parts
+        // are discarded unpublished.
+        self.current = None;
+        for path in self.finished.drain(..) {
+            let _ = blob::discard(&path);
         }
     }
 }
@@ -376,6 +373,6 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert!(names.iter().all(|n| !n.contains("sluice-tmp")), "{names:?}");
+        assert!(names.iter().all(|n| !n.contains(".sluice-")), "{names:?}");
     }
 }

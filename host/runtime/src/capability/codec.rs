@@ -29,7 +29,7 @@ impl Host for HostState {
             let format: sluice_codec::Format =
                 serde_json::from_value(serde_json::Value::String(format.clone()))
                     .map_err(|_| config_error(format!("unknown format `{format}`")))?;
-            let stats = sluice_codec::inspect(&grant.root, &path, format)?;
+            let stats = sluice_codec::inspect(&grant.store, &path, format)?;
             Ok(crate::bindings::codec::FileStats {
                 rows: stats.rows,
                 row_groups: stats.row_groups,
@@ -48,7 +48,7 @@ impl HostDecoder for HostState {
             let grant = self.blob_grant("codec")?;
             let options: DecodeOptions = parse_options("decoder", &options)?;
             Decoder::open(
-                &grant.root,
+                &grant.store,
                 &path,
                 &options,
                 self.bytes_read.clone(),
@@ -96,16 +96,10 @@ impl HostEncoder for HostState {
         options: String,
     ) -> wasmtime::Result<Result<Resource<Encoder>, GuestError>> {
         let created = (|| {
-            let grant = self.blob_grant("codec")?;
-            if !grant.writable {
-                return Err(config_error(format!(
-                    "plugin {} has a read-only blob grant",
-                    self.plugin
-                )));
-            }
+            let grant = self.writable_grant("codec")?;
             let options: EncodeOptions = parse_options("encoder", &options)?;
             let schema = decode_schema(&schema).map_err(data_error)?;
-            Encoder::create(&grant.root, &path, schema, &options).map_err(GuestError::from)
+            Encoder::create(grant.store.as_ref(), &path, schema, &options).map_err(GuestError::from)
         })();
         match created {
             Ok(encoder) => Ok(Ok(self.table.push(encoder)?)),
@@ -131,11 +125,18 @@ impl HostEncoder for HostState {
     }
 
     fn finish(&mut self, this: Resource<Encoder>) -> wasmtime::Result<Result<u64, GuestError>> {
-        Ok(self
-            .table
-            .get_mut(&this)?
-            .finish()
-            .map_err(GuestError::from))
+        let encoder = self.table.get_mut(&this)?;
+        let path = encoder.path().to_string();
+        Ok(match encoder.finish() {
+            Ok(finished) => {
+                if let Some(staged) = finished.staged {
+                    // A second staged write of one path replaces the first.
+                    self.staged.insert(path, staged);
+                }
+                Ok(finished.bytes)
+            }
+            Err(e) => Err(e.into()),
+        })
     }
 
     fn drop(&mut self, this: Resource<Encoder>) -> wasmtime::Result<()> {

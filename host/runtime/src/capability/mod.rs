@@ -11,12 +11,14 @@ pub mod sql;
 pub(crate) mod stderr;
 mod types;
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use sluice_codec::{ObjectStore, Staged};
 
 use crate::bindings::types::{Error as GuestError, ErrorKind as GuestErrorKind};
 use crate::limits::MemoryLimiter;
@@ -24,7 +26,7 @@ use crate::limits::MemoryLimiter;
 /// What a job grants one plugin.
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
-    /// Object storage: a local directory for now.
+    /// Object storage: a local directory or an object-store prefix.
     pub blob: Option<BlobGrant>,
     /// Database connections by the job's name for them, with their URLs.
     /// The URLs stay on the host side.
@@ -42,13 +44,22 @@ impl std::fmt::Debug for ConnectionUrl {
     }
 }
 
-/// Access to one local directory tree.
-#[derive(Debug, Clone)]
+/// Access to one tree of objects: a local directory or an S3 prefix.
+#[derive(Clone)]
 pub struct BlobGrant {
-    /// The root; plugin paths are relative to it and may not leave it.
-    pub root: PathBuf,
+    /// The store; plugin paths are relative to its root and may not leave it.
+    pub store: Arc<dyn ObjectStore>,
     /// Whether the plugin may write, rename and delete.
     pub writable: bool,
+}
+
+impl std::fmt::Debug for BlobGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobGrant")
+            .field("store", &self.store.location())
+            .field("writable", &self.writable)
+            .finish()
+    }
 }
 
 /// The data of one plugin instance's store.
@@ -64,6 +75,9 @@ pub(crate) struct HostState {
     pub(crate) rejects: sluice_codec::RejectLog,
     /// The end of what the plugin wrote to stderr (panic messages).
     pub(crate) stderr: stderr::StderrTail,
+    /// Objects written staged and not yet published, by path. Whatever is
+    /// left when the instance ends is discarded (an S3 upload is aborted).
+    pub(crate) staged: BTreeMap<String, Box<dyn Staged>>,
 }
 
 impl HostState {
@@ -89,6 +103,7 @@ impl HostState {
             bytes_read: Arc::new(AtomicU64::new(0)),
             rejects: Default::default(),
             stderr,
+            staged: BTreeMap::new(),
         }
     }
 
@@ -129,6 +144,7 @@ impl From<sluice_codec::Error> for GuestError {
             sluice_codec::ErrorKind::Config => GuestErrorKind::Config,
             sluice_codec::ErrorKind::Data => GuestErrorKind::Data,
             sluice_codec::ErrorKind::Transient => GuestErrorKind::Transient,
+            sluice_codec::ErrorKind::Auth => GuestErrorKind::Auth,
             _ => GuestErrorKind::Internal,
         };
         crate::bindings::guest_error(kind, e.message)

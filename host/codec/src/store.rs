@@ -1,0 +1,167 @@
+//! Object stores: what a `blob` grant points at.
+//!
+//! A grant is a local directory or an object-store prefix (`s3://bucket/raw/`).
+//! Plugins and the codec see one interface, [`ObjectStore`], with paths
+//! relative to the grant's root. Writes go through [`ObjectWriter`]s that
+//! stream (an S3 multipart upload, a local file) and can be *staged*: the
+//! object stays invisible until it is published, so a sink's output appears
+//! only when its task commits, on any backend, without a copy.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use globset::{GlobBuilder, GlobMatcher};
+
+use crate::error::Error;
+
+/// One object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Path relative to the root, `/`-separated.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification, milliseconds since the Unix epoch.
+    pub modified_ms: u64,
+}
+
+/// A granted tree of objects. Every path is relative to its root and may not
+/// leave it (see [`normalize`]).
+///
+/// Calls block: plugins call them from their task's thread.
+pub trait ObjectStore: Send + Sync + 'static {
+    /// Where the root is, for messages: `/data/in` or `s3://bucket/raw/`.
+    fn location(&self) -> String;
+
+    /// Objects whose path matches `pattern` (a glob), sorted by path; with
+    /// `start_after`, only paths after it (an object store lists from there
+    /// instead of from the start).
+    fn list(&self, pattern: &str, start_after: Option<&str>) -> Result<Vec<ObjectInfo>, Error>;
+
+    /// The object at `path`, if there is one.
+    fn stat(&self, path: &str) -> Result<Option<ObjectInfo>, Error>;
+
+    /// Up to `len` bytes at `offset`.
+    fn read(&self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>, Error>;
+
+    /// The object from `offset` to its end, streamed.
+    fn open(&self, path: &str, offset: u64) -> Result<Box<dyn Read + Send>, Error>;
+
+    /// The local file behind `path`, when there is one: the codec then reads
+    /// it with positioned reads instead of through [`ObjectStore::open`].
+    fn local_file(&self, _path: &str) -> Result<Option<PathBuf>, Error> {
+        Ok(None)
+    }
+
+    /// Write a whole object, replacing it.
+    fn write(&self, path: &str, data: &[u8]) -> Result<(), Error>;
+
+    /// Start writing `path`. Dropping the writer without
+    /// [`ObjectWriter::finish`] leaves no object (an S3 upload is aborted).
+    /// With `staged`, `finish` returns a [`Staged`] object that appears only
+    /// when published.
+    fn create(&self, path: &str, staged: bool) -> Result<Box<dyn ObjectWriter>, Error>;
+
+    /// Rename within the root (atomic on a local directory; a server-side
+    /// copy and delete on an object store).
+    fn rename(&self, from: &str, to: &str) -> Result<(), Error>;
+
+    /// Delete; a missing object is not an error.
+    fn delete(&self, path: &str) -> Result<(), Error>;
+}
+
+/// An object being written.
+pub trait ObjectWriter: Write + Send {
+    /// Complete the object. It is visible when this returns, unless it was
+    /// created staged: then it is the returned [`Staged`] object's to publish.
+    fn finish(self: Box<Self>) -> Result<Option<Box<dyn Staged>>, Error>;
+}
+
+/// A complete object not yet visible. Dropping it discards it.
+pub trait Staged: Send {
+    /// Make it visible under its path, replacing what was there.
+    fn publish(self: Box<Self>) -> Result<(), Error>;
+}
+
+/// A relative path in canonical form (`a/b.csv`), refusing anything that
+/// would leave the root: `..`, absolute paths, empty paths.
+///
+/// # Errors
+/// A config error naming the path.
+pub fn normalize(path: &str) -> Result<String, Error> {
+    let leaves = || {
+        Error::config(format!(
+            "path `{path}` leaves the granted root; use a path relative to it"
+        ))
+    };
+    if path.starts_with('/') || path.starts_with('\\') || path.contains('\\') {
+        return Err(leaves());
+    }
+    let mut parts = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(leaves()),
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        return Err(Error::config(format!("path `{path}` names no object")));
+    }
+    Ok(parts.join("/"))
+}
+
+/// A compiled glob over relative paths (`*` stays within one directory,
+/// `**` crosses them).
+///
+/// # Errors
+/// A config error for a bad glob or one that leaves the root.
+pub fn glob(pattern: &str) -> Result<GlobMatcher, Error> {
+    if pattern.starts_with('/') || pattern.split('/').any(|part| part == "..") {
+        return Err(Error::config(format!(
+            "pattern `{pattern}` leaves the granted root; use a path relative to it"
+        )));
+    }
+    Ok(GlobBuilder::new(pattern.trim_start_matches("./"))
+        .literal_separator(true)
+        .build()
+        .map_err(|e| Error::config(format!("bad glob `{pattern}`: {e}")))?
+        .compile_matcher())
+}
+
+/// The directory part of a glob before its first wildcard: an object store
+/// lists only under it. `raw/2024-*/*.csv` → `raw/`; `*.csv` → ``.
+pub fn glob_prefix(pattern: &str) -> &str {
+    let pattern = pattern.trim_start_matches("./");
+    let wild = pattern
+        .find(['*', '?', '[', '{', '\\'])
+        .unwrap_or(pattern.len());
+    match pattern[..wild].rfind('/') {
+        Some(slash) => &pattern[..=slash],
+        None => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_refuses_escapes() {
+        assert_eq!(normalize("a/./b.csv").unwrap(), "a/b.csv");
+        assert_eq!(normalize("a//b.csv").unwrap(), "a/b.csv");
+        for bad in ["../x", "a/../../x", "/etc/passwd", "a\\..\\x", "", "."] {
+            assert!(normalize(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn prefixes_of_globs() {
+        assert_eq!(glob_prefix("raw/2024-*/*.csv"), "raw/");
+        assert_eq!(glob_prefix("*.csv"), "");
+        assert_eq!(glob_prefix("a/b/c.csv"), "a/b/");
+        assert_eq!(glob_prefix("./a/**/x"), "a/");
+        assert!(glob("../*.csv").is_err());
+        assert!(glob("a/[").is_err());
+    }
+}
