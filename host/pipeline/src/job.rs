@@ -21,6 +21,11 @@
 //! missing variable is an error naming where it was used); a value that is
 //! exactly one placeholder takes the variable's type (`rows: ${env:ROWS}` is
 //! a number). Grant paths are relative to the job file's directory.
+//!
+//! A `blob` grant may also be an S3 prefix, `grants: {blob: "s3://bucket/raw/"}`,
+//! reached through the standard AWS credential chain; a job-level
+//! `s3: {endpoint, region, path_style, profile}` (or the same keys beside
+//! `url:` in the grant) points at an S3-compatible store.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,6 +56,9 @@ pub struct Job {
     /// Databases, by the name plugins are granted them under.
     #[serde(default)]
     pub connections: BTreeMap<String, ConnectionConfig>,
+    /// How to reach S3 for `s3://` grants (each grant may override it).
+    #[serde(default)]
+    pub s3: S3Config,
     /// The directory grant paths are relative to (the job file's).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -84,13 +92,96 @@ fn empty_object() -> serde_json::Value {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrantsConfig {
-    /// A local directory for `blob` and `codec` (relative to the job file).
-    /// Sources get it read-only; sinks may write.
+    /// A local directory (relative to the job file) or an `s3://bucket/prefix/`
+    /// for `blob` and `codec`. Sources get it read-only; sinks may write.
     #[serde(default)]
-    pub blob: Option<PathBuf>,
+    pub blob: Option<BlobLocation>,
     /// Names of `connections:` the plugin may open.
     #[serde(default)]
     pub sql: Vec<String>,
+}
+
+/// Where a `blob` grant points.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum BlobLocation {
+    /// A directory, or `s3://bucket/prefix/` reached with the job's `s3:`.
+    Url(String),
+    /// `{url: s3://…, endpoint: …}`: an S3 prefix with its own settings.
+    Detailed(BlobTarget),
+}
+
+impl BlobLocation {
+    /// The directory or URL.
+    pub fn url(&self) -> &str {
+        match self {
+            BlobLocation::Url(url) => url,
+            BlobLocation::Detailed(target) => &target.url,
+        }
+    }
+
+    /// Whether this is an S3 prefix rather than a local directory.
+    pub fn is_s3(&self) -> bool {
+        self.url().starts_with("s3://")
+    }
+
+    /// The S3 settings: the grant's own over the job's.
+    pub fn s3_settings(&self, job: &S3Config) -> S3Config {
+        let own = match self {
+            BlobLocation::Url(_) => S3Config::default(),
+            BlobLocation::Detailed(target) => S3Config {
+                endpoint: target.endpoint.clone(),
+                region: target.region.clone(),
+                path_style: target.path_style,
+                profile: target.profile.clone(),
+            },
+        };
+        S3Config {
+            endpoint: own.endpoint.or_else(|| job.endpoint.clone()),
+            region: own.region.or_else(|| job.region.clone()),
+            path_style: own.path_style.or(job.path_style),
+            profile: own.profile.or_else(|| job.profile.clone()),
+        }
+    }
+}
+
+/// A `blob` grant written out as a mapping.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobTarget {
+    /// `s3://bucket/prefix/` (or a local directory).
+    pub url: String,
+    /// As in [`S3Config`], for this grant only.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// As in [`S3Config`].
+    #[serde(default)]
+    pub region: Option<String>,
+    /// As in [`S3Config`].
+    #[serde(default)]
+    pub path_style: Option<bool>,
+    /// As in [`S3Config`].
+    #[serde(default)]
+    pub profile: Option<String>,
+}
+
+/// How to reach S3. Everything is optional: credentials always come from
+/// the AWS chain (environment, profile, ECS task role), never from the job.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// An S3-compatible endpoint, e.g. `http://127.0.0.1:9000`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The region (default: the chain's, else `us-east-1`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Path-style addressing (default: on with a custom endpoint).
+    #[serde(default)]
+    pub path_style: Option<bool>,
+    /// A profile from `~/.aws/config`.
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 /// A database the job connects to.
@@ -370,8 +461,8 @@ mod tests {
         .unwrap();
         assert_eq!(job.name(), "x");
         assert_eq!(
-            job.source.grants.blob.as_deref(),
-            Some(Path::new("/data/in"))
+            job.source.grants.blob.as_ref().map(BlobLocation::url),
+            Some("/data/in")
         );
         assert_eq!(job.base_dir, Path::new("jobs"));
         let env: EnvMap = [("N".to_string(), "12".to_string())].into();

@@ -9,6 +9,7 @@ mod error;
 pub mod job;
 mod plugins;
 mod progress;
+mod storage;
 mod transfer;
 
 pub use error::{Error, Result};

@@ -139,26 +139,10 @@ impl Transfer {
                     message: e.to_string(),
                 })?;
             let blob = match &step.grants.blob {
-                Some(dir) => {
-                    let root = job.resolve(dir);
-                    if kind == PluginKind::Sink {
-                        std::fs::create_dir_all(&root).map_err(|e| Error::Job {
-                            file: job.file.display().to_string(),
-                            message: format!(
-                                "{at}.grants.blob: cannot create {}: {e}",
-                                root.display()
-                            ),
-                        })?;
-                    }
-                    let root = root.canonicalize().map_err(|e| Error::Job {
-                        file: job.file.display().to_string(),
-                        message: format!("{at}.grants.blob: {}: {e}", root.display()),
-                    })?;
-                    Some(BlobGrant {
-                        root,
-                        writable: kind == PluginKind::Sink,
-                    })
-                }
+                Some(location) => Some(BlobGrant {
+                    store: crate::storage::open(&job, at, location, kind == PluginKind::Sink)?,
+                    writable: kind == PluginKind::Sink,
+                }),
                 None => None,
             };
             let mut sql = std::collections::BTreeMap::new();
@@ -206,10 +190,13 @@ impl Transfer {
             "sink",
             &step_path("sink", None),
         )?;
-        // Rejected rows go next to the output when the sink writes files.
-        let rejects_dir = match &sink.grants.blob {
-            Some(grant) => grant.root.join("rejects"),
-            None => job.base_dir.join("rejects"),
+        // Rejected rows go next to the output when the sink writes local
+        // files, else beside the job file.
+        let rejects_dir = match &job.sink.grants.blob {
+            Some(location) if !location.is_s3() => {
+                crate::storage::local_root(&job, "sink", location, true)?.join("rejects")
+            }
+            _ => job.base_dir.join("rejects"),
         };
         Ok(Transfer {
             job,
