@@ -1,9 +1,13 @@
-//! `file`: read CSV, JSON Lines and Parquet files from a granted directory.
+//! `file`: read CSV, JSON Lines and Parquet files from a granted directory
+//! or S3 prefix.
 //!
 //! Globs pick the files; each file is a partition, read in parallel with the
 //! others. Decoding happens in the host's native codec and batches are passed
 //! on without entering this plugin's memory. With `incremental: true`, files
-//! already read (same size and modification time) are skipped on the next run.
+//! already read (same size and modification time) are skipped on the next
+//! run; with `incremental: last_path` (Embulk's), only paths after the last
+//! one read are listed at all, which keeps a run cheap on a bucket that
+//! holds years of files.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,7 +26,7 @@ use sluice_sdk::types::FileFormat as Format;
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Globs relative to the granted directory, e.g. `["orders/*.csv.gz"]`.
+    /// Globs relative to the granted directory or S3 prefix, e.g. `["orders/*.csv.gz"]`.
     #[schemars(length(min = 1))]
     pub paths: Vec<String>,
     /// The format; by default from each file's extension.
@@ -34,9 +38,12 @@ pub struct Config {
     /// Stream name.
     #[serde(default = "default_stream")]
     pub stream: String,
-    /// Skip files read by an earlier run (same size and modification time).
+    /// Skip what an earlier run read: `true` (or `files`) skips each file
+    /// read before unless its size or modification time changed; `last_path`
+    /// lists only paths after the last one read (new files must sort after
+    /// old ones, e.g. dated names).
     #[serde(default)]
-    pub incremental: bool,
+    pub incremental: Incremental,
     /// Rows per batch.
     #[serde(default)]
     pub batch_size: Option<u64>,
@@ -76,6 +83,40 @@ pub struct Config {
     /// Column types overriding inference: `{id: int64, amount: "decimal(12,2)"}`.
     #[serde(default)]
     pub columns: BTreeMap<String, String>,
+}
+
+/// How a run skips what earlier runs read.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Incremental {
+    /// `true` or `false`.
+    Flag(bool),
+    /// `files` or `last_path`.
+    Mode(IncrementalMode),
+    /// Read everything every time.
+    #[default]
+    #[serde(skip)]
+    Off,
+}
+
+/// A named incremental mode.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IncrementalMode {
+    /// By each file's size and modification time.
+    Files,
+    /// By path: only paths after the last one read.
+    LastPath,
+}
+
+impl Incremental {
+    fn mode(self) -> Option<IncrementalMode> {
+        match self {
+            Incremental::Flag(true) => Some(IncrementalMode::Files),
+            Incremental::Mode(m) => Some(m),
+            Incremental::Flag(false) | Incremental::Off => None,
+        }
+    }
 }
 
 /// What to do with a row that does not parse.
@@ -142,11 +183,16 @@ fn decoder_options(config: &Config, path: &str) -> Result<Value> {
 
 /// Every file matching the config's globs, once, sorted.
 fn matching_files(config: &Config) -> Result<Vec<blob::ObjectInfo>> {
+    matching_files_after(config, None)
+}
+
+/// The files matching the config's globs whose path sorts after `after`.
+fn matching_files_after(config: &Config, after: Option<&str>) -> Result<Vec<blob::ObjectInfo>> {
     let mut seen = BTreeSet::new();
     let mut files = Vec::new();
     for pattern in &config.paths {
-        let found = blob::list(pattern)?;
-        if found.is_empty() {
+        let found = blob::list_after(pattern, after)?;
+        if found.is_empty() && after.is_none() {
             sluice_sdk::log::warn(&format!("no file matches {pattern:?}"));
         }
         for f in found {
@@ -216,23 +262,25 @@ impl Source for FileSource {
                 config.stream
             )));
         }
-        let done: BTreeMap<String, String> = match (config.incremental, state) {
-            (true, Some(s)) => serde_json::from_str(s)
+        let mode = config.incremental.mode();
+        let done: BTreeMap<String, String> = match (mode, state) {
+            (Some(_), Some(s)) => serde_json::from_str(s)
                 .map_err(|e| Error::internal(format!("saved state is not a JSON object: {e}")))?,
             _ => BTreeMap::new(),
         };
-        let files = matching_files(config)?;
+        if mode == Some(IncrementalMode::LastPath) {
+            return last_path_partitions(config, stream, &done);
+        }
         let mut parts = Vec::new();
-        for f in files {
-            for (id, spec) in file_partitions(config, &f)? {
-                let spec_text = spec.to_string();
+        for f in matching_files(config)? {
+            for (id, spec) in file_partitions(config, &f, &file_state(&f))? {
                 if done.get(&id) == Some(&file_state(&f)) {
                     continue;
                 }
                 parts.push(Partition {
                     stream: stream.into(),
                     id,
-                    spec: spec_text,
+                    spec: spec.to_string(),
                 });
             }
         }
@@ -242,6 +290,13 @@ impl Source for FileSource {
     fn open(config: Config, partition: Partition, _state: Option<String>) -> Result<FileReader> {
         let spec: Value = serde_json::from_str(&partition.spec)
             .map_err(|e| Error::internal(format!("bad partition spec: {e}")))?;
+        if partition.id == WATERMARK {
+            // Nothing to read: only the watermark to save.
+            return Ok(FileReader {
+                decoder: None,
+                done_state: spec["state"].as_str().unwrap_or_default().to_string(),
+            });
+        }
         let path = spec["path"].as_str().unwrap_or(&partition.id).to_string();
         let mut options = decoder_options(&config, &path)?;
         if let (Some(start), Some(end)) = (spec["start"].as_u64(), spec["end"].as_u64()) {
@@ -256,13 +311,79 @@ impl Source for FileSource {
     }
 }
 
+/// The partition that only saves the watermark, on a run with nothing new
+/// to read (no file path starts with `/`).
+const WATERMARK: &str = "/last_path";
+
+/// `incremental: last_path`: list only after the watermark, the last path
+/// up to which every file was read. Each partition's saved state is
+/// `<size>:<modified>@<watermark>`, so the next run lists after the newest
+/// watermark, and a file left unfinished by a failed run (at or after it)
+/// is listed and read again.
+fn last_path_partitions(
+    config: &Config,
+    stream: &str,
+    done: &BTreeMap<String, String>,
+) -> Result<Vec<Partition>> {
+    let after = done
+        .values()
+        .filter_map(|s| s.split_once('@').map(|(_, w)| w))
+        .filter(|w| !w.is_empty())
+        .max()
+        .map(str::to_string);
+    let files = matching_files_after(config, after.as_deref())?;
+    // Advance the watermark over the leading files that are fully read.
+    let mut watermark = after.unwrap_or_default();
+    let mut pending = Vec::new();
+    for f in &files {
+        let parts = file_partitions(config, f, "")?;
+        let unread: Vec<_> = parts
+            .into_iter()
+            .filter(|(id, _)| {
+                done.get(id)
+                    .and_then(|s| s.split_once('@'))
+                    .map(|(st, _)| st)
+                    != Some(file_state(f).as_str())
+            })
+            .collect();
+        if unread.is_empty() && pending.is_empty() {
+            watermark = f.path.clone();
+        }
+        pending.extend(unread.into_iter().map(|p| (f, p)));
+    }
+    if pending.is_empty() {
+        // Nothing new: save how far the listing got, so the next run starts
+        // there instead of listing the files read before again.
+        return Ok(vec![Partition {
+            stream: stream.into(),
+            id: WATERMARK.into(),
+            spec: json!({"state": format!("@{watermark}")}).to_string(),
+        }]);
+    }
+    Ok(pending
+        .into_iter()
+        .map(|(f, (id, mut spec))| {
+            spec["state"] = format!("{}@{watermark}", file_state(f)).into();
+            Partition {
+                stream: stream.into(),
+                id,
+                spec: spec.to_string(),
+            }
+        })
+        .collect())
+}
+
 /// A file's partitions: `(id, spec)`; byte ranges when `split_bytes` applies.
-fn file_partitions(config: &Config, f: &blob::ObjectInfo) -> Result<Vec<(String, Value)>> {
+/// `state` is what each partition saves when it is read.
+fn file_partitions(
+    config: &Config,
+    f: &blob::ObjectInfo,
+    state: &str,
+) -> Result<Vec<(String, Value)>> {
     let format = format_of(config, &f.path)?;
     let compressed = sluice_sdk::types::Compression::from_path(&f.path)
         != sluice_sdk::types::Compression::None
         || matches!(config.compression.as_deref(), Some("gzip" | "zstd"));
-    let state = file_state(f);
     match config.split_bytes {
         Some(split) if format == Format::Parquet && f.size > split => {
             // Parquet splits by row groups: about `split` bytes of them each.
@@ -312,7 +433,12 @@ pub struct FileReader {
 impl Reader for FileReader {
     fn next(&mut self) -> Result<Option<Event>> {
         let Some(decoder) = &self.decoder else {
-            return Ok(None);
+            if self.done_state.is_empty() {
+                return Ok(None);
+            }
+            return Ok(Some(Event::Checkpoint(std::mem::take(
+                &mut self.done_state,
+            ))));
         };
         match decoder.next_batch()? {
             Some(batch) => Ok(Some(Event::Batch(batch))),
