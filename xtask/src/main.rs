@@ -238,10 +238,9 @@ fn lint() -> Result<()> {
         .env("CARGO_TARGET_DIR", target_dir()))
 }
 
-/// What the test command runs. Skipped on purpose, and why:
-/// - database, S3 and server tests: they arrive with their issues (#3, #4,
-///   #5); this command will start PostgreSQL, MariaDB and an S3 server then.
-/// - benchmarks: `cargo xtask bench`, never timed assertions in tests.
+/// What the test command runs: everything but the benchmarks
+/// (`cargo xtask bench`, never timed assertions in tests), against real
+/// PostgreSQL, MariaDB and S3-compatible (moto) servers, started if down.
 fn test() -> Result<()> {
     ensure_wasm_target()?;
     // Style first: formatting and Clippy, host and plugins.
@@ -249,6 +248,11 @@ fn test() -> Result<()> {
     build_plugins()?;
     let postgres = services::postgres()?;
     let mysql = services::mariadb_server()?;
+    let (s3, _s3_server) = match std::env::var("SLUICE_TEST_S3_ENDPOINT") {
+        Ok(endpoint) => (endpoint, None),
+        Err(_) => services::s3_server(5055, false)?,
+    };
+    let (s3_denying, _s3_denying_server) = services::s3_server(5056, true)?;
     let target = target_dir();
     // The host workspace: unit tests and the end-to-end tests, which drive
     // the real `sluice` binary with the real plugins built above, against
@@ -258,6 +262,8 @@ fn test() -> Result<()> {
         .env("CARGO_TARGET_DIR", &target)
         .env("SLUICE_TEST_POSTGRES_URL", &postgres)
         .env("SLUICE_TEST_MYSQL_URL", &mysql)
+        .env("SLUICE_TEST_S3_ENDPOINT", &s3)
+        .env("SLUICE_TEST_S3_DENYING_ENDPOINT", &s3_denying)
         .env("SLUICE_TEST_PLUGIN_DIR", bin_dir().join("test-plugins")))?;
     // The plugins' own unit tests, natively (no wasm needed).
     run(cargo()

@@ -149,3 +149,57 @@ pub fn mariadb_server() -> Result<String> {
     )))?;
     Ok(format!("mysql://root@127.0.0.1:3306/{MARIADB_TEST_DB}"))
 }
+
+/// Where an S3-compatible server (moto's server mode, from PyPI) answers:
+/// found running, or started and stopped when the returned guard drops.
+/// `SLUICE_TEST_S3_ENDPOINT` skips all of this. `deny_all` starts one that
+/// enforces IAM, so every request with made-up keys is refused (403).
+pub fn s3_server(port: u16, deny_all: bool) -> Result<(String, Option<ChildGuard>)> {
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let answers = || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    if answers() {
+        return Ok((endpoint, None));
+    }
+    // 5.2.5 answers CompleteMultipartUpload with the root element the AWS
+    // SDKs expect (5.2.1 did not).
+    let recent = "import moto.server, flask_cors, sys; from importlib.metadata import version; \
+                  sys.exit(tuple(map(int, version('moto').split('.')[:3])) < (5, 2, 5))";
+    if !succeeds(Command::new("python3").args(["-c", recent])) {
+        eprintln!("installing moto[server] from PyPI");
+        crate::run(Command::new("python3").args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "moto[server]>=5.2.5",
+        ]))?;
+    }
+    let mut cmd = Command::new("python3");
+    cmd.args([
+        "-m",
+        "moto.server",
+        "-H",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    if deny_all {
+        cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
+    }
+    let child = cmd.spawn().context("starting moto's S3 server")?;
+    let guard = ChildGuard(child);
+    wait_for("the S3 server (moto)", answers)?;
+    Ok((endpoint, Some(guard)))
+}
+
+/// A server process this command started: stopped when dropped.
+pub struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

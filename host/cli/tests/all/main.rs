@@ -9,4 +9,5 @@ mod filters;
 mod incremental;
 mod mysql;
 mod postgres;
+mod s3;
 mod support;
