@@ -1,4 +1,4 @@
-//! `cargo xtask bench [files|filter|db|all] [--rows N]`.
+//! `cargo xtask bench [files|filter|db|s3|all] [--rows N] [--object-gb G]`.
 //!
 //! Every figure is the median of three runs, measured in this run beside its
 //! baseline and printed as a ratio; every output's row count is verified.
@@ -108,8 +108,8 @@ fn print_table(title: &str, rows: &[Row], reference: usize) {
     }
 }
 
-fn files(work: &Path, rows: u64) -> Result<()> {
-    let sluice = bin_dir().join("sluice");
+/// `data/lineitem-<rows>.csv` under `work`, generated once and kept.
+fn lineitem_csv(work: &Path, rows: u64) -> Result<PathBuf> {
     let csv = work.join(format!("data/lineitem-{rows}.csv"));
     std::fs::create_dir_all(work.join("data"))?;
     std::fs::create_dir_all(work.join("out"))?;
@@ -120,12 +120,16 @@ fn files(work: &Path, rows: u64) -> Result<()> {
                 "source:\n  plugin: generate\n  config: {{rows: {rows}, batch_size: 65536}}\nsink:\n  plugin: file\n  grants: {{blob: ./data}}\n  config: {{path: lineitem-{rows}.csv, mode: overwrite}}\n"
             ),
         )?;
-        run(Command::new(&sluice).current_dir(work).args([
-            "run",
-            "--full-refresh",
-            "make-csv.yaml",
-        ]))?;
+        run(Command::new(bin_dir().join("sluice"))
+            .current_dir(work)
+            .args(["run", "--full-refresh", "make-csv.yaml"]))?;
     }
+    Ok(csv)
+}
+
+fn files(work: &Path, rows: u64) -> Result<()> {
+    let sluice = bin_dir().join("sluice");
+    let csv = lineitem_csv(work, rows)?;
     let bytes = std::fs::metadata(&csv)?.len();
     std::fs::write(
         work.join("csv-to-parquet.yaml"),
@@ -567,14 +571,182 @@ fn db(work: &Path, rows: u64) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask bench [files|filter|db|all] [--rows N]`.
+/// `curl` against the benchmark's S3 server; fails on an HTTP error.
+fn curl(args: &[&str]) -> Result<()> {
+    run(Command::new("curl")
+        .args(["-sSf", "-o", "/dev/null"])
+        .args(args))
+}
+
+/// Local files and S3 (a local moto server) side by side: the same
+/// CSV → Parquet job with the input, the output or both in S3, and the peak
+/// RSS of moving one big object each way.
+fn s3(work: &Path, rows: u64, object_gb: f64) -> Result<()> {
+    let (endpoint, _server) = crate::services::s3_server(5057, false)?;
+    let bucket = "sluice-bench";
+    let _ = curl(&["-X", "PUT", &format!("{endpoint}/{bucket}")]);
+    let sluice = bin_dir().join("sluice");
+    let csv = lineitem_csv(work, rows)?;
+    let bytes = std::fs::metadata(&csv)?.len();
+    let aws = [
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let job = |name: &str, source: &str, source_grant: &str, sink: &str, sink_grant: &str| {
+        let text = format!(
+            "s3: {{endpoint: '{endpoint}'}}\nsource:\n  plugin: file\n  grants: {{blob: '{source_grant}'}}\n  config: {{paths: ['{source}'], batch_size: 65536}}\nsink:\n  plugin: file\n  grants: {{blob: '{sink_grant}'}}\n  config: {{path: '{sink}', mode: overwrite}}\n"
+        );
+        std::fs::write(work.join(name), text)
+    };
+    let s3_url = format!("s3://{bucket}/");
+    let csv_name = csv.file_name().unwrap().to_string_lossy().into_owned();
+    job(
+        "s3-local.yaml",
+        &csv_name,
+        "./data",
+        "s3-local.parquet",
+        "./out",
+    )?;
+    job(
+        "s3-upload.yaml",
+        &csv_name,
+        "./data",
+        "in/lineitem.csv",
+        &s3_url,
+    )?;
+    job(
+        "s3-write.yaml",
+        &csv_name,
+        "./data",
+        "out/lineitem.parquet",
+        &s3_url,
+    )?;
+    job(
+        "s3-read.yaml",
+        "in/lineitem.csv",
+        &s3_url,
+        "s3-read.parquet",
+        "./out",
+    )?;
+    job(
+        "s3-both.yaml",
+        "in/lineitem.csv",
+        &s3_url,
+        "out/both.parquet",
+        &s3_url,
+    )?;
+    let sluice_run = |name: &str| {
+        let mut cmd = Command::new(&sluice);
+        cmd.current_dir(work)
+            .args(["run", "--full-refresh", name])
+            .envs(aws);
+        cmd
+    };
+    // Warm up (component cache, page cache) and put the CSV into S3.
+    run(&mut sluice_run("s3-local.yaml"))?;
+    run(&mut sluice_run("s3-upload.yaml"))?;
+    let mut table = Vec::new();
+    for (name, what) in [
+        ("s3-local.yaml", "local CSV → local Parquet (baseline)"),
+        ("s3-write.yaml", "local CSV → S3 Parquet"),
+        ("s3-read.yaml", "S3 CSV → local Parquet"),
+        ("s3-both.yaml", "S3 CSV → S3 Parquet"),
+        ("s3-upload.yaml", "local CSV → S3 CSV"),
+    ] {
+        let (s, m) = timed(&mut sluice_run(name))?;
+        table.push(Row {
+            what: what.into(),
+            seconds: s,
+            rss_mb: Some(m),
+            rows,
+            bytes,
+        });
+    }
+    check_rows(&work.join("out/s3-local.parquet"), rows)?;
+    check_rows(&work.join("out/s3-read.parquet"), rows)?;
+    for key in ["out/lineitem.parquet", "out/both.parquet"] {
+        let local = work.join("out/s3-download.parquet");
+        run(Command::new("curl")
+            .args(["-sSf", "-o"])
+            .arg(&local)
+            .arg(format!("{endpoint}/{bucket}/{key}")))?;
+        check_rows(&local, rows)?;
+    }
+    print_table(
+        &format!(
+            "CSV → Parquet (zstd) with S3 (moto server on loopback), {rows} rows, {:.0} MB of CSV",
+            bytes as f64 / 1e6
+        ),
+        &table,
+        0,
+    );
+    if object_gb > 0.0 {
+        // About 131 bytes per generated row.
+        let big_rows = (object_gb * 1e9 / 131.0) as u64;
+        let big = lineitem_csv(work, big_rows)?;
+        let big_bytes = std::fs::metadata(&big)?.len();
+        let big_name = big.file_name().unwrap().to_string_lossy().into_owned();
+        job(
+            "s3-big-up.yaml",
+            &big_name,
+            "./data",
+            "big/lineitem.csv",
+            &s3_url,
+        )?;
+        job(
+            "s3-big-down.yaml",
+            "big/lineitem.csv",
+            &s3_url,
+            "big.parquet",
+            "./out",
+        )?;
+        let up = timed_once(&mut sluice_run("s3-big-up.yaml"))?;
+        let down = timed_once(&mut sluice_run("s3-big-down.yaml"))?;
+        check_rows(&work.join("out/big.parquet"), big_rows)?;
+        print_table(
+            &format!(
+                "One {:.1} GB object (peak RSS stays flat: multipart upload, streamed ranged GET)",
+                big_bytes as f64 / 1e9
+            ),
+            &[
+                Row {
+                    what: "local CSV → S3 CSV (multipart upload)".into(),
+                    seconds: up.0,
+                    rss_mb: Some(up.1),
+                    rows: big_rows,
+                    bytes: big_bytes,
+                },
+                Row {
+                    what: "S3 CSV → local Parquet (streamed GET)".into(),
+                    seconds: down.0,
+                    rss_mb: Some(down.1),
+                    rows: big_rows,
+                    bytes: big_bytes,
+                },
+            ],
+            0,
+        );
+        let _ = curl(&[
+            "-X",
+            "DELETE",
+            &format!("{endpoint}/{bucket}/big/lineitem.csv"),
+        ]);
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench [files|filter|db|s3|all] [--rows N] [--object-gb G]`.
 pub fn run_bench(args: &[String]) -> Result<()> {
     let mut which = "all".to_string();
     let mut rows: u64 = 5_000_000;
+    let mut object_gb = 5.0;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--rows" => rows = it.next().context("--rows N")?.replace('_', "").parse()?,
+            "--object-gb" => object_gb = it.next().context("--object-gb G")?.parse()?,
             other => which = other.to_string(),
         }
     }
@@ -602,10 +774,11 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         "files" => files(&work, rows),
         "filter" => filter(),
         "db" => db(&work, rows),
+        "s3" => s3(&work, rows, object_gb),
         "all" => {
             files(&work, rows)?;
             filter()
         }
-        other => bail!("unknown benchmark {other}: use files, filter, db or all"),
+        other => bail!("unknown benchmark {other}: use files, filter, db, s3 or all"),
     }
 }
