@@ -22,6 +22,7 @@ mod limits;
 mod plugin;
 
 pub use batch::{Batch, SchemaDecoder, decode_schema, encode_messages, encode_schema, same_fields};
+pub use capability::http::{HttpGrant, Secret};
 pub use capability::{BlobGrant, ConnectionUrl, Grants};
 pub use error::{Error, ErrorKind, Result};
 pub use instance::{

@@ -110,6 +110,9 @@ impl Runtime {
         let engine = Engine::new(&wasm_config).map_err(|e| load_err(e.to_string()))?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| load_err(e.to_string()))?;
+        // Outgoing HTTP: every request goes through the instance's grant.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+            .map_err(|e| load_err(e.to_string()))?;
         bindings::Plugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
             &mut linker,
             |state| state,

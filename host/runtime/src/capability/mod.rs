@@ -2,10 +2,12 @@
 //!
 //! Each capability is a module with the host side of its WIT interface.
 //! `log` is always granted; `blob` and `codec` need a [`BlobGrant`], `sql`
-//! the named connections in [`Grants::sql`].
+//! the named connections in [`Grants::sql`], outgoing `wasi:http` an
+//! [`http::HttpGrant`].
 
 pub(crate) mod blob;
 pub mod codec;
+pub mod http;
 mod log;
 pub mod sql;
 pub(crate) mod stderr;
@@ -31,6 +33,9 @@ pub struct Grants {
     /// Database connections by the job's name for them, with their URLs.
     /// The URLs stay on the host side.
     pub sql: std::collections::BTreeMap<String, ConnectionUrl>,
+    /// Hosts the plugin may send HTTP requests to, and the secrets its
+    /// request headers may name.
+    pub http: Option<Arc<http::HttpGrant>>,
 }
 
 /// A database URL, credentials included: never printed.
@@ -78,6 +83,8 @@ pub(crate) struct HostState {
     /// Objects written staged and not yet published, by path. Whatever is
     /// left when the instance ends is discarded (an S3 upload is aborted).
     pub(crate) staged: BTreeMap<String, Box<dyn Staged>>,
+    pub(crate) http: wasmtime_wasi_http::WasiHttpCtx,
+    pub(crate) http_hooks: http::Hooks,
 }
 
 impl HostState {
@@ -85,6 +92,10 @@ impl HostState {
         // No preopened directories, no environment, no arguments, no sockets:
         // everything a plugin reaches goes through a granted capability.
         let stderr = stderr::StderrTail::default();
+        let http_hooks = http::Hooks {
+            plugin: plugin.clone(),
+            grant: grants.http.clone(),
+        };
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
             .allow_udp(false)
@@ -104,6 +115,8 @@ impl HostState {
             rejects: Default::default(),
             stderr,
             staged: BTreeMap::new(),
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            http_hooks,
         }
     }
 
@@ -115,6 +128,16 @@ impl HostState {
                 self.plugin
             ),
         })
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for HostState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            hooks: &mut self.http_hooks,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
     }
 }
 
