@@ -59,6 +59,10 @@ pub struct Job {
     /// How to reach S3 for `s3://` grants (each grant may override it).
     #[serde(default)]
     pub s3: S3Config,
+    /// Secrets by name, usually `${env:NAME}`: a plugin granted one writes
+    /// `${secret:name}` in a request header and the host puts the value in.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretValue>,
     /// The directory grant paths are relative to (the job file's).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -99,6 +103,45 @@ pub struct GrantsConfig {
     /// Names of `connections:` the plugin may open.
     #[serde(default)]
     pub sql: Vec<String>,
+    /// Outgoing HTTP, to these hosts only.
+    #[serde(default)]
+    pub http: Option<HttpGrantConfig>,
+    /// Names of `secrets:` the plugin's HTTP request headers may use.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+}
+
+/// `grants: {http: {hosts: [api.example.com], timeout: 30, max_response_mb: 64}}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpGrantConfig {
+    /// `api.example.com`, `*.example.com` (subdomains), `127.0.0.1:8080`.
+    pub hosts: Vec<String>,
+    /// Seconds to connect, to the first byte, and between bytes (default 30).
+    #[serde(default = "default_http_timeout")]
+    pub timeout: f64,
+    /// Largest response body, MiB (default 64).
+    #[serde(default = "default_max_response_mb")]
+    pub max_response_mb: u64,
+}
+
+fn default_http_timeout() -> f64 {
+    30.0
+}
+
+fn default_max_response_mb() -> u64 {
+    64
+}
+
+/// A secret's value in the job: never printed.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct SecretValue(pub String);
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretValue(…)")
+    }
 }
 
 /// Where a `blob` grant points.
@@ -353,6 +396,11 @@ fn interpolate(
                     .ok_or_else(|| format!("{at}: unclosed `${{` in {s:?}"))?;
                 let inner = &rest[start + 2..start + end];
                 match inner.split_once(':') {
+                    // Left for the host to fill in request headers: the
+                    // plugin never holds the value.
+                    Some(("secret", name)) if !name.is_empty() => {
+                        out.push_str(&rest[start..start + end + 1]);
+                    }
                     Some(("env", name)) => {
                         let v = env(name).ok_or_else(|| {
                             format!("{at}: environment variable {name} is not set")
@@ -361,7 +409,7 @@ fn interpolate(
                     }
                     _ => {
                         return Err(format!(
-                            "{at}: unknown interpolation `${{{inner}}}`: use ${{env:NAME}}"
+                            "{at}: unknown interpolation `${{{inner}}}`: use ${{env:NAME}} or ${{secret:NAME}}"
                         ));
                     }
                 }

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use sluice_runtime::{
-    BlobGrant, ConnectionUrl, Grants, LoadReport, Partition, Plugin, PluginKind, ReaderEvent,
-    Reject, Runtime, StreamInfo, Transformer, same_fields,
+    BlobGrant, ConnectionUrl, Grants, HttpGrant, LoadReport, Partition, Plugin, PluginKind,
+    ReaderEvent, Reject, Runtime, Secret, StreamInfo, Transformer, same_fields,
 };
 
 use crate::error::{Error, Result};
@@ -159,9 +159,40 @@ impl Transfer {
                 };
                 sql.insert(name.clone(), ConnectionUrl(connection.url.clone()));
             }
+            let http = match &step.grants.http {
+                Some(h) => {
+                    let mut secrets = std::collections::BTreeMap::new();
+                    for name in &step.grants.secrets {
+                        let Some(value) = job.secrets.get(name) else {
+                            return Err(Error::Job {
+                                file: job.file.display().to_string(),
+                                message: format!(
+                                    "{at}.grants.secrets: no secret named `{name}` under `secrets:`"
+                                ),
+                            });
+                        };
+                        secrets.insert(name.clone(), Secret(value.0.clone()));
+                    }
+                    Some(Arc::new(HttpGrant {
+                        hosts: h.hosts.clone(),
+                        timeout: std::time::Duration::from_secs_f64(h.timeout.max(0.001)),
+                        max_response_bytes: h.max_response_mb.max(1) << 20,
+                        secrets,
+                    }))
+                }
+                None if !step.grants.secrets.is_empty() => {
+                    return Err(Error::Job {
+                        file: job.file.display().to_string(),
+                        message: format!(
+                            "{at}.grants.secrets: secrets reach a plugin only in HTTP request headers; grant `http: {{hosts: [...]}}` too"
+                        ),
+                    });
+                }
+                None => None,
+            };
             Ok::<_, Error>(Stage {
                 plugin,
-                grants: Arc::new(Grants { blob, sql }),
+                grants: Arc::new(Grants { blob, sql, http }),
                 config: step.config.to_string(),
             })
         };
