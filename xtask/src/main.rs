@@ -33,7 +33,10 @@ const PLUGINS: &[(&str, &str)] = &[
 ];
 
 /// Test plugins (tests/test-plugins): (crate folder, installed file name).
-const TEST_PLUGINS: &[(&str, &str)] = &[("misbehave", "source-misbehave")];
+const TEST_PLUGINS: &[(&str, &str)] = &[
+    ("misbehave", "source-misbehave"),
+    ("http-probe", "source-http-probe"),
+];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -6,6 +6,7 @@ mod cache;
 mod errors;
 mod files;
 mod filters;
+mod http;
 mod incremental;
 mod mysql;
 mod postgres;
