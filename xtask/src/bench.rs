@@ -683,8 +683,8 @@ fn s3(work: &Path, rows: u64, object_gb: f64) -> Result<()> {
         0,
     );
     if object_gb > 0.0 {
-        // About 131 bytes per generated row.
-        let big_rows = (object_gb * 1e9 / 131.0) as u64;
+        // About 80.7 bytes per generated row as CSV.
+        let big_rows = (object_gb * 1e9 / 80.7) as u64;
         let big = lineitem_csv(work, big_rows)?;
         let big_bytes = std::fs::metadata(&big)?.len();
         let big_name = big.file_name().unwrap().to_string_lossy().into_owned();
