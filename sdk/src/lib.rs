@@ -35,6 +35,7 @@ pub mod codec;
 mod error;
 #[cfg(target_arch = "wasm32")]
 mod glue;
+pub mod http;
 pub mod log;
 pub mod sql;
 #[cfg(not(target_arch = "wasm32"))]
