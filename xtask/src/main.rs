@@ -30,6 +30,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("source-mysql", "source-mysql"),
     ("sink-postgres", "sink-postgres"),
     ("sink-mysql", "sink-mysql"),
+    ("source-http", "source-http"),
 ];
 
 /// Test plugins (tests/test-plugins): (crate folder, installed file name).
