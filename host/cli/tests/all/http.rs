@@ -38,7 +38,15 @@ fn serve(conn: TcpStream, port: u16, flaky: &AtomicUsize) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let (path, query) = (path.to_string(), query.to_string());
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .map(str::to_string)
+    };
     let mut auth = String::new();
     loop {
         let mut header = String::new();
@@ -88,10 +96,141 @@ fn serve(conn: TcpStream, port: u16, flaky: &AtomicUsize) {
             std::thread::sleep(std::time::Duration::from_secs(4));
             respond(&mut conn, "200 OK", "", b"late");
         }
+        p if p.starts_with("/api/") => api(&mut conn, p, &param, &auth, flaky, &respond),
         _ => respond(&mut conn, "404 Not Found", "", b""),
     }
     let mut rest = Vec::new();
     let _ = conn.read_to_end(&mut rest);
+}
+
+/// Six records, `updated_at` one day apart.
+fn record(id: u64) -> serde_json::Value {
+    serde_json::json!({"id": id, "name": format!("n{id}"), "updated_at": format!("2024-01-0{id}T00:00:00Z")})
+}
+
+type Respond = dyn Fn(&mut TcpStream, &str, &str, &[u8]);
+
+/// A REST API paginated every way the `http` source supports.
+fn api(
+    conn: &mut TcpStream,
+    path: &str,
+    param: &dyn Fn(&str) -> Option<String>,
+    auth: &str,
+    flaky: &AtomicUsize,
+    respond: &Respond,
+) {
+    let json = |conn: &mut TcpStream, v: serde_json::Value, extra: &str| {
+        respond(conn, "200 OK", extra, v.to_string().as_bytes())
+    };
+    let page_of = |n: u64| -> Vec<serde_json::Value> {
+        (1..=6)
+            .skip(((n - 1) * 2) as usize)
+            .take(2)
+            .map(record)
+            .collect()
+    };
+    match path {
+        "/api/page" => {
+            let n: u64 = param("page").unwrap().parse().unwrap();
+            json(conn, serde_json::json!({"data": page_of(n)}), "")
+        }
+        "/api/cursor" => {
+            let n: u64 = param("cursor").map_or(1, |c| c.trim_start_matches('c').parse().unwrap());
+            let next = if n < 3 {
+                serde_json::json!(format!("c{}", n + 1))
+            } else {
+                serde_json::Value::Null
+            };
+            json(
+                conn,
+                serde_json::json!({"items": page_of(n), "meta": {"next": next}}),
+                "",
+            )
+        }
+        "/api/offset" => {
+            let offset: usize = param("offset").unwrap().parse().unwrap();
+            let limit: usize = param("limit").unwrap().parse().unwrap();
+            let rows: Vec<_> = (1..=5).skip(offset).take(limit).map(record).collect();
+            json(conn, serde_json::json!(rows), "")
+        }
+        "/api/next" => {
+            let n: u64 = param("p").map_or(1, |p| p.parse().unwrap());
+            let next = if n < 3 {
+                serde_json::json!(format!("/api/next?p={}", n + 1))
+            } else {
+                serde_json::Value::Null
+            };
+            json(
+                conn,
+                serde_json::json!({"data": page_of(n), "links": {"next": next}}),
+                "",
+            )
+        }
+        "/api/link" => {
+            let n: u64 = param("p").map_or(1, |p| p.parse().unwrap());
+            let link = if n < 3 {
+                format!("Link: </api/link?p={}>; rel=\"next\"\r\n", n + 1)
+            } else {
+                String::new()
+            };
+            json(conn, serde_json::json!(page_of(n)), &link)
+        }
+        "/api/busy" => {
+            // 429, then a 503, then the records.
+            match flaky.fetch_add(1, Ordering::SeqCst) {
+                0 => respond(conn, "429 Too Many Requests", "Retry-After: 1\r\n", b""),
+                1 => respond(conn, "503 Service Unavailable", "", b"busy"),
+                _ => json(conn, serde_json::json!({"data": page_of(1)}), ""),
+            }
+        }
+        "/api/down" => respond(conn, "500 Internal Server Error", "", b"down for good"),
+        "/api/orders" => {
+            // Next links, a bearer token and `updated_since`, as the example expects.
+            if auth != "Bearer s3cr3t-value" {
+                return respond(conn, "401 Unauthorized", "", b"who are you");
+            }
+            let since = param("updated_since").map(|s| s.replace("%3A", ":"));
+            let rows: Vec<_> = (1..=6)
+                .map(record)
+                .filter(|r| {
+                    since
+                        .as_deref()
+                        .is_none_or(|s| r["updated_at"].as_str().unwrap() > s)
+                })
+                .collect();
+            let n: usize = param("p").map_or(0, |p| p.parse().unwrap());
+            let page: Vec<_> = rows.iter().skip(n * 2).take(2).cloned().collect();
+            let next = if rows.len() > (n + 1) * 2 {
+                let since = since
+                    .map(|s| format!("&updated_since={s}"))
+                    .unwrap_or_default();
+                serde_json::json!(format!("/api/orders?p={}{since}", n + 1))
+            } else {
+                serde_json::Value::Null
+            };
+            json(
+                conn,
+                serde_json::json!({"data": page, "links": {"next": next}}),
+                "",
+            )
+        }
+        "/api/since" => {
+            if auth != "Bearer s3cr3t-value" {
+                return respond(conn, "401 Unauthorized", "", b"who are you");
+            }
+            let since = param("updated_since").map(|s| s.replace("%3A", ":"));
+            let rows: Vec<_> = (1..=6)
+                .map(record)
+                .filter(|r| {
+                    since
+                        .as_deref()
+                        .is_none_or(|s| r["updated_at"].as_str().unwrap() > s)
+                })
+                .collect();
+            json(conn, serde_json::json!({"data": rows}), "")
+        }
+        _ => respond(conn, "404 Not Found", "", b""),
+    }
 }
 
 fn probe_job(grants: &str, urls: &[String], headers: &str) -> String {
@@ -255,4 +394,233 @@ fn without_a_grant_no_request_leaves_and_secrets_need_their_grant() {
     );
     let err = run_err("undeclared.yaml");
     assert!(err.contains("no secret named `nope`"), "{err}");
+}
+
+fn api_job(server: &Fixture, config: &str, out: &str) -> String {
+    format!(
+        "secrets:\n  token: '${{env:API_TOKEN}}'\n\
+         source:\n  plugin: http\n  grants: {{http: {{hosts: ['127.0.0.1:{}'], timeout: 5}}, secrets: [token]}}\n  config: {config}\n\
+         sink:\n  plugin: file\n  grants: {{blob: ./out}}\n  config: {{path: '{out}'}}\n",
+        server.port
+    )
+}
+
+/// The ids in a JSON Lines output file.
+fn ids(s: &Scratch, file: &str) -> Vec<u64> {
+    std::fs::read_to_string(s.path(&format!("out/{file}")))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn the_http_source_follows_every_kind_of_pagination() {
+    let server = Fixture::start();
+    let s = Scratch::new();
+    let url = |p: &str| server.url(p);
+    for (name, config, expected) in [
+        (
+            "page",
+            format!(
+                "{{url: '{}', records: data, pagination: {{type: page, param: page}}}}",
+                url("/api/page")
+            ),
+            6,
+        ),
+        (
+            "cursor",
+            format!(
+                "{{url: '{}', records: items, pagination: {{type: cursor, path: meta.next, param: cursor}}}}",
+                url("/api/cursor")
+            ),
+            6,
+        ),
+        (
+            "offset",
+            format!(
+                "{{url: '{}', pagination: {{type: offset, param: offset, limit: 2, limit_param: limit}}}}",
+                url("/api/offset")
+            ),
+            5,
+        ),
+        (
+            "next",
+            format!(
+                "{{url: '{}', records: data, pagination: {{type: next_link, path: links.next}}}}",
+                url("/api/next")
+            ),
+            6,
+        ),
+        (
+            "link",
+            format!(
+                "{{url: '{}', pagination: {{type: link_header}}}}",
+                url("/api/link")
+            ),
+            6,
+        ),
+        (
+            "busy",
+            format!(
+                "{{url: '{}', records: data, backoff_ms: 50}}",
+                url("/api/busy")
+            ),
+            2,
+        ),
+        (
+            "capped",
+            format!(
+                "{{url: '{}', records: data, pagination: {{type: page, param: page}}, max_pages: 2}}",
+                url("/api/page")
+            ),
+            4,
+        ),
+    ] {
+        s.write(
+            &format!("{name}.yaml"),
+            api_job(&server, &config, &format!("{name}.jsonl")),
+        );
+        let out = s.sluice_env(
+            &["run", &format!("{name}.yaml"), "--json"],
+            &[("API_TOKEN", "s3cr3t-value")],
+        );
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = ids(&s, &format!("{name}.jsonl"));
+        assert_eq!(got, (1..=expected).collect::<Vec<u64>>(), "{name}");
+    }
+    // The retries were logged, with the status that caused them.
+    let out = s.sluice_env(
+        &["run", "busy.yaml", "--full-refresh"],
+        &[("API_TOKEN", "x")],
+    );
+    assert!(out.status.success());
+    // Types: inferred from the first page, overridden by `columns`.
+    let line = std::fs::read_to_string(s.path("out/page.jsonl")).unwrap();
+    assert!(
+        line.starts_with(r#"{"id":1,"name":"n1","updated_at":"2024-01-01T00:00:00Z"}"#),
+        "{line}"
+    );
+}
+
+#[test]
+fn the_http_source_is_incremental_and_fails_clearly() {
+    let server = Fixture::start();
+    let s = Scratch::new();
+    s.write(
+        "since.yaml",
+        api_job(
+            &server,
+            &format!(
+                "{{url: '{}', records: data, headers: {{Authorization: 'Bearer ${{secret:token}}'}}, incremental: {{field: updated_at, param: updated_since}}}}",
+                server.url("/api/since")
+            ),
+            "since-{task}.jsonl",
+        ),
+    );
+    let env = [("API_TOKEN", "s3cr3t-value")];
+    let run = |job: &str| {
+        let out = s.sluice_env(&["run", job, "--json"], &env);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        rows(&serde_json::from_slice(&out.stdout).unwrap())
+    };
+    assert_eq!(run("since.yaml"), 6);
+    // The saved cursor is the largest updated_at: nothing newer yet.
+    assert_eq!(run("since.yaml"), 0);
+    // A wrong token: the server's 401 is an auth error naming the URL.
+    let out = s.sluice_env(
+        &["run", "since.yaml", "--full-refresh"],
+        &[("API_TOKEN", "wrong")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("HTTP 401") && stderr.contains("/api/since"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrong"), "{stderr}");
+    // A server that stays down: retried, then a clear error.
+    s.write(
+        "down.yaml",
+        api_job(
+            &server,
+            &format!(
+                "{{url: '{}', retries: 2, backoff_ms: 10}}",
+                server.url("/api/down")
+            ),
+            "down.jsonl",
+        ),
+    );
+    let out = s.sluice_env(&["run", "down.yaml"], &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("HTTP 500: down for good"), "{stderr}");
+    assert!(!s.path("out/down.jsonl").exists());
+    // A host not granted: a config error saying what to add.
+    s.write(
+        "elsewhere.yaml",
+        api_job(
+            &server,
+            &format!(
+                "{{url: 'http://localhost:{}/api/page?page=1', records: data}}",
+                server.port
+            ),
+            "x.jsonl",
+        ),
+    );
+    let out = s.sluice_env(&["run", "elsewhere.yaml"], &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("grants.http.hosts"), "{stderr}");
+}
+
+#[test]
+fn rest_example_runs() {
+    let server = Fixture::start();
+    let s = Scratch::new();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/rest-to-parquet.yaml");
+    s.write("rest.yaml", std::fs::read(example).unwrap());
+    let host = format!("127.0.0.1:{}", server.port);
+    let base = format!("http://{host}/api");
+    let env = [
+        ("API_BASE", base.as_str()),
+        ("API_HOST", host.as_str()),
+        ("API_TOKEN", "s3cr3t-value"),
+    ];
+    let run = || {
+        let out = s.sluice_env(&["run", "rest.yaml", "--json"], &env);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        rows(&serde_json::from_slice(&out.stdout).unwrap())
+    };
+    assert_eq!(run(), 6);
+    assert_eq!(run(), 0);
+    let file = std::fs::read_dir(s.path("out"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let batch = concat(&read_parquet(&file));
+    assert_eq!(batch.num_rows(), 6);
+    assert_eq!(
+        batch.schema().field_with_name("id").unwrap().data_type(),
+        &arrow::datatypes::DataType::Int64
+    );
 }
