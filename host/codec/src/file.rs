@@ -162,6 +162,16 @@ fn open_text(
     Ok(reader)
 }
 
+/// The top of a file, read again to infer its columns (not counted as read).
+fn open_sample(
+    store: &dyn ObjectStore,
+    path: &str,
+    compression: Compression,
+    o: &DecodeOptions,
+) -> Result<Box<dyn BufRead + Send>, Error> {
+    open_text(store, path, compression, o.skip_lines, Arc::default())
+}
+
 /// Open the lines of `path` that start in `[start, end)`.
 fn open_range(
     store: &dyn ObjectStore,
@@ -395,13 +405,7 @@ impl Decoder {
                 first_line: o.skip_lines as u64 + 1,
             })
         };
-        let mut sample = open_text(
-            store,
-            path,
-            compression,
-            o.skip_lines,
-            Arc::new(AtomicU64::new(0)),
-        )?;
+        let mut sample = open_sample(store, path, compression, o)?;
         if o.on_invalid == OnInvalid::Skip {
             // Infer from the rows that have the header's shape.
             let clean = SkippingCsv::new(
@@ -455,13 +459,7 @@ impl Decoder {
     ) -> Result<(SchemaRef, BatchIter), Error> {
         let compression = o.compression.resolve(path);
         // Read the sample once; inference and the field order both use it.
-        let mut input = open_text(
-            store,
-            path,
-            compression,
-            o.skip_lines,
-            Arc::new(AtomicU64::new(0)),
-        )?;
+        let mut input = open_sample(store, path, compression, o)?;
         let mut sample = Vec::new();
         let mut kept = 0;
         let mut line = String::new();

@@ -155,6 +155,11 @@ async fn build_client(settings: &S3Settings) -> Client {
     Client::from_conf(config.build())
 }
 
+/// Milliseconds since the Unix epoch (0 when S3 gave no time).
+fn millis(time: Option<&aws_sdk_s3::primitives::DateTime>) -> u64 {
+    time.and_then(|t| t.to_millis().ok()).unwrap_or(0).max(0) as u64
+}
+
 /// A bucket prefix as an [`ObjectStore`].
 #[derive(Clone)]
 pub struct S3Store {
@@ -254,11 +259,7 @@ impl ObjectStore for S3Store {
                 found.push(ObjectInfo {
                     path: rel.to_string(),
                     size: object.size().unwrap_or(0).max(0) as u64,
-                    modified_ms: object
-                        .last_modified()
-                        .and_then(|t| t.to_millis().ok())
-                        .unwrap_or(0)
-                        .max(0) as u64,
+                    modified_ms: millis(object.last_modified()),
                 });
             }
             match page.next_continuation_token() {
@@ -284,11 +285,7 @@ impl ObjectStore for S3Store {
             Ok(head) => Ok(Some(ObjectInfo {
                 path: path.to_string(),
                 size: head.content_length().unwrap_or(0).max(0) as u64,
-                modified_ms: head
-                    .last_modified()
-                    .and_then(|t| t.to_millis().ok())
-                    .unwrap_or(0)
-                    .max(0) as u64,
+                modified_ms: millis(head.last_modified()),
             })),
             Err(e) if error::is_not_found(&e) => Ok(None),
             Err(e) => Err(classify(e, &inner.describe(&key))),
