@@ -188,22 +188,24 @@ impl BlobLocation {
     }
 }
 
-/// A `blob` grant written out as a mapping.
+/// A `blob` grant written out as a mapping: the URL and, for this grant
+/// only, the keys of [`S3Config`]. (Spelled out rather than flattened:
+/// serde's `flatten` would let a misspelt key through unnoticed.)
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlobTarget {
     /// `s3://bucket/prefix/` (or a local directory).
     pub url: String,
-    /// As in [`S3Config`], for this grant only.
+    /// As `s3.endpoint`.
     #[serde(default)]
     pub endpoint: Option<String>,
-    /// As in [`S3Config`].
+    /// As `s3.region`.
     #[serde(default)]
     pub region: Option<String>,
-    /// As in [`S3Config`].
+    /// As `s3.path_style`.
     #[serde(default)]
     pub path_style: Option<bool>,
-    /// As in [`S3Config`].
+    /// As `s3.profile`.
     #[serde(default)]
     pub profile: Option<String>,
 }
@@ -549,5 +551,49 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("source.plugin") && e.contains("NOPE"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod grant_tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Job> {
+        Job::parse(text, Path::new("j.yaml"), &|_| Some("v".into()))
+    }
+
+    #[test]
+    fn s3_grants_take_their_own_settings_and_refuse_typos() {
+        let job = parse(
+            "s3: {region: eu-west-1, endpoint: 'http://a'}\nsource: {plugin: file, grants: {blob: {url: 's3://b/raw/', endpoint: 'http://b'}}}\nsink: {plugin: f, grants: {blob: 's3://c/out/'}}\n",
+        )
+        .unwrap();
+        let source = job.source.grants.blob.as_ref().unwrap();
+        assert!(source.is_s3());
+        let s3 = source.s3_settings(&job.s3);
+        assert_eq!(s3.endpoint.as_deref(), Some("http://b"));
+        assert_eq!(s3.region.as_deref(), Some("eu-west-1"));
+        let sink = job.sink.grants.blob.as_ref().unwrap();
+        assert_eq!(
+            sink.s3_settings(&job.s3).endpoint.as_deref(),
+            Some("http://a")
+        );
+        let err = parse(
+            "source: {plugin: file, grants: {blob: {url: 's3://b/', endpiont: 'http://b'}}}\nsink: {plugin: f}\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("blob"), "{err}");
+    }
+
+    #[test]
+    fn secrets_stay_placeholders_for_the_host() {
+        let job = parse(
+            "secrets: {token: '${env:T}'}\nsource: {plugin: http, grants: {http: {hosts: [a.com]}, secrets: [token]}, config: {h: 'Bearer ${secret:token}'}}\nsink: {plugin: f}\n",
+        )
+        .unwrap();
+        assert_eq!(job.source.config["h"], "Bearer ${secret:token}");
+        assert_eq!(job.secrets["token"].0, "v");
+        assert!(!format!("{job:?}").contains("SecretValue(\"v\")"));
+        assert_eq!(job.source.grants.http.as_ref().unwrap().hosts, ["a.com"]);
     }
 }
