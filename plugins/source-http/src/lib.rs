@@ -27,7 +27,9 @@ use sluice_sdk::{
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The first page: `https://api.example.com/v1/orders`.
+    /// The first page: `https://api.example.com/v1/orders`. `{cursor}` in
+    /// it is replaced by the incremental value (URL-encoded), for APIs that
+    /// take it in the path (`…/changes/since/{cursor}`).
     pub url: String,
     /// Query parameters added to every request.
     #[serde(default)]
@@ -124,7 +126,9 @@ fn one() -> u64 {
 pub struct Incremental {
     /// The record field that grows (`updated_at`); ISO 8601 text or numbers.
     pub field: String,
-    /// Query parameter sent with the saved value (`updated_since`).
+    /// Query parameter sent with the saved value (`updated_since`); unused
+    /// when the URL holds `{cursor}`.
+    #[serde(default)]
     pub param: String,
     /// Value for the first run (default: nothing sent).
     #[serde(default)]
@@ -155,23 +159,25 @@ pub fn next_from_link_header(header: &str) -> Option<String> {
     })
 }
 
+/// `s` percent-encoded for a URL's path or query.
+pub fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// `url` with `params` appended as a query string (percent-encoded).
 pub fn with_query(url: &str, params: &BTreeMap<String, String>) -> String {
     if params.is_empty() {
         return url.to_string();
     }
-    let encode = |s: &str| {
-        let mut out = String::new();
-        for b in s.bytes() {
-            match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    out.push(b as char)
-                }
-                _ => out.push_str(&format!("%{b:02X}")),
-            }
-        }
-        out
-    };
     let query: Vec<String> = params
         .iter()
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
@@ -370,11 +376,18 @@ impl HttpReader {
             NextPage::Url(url) => Some(url),
             NextPage::Params(extra) => {
                 let mut params = self.config.params.clone();
-                if let (Some(inc), Some(cursor)) = (&self.config.incremental, &self.cursor) {
+                // `{cursor}` in the URL: the value there (empty on a first run).
+                let url = self
+                    .config
+                    .url
+                    .replace("{cursor}", &encode(self.cursor.as_deref().unwrap_or("")));
+                if let (Some(inc), Some(cursor)) = (&self.config.incremental, &self.cursor)
+                    && !self.config.url.contains("{cursor}")
+                {
                     params.insert(inc.param.clone(), cursor.clone());
                 }
                 params.extend(extra);
-                Some(with_query(&self.config.url, &params))
+                Some(with_query(&url, &params))
             }
         }
     }

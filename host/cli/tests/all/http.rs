@@ -108,6 +108,27 @@ fn record(id: u64) -> serde_json::Value {
     serde_json::json!({"id": id, "name": format!("n{id}"), "updated_at": format!("2024-01-0{id}T00:00:00Z")})
 }
 
+/// With the right bearer token: the `updated_since` asked for and the
+/// records updated after it.
+fn updated_since(
+    param: &dyn Fn(&str) -> Option<String>,
+    auth: &str,
+) -> Option<(Option<String>, Vec<serde_json::Value>)> {
+    if auth != "Bearer s3cr3t-value" {
+        return None;
+    }
+    let since = param("updated_since").map(|s| s.replace("%3A", ":"));
+    let rows = (1..=6)
+        .map(record)
+        .filter(|r| {
+            since
+                .as_deref()
+                .is_none_or(|s| r["updated_at"].as_str().unwrap() > s)
+        })
+        .collect();
+    Some((since, rows))
+}
+
 type Respond = dyn Fn(&mut TcpStream, &str, &str, &[u8]);
 
 /// A REST API paginated every way the `http` source supports.
@@ -183,21 +204,20 @@ fn api(
                 _ => json(conn, serde_json::json!({"data": page_of(1)}), ""),
             }
         }
+        p if p.starts_with("/api/changes/since/") => {
+            let since = p["/api/changes/since/".len()..].replace("%3A", ":");
+            let rows: Vec<_> = (1..=6)
+                .map(record)
+                .filter(|r| since.is_empty() || r["updated_at"].as_str().unwrap() > since.as_str())
+                .collect();
+            json(conn, serde_json::json!(rows), "")
+        }
         "/api/down" => respond(conn, "500 Internal Server Error", "", b"down for good"),
         "/api/orders" => {
             // Next links, a bearer token and `updated_since`, as the example expects.
-            if auth != "Bearer s3cr3t-value" {
+            let Some((since, rows)) = updated_since(param, auth) else {
                 return respond(conn, "401 Unauthorized", "", b"who are you");
-            }
-            let since = param("updated_since").map(|s| s.replace("%3A", ":"));
-            let rows: Vec<_> = (1..=6)
-                .map(record)
-                .filter(|r| {
-                    since
-                        .as_deref()
-                        .is_none_or(|s| r["updated_at"].as_str().unwrap() > s)
-                })
-                .collect();
+            };
             let n: usize = param("p").map_or(0, |p| p.parse().unwrap());
             let page: Vec<_> = rows.iter().skip(n * 2).take(2).cloned().collect();
             let next = if rows.len() > (n + 1) * 2 {
@@ -215,18 +235,9 @@ fn api(
             )
         }
         "/api/since" => {
-            if auth != "Bearer s3cr3t-value" {
+            let Some((_, rows)) = updated_since(param, auth) else {
                 return respond(conn, "401 Unauthorized", "", b"who are you");
-            }
-            let since = param("updated_since").map(|s| s.replace("%3A", ":"));
-            let rows: Vec<_> = (1..=6)
-                .map(record)
-                .filter(|r| {
-                    since
-                        .as_deref()
-                        .is_none_or(|s| r["updated_at"].as_str().unwrap() > s)
-                })
-                .collect();
+            };
             json(conn, serde_json::json!({"data": rows}), "")
         }
         _ => respond(conn, "404 Not Found", "", b""),
@@ -539,6 +550,20 @@ fn the_http_source_is_incremental_and_fails_clearly() {
     assert_eq!(run("since.yaml"), 6);
     // The saved cursor is the largest updated_at: nothing newer yet.
     assert_eq!(run("since.yaml"), 0);
+    // The cursor in the URL's path instead of a parameter.
+    s.write(
+        "path.yaml",
+        api_job(
+            &server,
+            &format!(
+                "{{url: '{}', incremental: {{field: updated_at, start: '2024-01-04T00:00:00Z'}}}}",
+                server.url("/api/changes/since/{cursor}")
+            ),
+            "path-{task}.jsonl",
+        ),
+    );
+    assert_eq!(run("path.yaml"), 2);
+    assert_eq!(run("path.yaml"), 0);
     // A wrong token: the server's 401 is an auth error naming the URL.
     let out = s.sluice_env(
         &["run", "since.yaml", "--full-refresh"],
