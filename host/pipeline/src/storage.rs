@@ -48,12 +48,7 @@ pub(crate) fn open(
 ///
 /// # Errors
 /// A job error when it is missing or cannot be created.
-pub(crate) fn local_root(
-    job: &Job,
-    at: &str,
-    location: &BlobLocation,
-    writable: bool,
-) -> Result<PathBuf> {
+fn local_root(job: &Job, at: &str, location: &BlobLocation, writable: bool) -> Result<PathBuf> {
     let fail = |message: String| Error::Job {
         file: job.file.display().to_string(),
         message: format!("{at}.grants.blob: {message}"),

@@ -223,12 +223,12 @@ impl Transfer {
         )?;
         // Rejected rows go next to the output when the sink writes local
         // files, else beside the job file.
-        let rejects_dir = match &job.sink.grants.blob {
-            Some(location) if !location.is_s3() => {
-                crate::storage::local_root(&job, "sink", location, true)?.join("rejects")
-            }
-            _ => job.base_dir.join("rejects"),
-        };
+        let rejects_dir = sink
+            .grants
+            .blob
+            .as_ref()
+            .and_then(|grant| grant.store.local_file("rejects").ok().flatten())
+            .unwrap_or_else(|| job.base_dir.join("rejects"));
         Ok(Transfer {
             job,
             source,
