@@ -312,19 +312,8 @@ impl ObjectStore for S3Store {
     }
 
     fn write(&self, path: &str, data: &[u8]) -> Result<(), Error> {
-        let inner = &self.inner;
-        let key = inner.key(path)?;
-        block_on(
-            inner
-                .client
-                .put_object()
-                .bucket(&inner.url.bucket)
-                .key(&key)
-                .body(bytes::Bytes::copy_from_slice(data).into())
-                .send(),
-        )
-        .map(|_| ())
-        .map_err(|e| classify(e, &inner.describe(&key)))
+        let key = self.inner.key(path)?;
+        write::put(&self.inner, &key, bytes::Bytes::copy_from_slice(data))
     }
 
     fn create(&self, path: &str, staged: bool) -> Result<Box<dyn ObjectWriter>, Error> {

@@ -165,7 +165,8 @@ impl MultipartWriter {
     }
 }
 
-fn put(inner: &Inner, key: &str, body: Bytes) -> Result<(), Error> {
+/// One PUT of a whole object.
+pub(crate) fn put(inner: &Inner, key: &str, body: Bytes) -> Result<(), Error> {
     block_on(
         inner
             .client
