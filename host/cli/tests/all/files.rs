@@ -282,16 +282,7 @@ fn parquet_file_read_in_row_group_ranges() {
     let summary = s.run_ok("j.yaml", &[]);
     assert_eq!(rows(&summary), 10000);
     assert_eq!(summary["tasks"], 10, "one task per row group");
-    let mut ids = Vec::new();
-    for o in summary["outputs"].as_array().unwrap() {
-        let text = std::fs::read_to_string(s.path("out").join(o.as_str().unwrap())).unwrap();
-        ids.extend(
-            text.lines()
-                .skip(1)
-                .map(|l| l.split(',').next().unwrap().parse::<u32>().unwrap()),
-        );
-    }
-    ids.sort();
+    let ids = output_ids(&s, &summary);
     assert_eq!(
         ids,
         (0..10000).collect::<Vec<_>>(),

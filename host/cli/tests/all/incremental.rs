@@ -21,16 +21,7 @@ fn generate_incremental_reads_only_new_rows() {
     s.write("j.yaml", generate_job(1500));
     let more = s.run_ok("j.yaml", &[]);
     assert_eq!(rows(&more), 500);
-    let mut ids = Vec::new();
-    for o in more["outputs"].as_array().unwrap() {
-        let text = std::fs::read_to_string(s.path("out").join(o.as_str().unwrap())).unwrap();
-        ids.extend(
-            text.lines()
-                .skip(1)
-                .map(|l| l.split(',').next().unwrap().parse::<u64>().unwrap()),
-        );
-    }
-    ids.sort();
+    let ids = output_ids(&s, &more);
     assert_eq!(ids, (1000..1500).collect::<Vec<_>>());
     // Earlier runs' files are kept (the sink appends): the directory holds
     // every row exactly once.
@@ -100,15 +91,6 @@ fn commits_within_a_task_write_new_files_and_save_state() {
     // files, none overwriting another, every row once.
     let outputs = summary["outputs"].as_array().unwrap();
     assert_eq!(outputs.len(), 4, "{outputs:?}");
-    let mut ids = Vec::new();
-    for o in outputs {
-        let text = std::fs::read_to_string(s.path("out").join(o.as_str().unwrap())).unwrap();
-        ids.extend(
-            text.lines()
-                .skip(1)
-                .map(|l| l.split(',').next().unwrap().parse::<u64>().unwrap()),
-        );
-    }
-    ids.sort();
+    let ids = output_ids(&s, &summary);
     assert_eq!(ids, (0..1000).collect::<Vec<_>>());
 }

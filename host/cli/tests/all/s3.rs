@@ -23,6 +23,11 @@ fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// `env` as the borrowed pairs `sluice_env` takes.
+fn refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 /// One HTTP/1.1 request to the S3 server; returns status and body. The
 /// server checks no signature (but wants one present to treat the request
 /// as the bucket owner's).
@@ -129,9 +134,7 @@ fn xml_values(xml: &str, tag: &str) -> Vec<String> {
 }
 
 fn run(s: &Scratch, job: &str) -> serde_json::Value {
-    let env = aws_env(&endpoint());
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let out = s.sluice_env(&["run", job, "--json"], &env);
+    let out = s.sluice_env(&["run", job, "--json"], &refs(&aws_env(&endpoint())));
     assert!(
         out.status.success(),
         "sluice run {job} failed:\n{}",
@@ -141,9 +144,7 @@ fn run(s: &Scratch, job: &str) -> serde_json::Value {
 }
 
 fn run_err_with(s: &Scratch, job: &str, endpoint: &str) -> String {
-    let env = aws_env(endpoint);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let out = s.sluice_env(&["run", job], &env);
+    let out = s.sluice_env(&["run", job], &refs(&aws_env(endpoint)));
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "should fail cleanly:\n{stderr}");
     stderr
@@ -364,10 +365,7 @@ fn incremental_by_last_path_lists_only_newer_keys() {
     // A full refresh reads everything again.
     let out = s.sluice_env(
         &["run", "j.yaml", "--json", "--full-refresh"],
-        &aws_env(&endpoint())
-            .iter()
-            .map(|(k, v)| (*k, v.as_str()))
-            .collect::<Vec<_>>(),
+        &refs(&aws_env(&endpoint())),
     );
     assert!(out.status.success());
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -411,10 +409,8 @@ fn a_key_deleted_after_listing_fails_its_task_clearly() {
             bucket.url("out")
         ),
     );
-    let env = aws_env(&endpoint());
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let child = s
-        .command(&["run", "j.yaml"], &env)
+        .command(&["run", "j.yaml"], &refs(&aws_env(&endpoint())))
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -458,7 +454,7 @@ fn s3_examples_run() {
     let mut env = aws_env(&endpoint());
     env.push(("AWS_ENDPOINT_URL", endpoint()));
     env.push(("LAKE_URL", lake));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = refs(&env);
     let run = |job: &str| {
         let out = s.sluice_env(&["run", job, "--json"], &env);
         assert!(

@@ -149,3 +149,19 @@ pub fn schema_names(batch: &RecordBatch) -> Vec<String> {
     let schema: Arc<_> = batch.schema();
     schema.fields().iter().map(|f| f.name().clone()).collect()
 }
+
+/// The first column of every CSV file a run reports under `outputs`
+/// (in `out/`), as numbers, sorted.
+pub fn output_ids(s: &Scratch, summary: &serde_json::Value) -> Vec<u64> {
+    let mut ids = Vec::new();
+    for o in summary["outputs"].as_array().unwrap() {
+        let text = std::fs::read_to_string(s.path("out").join(o.as_str().unwrap())).unwrap();
+        ids.extend(
+            text.lines()
+                .skip(1)
+                .map(|l| l.split(',').next().unwrap().parse::<u64>().unwrap()),
+        );
+    }
+    ids.sort();
+    ids
+}
