@@ -541,7 +541,8 @@ fn postgres_source_survives_a_terminated_backend() {
         while started.elapsed() < std::time::Duration::from_secs(60) {
             let killed = pg_value(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                 WHERE application_name = 'sluice' AND query LIKE 'COPY (SELECT%kill_t%'",
+                 WHERE application_name = 'sluice' AND state = 'active'
+                   AND query LIKE 'COPY (SELECT%kill_t%'",
             );
             if killed != "0" {
                 return true;
