@@ -1,62 +1,185 @@
-//! Sluice's state store: run history and per-partition stream state.
+//! Sluice's store: run history, stream state, workflows and the task queue.
 //!
-//! The embedded default is SQLite under `.sluice/`, so `sluice run` needs
-//! nothing else. State is written only after the sink committed the data it
-//! covers, which is what makes a rerun continue where the last one stopped.
+//! One [`Store`], two backends chosen by URL: SQLite (the embedded default
+//! under `.sluice/`, so `sluice run` needs nothing else) and PostgreSQL
+//! (`SLUICE_DATABASE_URL=postgres://…`, shared by a fleet of servers). The
+//! SQL is written once; the few places the dialects differ (the clock,
+//! `FOR UPDATE SKIP LOCKED`, a list of ids) are tokens [`Dialect`] renders.
+//!
+//! State is written only after the sink committed the data it covers, which
+//! is what makes a rerun continue where the last one stopped.
 
+mod dialect;
 mod error;
-mod sqlite;
+mod queue;
+mod runs;
+mod schedules;
+mod secrets;
+mod workflows;
 
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+use tokio::sync::Notify;
+
+pub use dialect::Dialect;
 pub use error::{Error, Result};
-pub use sqlite::SqliteStore;
+pub use queue::{FinishReport, LeasedTask, Outcome, READY_CHANNEL, TaskState};
+pub use runs::{RunRecord, RunStatus};
+pub use schedules::{Leadership, ScheduleRecord};
+pub use secrets::SecretKey;
+pub use workflows::{
+    AttemptRecord, AttemptStatus, NewAttempt, NewTask, Plan, ProjectRecord, RetryPolicy,
+    TaskRecord, TaskStart,
+};
 
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
-    /// Still going (or killed: a run that never finished stays here).
-    Running,
-    /// Every task committed.
-    Succeeded,
-    /// A task failed; committed partitions kept their state.
-    Failed,
-}
-
-impl RunStatus {
-    /// The stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> RunStatus {
-        match s {
-            "succeeded" => RunStatus::Succeeded,
-            "failed" => RunStatus::Failed,
-            _ => RunStatus::Running,
-        }
-    }
-}
-
-/// One run, as `sluice runs` lists it.
+/// The store: a connection pool and the dialect of the database behind it.
 #[derive(Debug, Clone)]
-pub struct RunRecord {
-    /// Run id.
-    pub id: i64,
-    /// Job name.
-    pub job: String,
-    /// RFC 3339 start time (UTC).
-    pub started_at: String,
-    /// RFC 3339 end time, if it ended.
-    pub finished_at: Option<String>,
-    /// How it ended.
-    pub status: RunStatus,
-    /// Rows committed.
-    pub rows: i64,
-    /// Bytes committed.
-    pub bytes: i64,
-    /// The error, if it failed.
-    pub error: Option<String>,
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+    url: String,
+    /// Wakes this process's workers when tasks become ready; other
+    /// processes hear PostgreSQL NOTIFY.
+    ready: Arc<Notify>,
+}
+
+impl Store {
+    /// Open the store at `url` (`postgres://…`, or `sqlite://path`) and bring
+    /// its schema up to date.
+    ///
+    /// # Errors
+    /// When the database cannot be reached or migrated.
+    pub async fn open(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::of_url(url).ok_or_else(|| Error::Open {
+            location: redact(url),
+            source: sqlx::Error::Configuration(
+                "expected a postgres:// or sqlite:// URL".to_string().into(),
+            ),
+        })?;
+        let location = redact(url);
+        let open_err = |source| Error::Open {
+            location: location.clone(),
+            source,
+        };
+        let options: AnyConnectOptions = url.parse().map_err(open_err)?;
+        let options = options.disable_statement_logging();
+        let pool = match dialect {
+            Dialect::Sqlite => {
+                // One connection: SQLite has one writer anyway, and a single
+                // connection never meets a lock upgrade it cannot win.
+                AnyPoolOptions::new()
+                    .max_connections(1)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA busy_timeout = 30000").await?;
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await
+            }
+            Dialect::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await
+            }
+        }
+        .map_err(open_err)?;
+        match dialect {
+            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        Ok(Store {
+            pool,
+            dialect,
+            url: url.to_string(),
+            ready: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Open (creating if needed) the SQLite file at `path`.
+    ///
+    /// # Errors
+    /// When the file cannot be created or migrated.
+    pub async fn open_sqlite(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Open {
+                location: path.display().to_string(),
+                source: sqlx::Error::Io(e),
+            })?;
+        }
+        Store::open(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    /// Which database this is.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The URL with any password hidden, for messages.
+    pub fn location(&self) -> String {
+        redact(&self.url)
+    }
+
+    /// The URL it was opened with (the listener needs its own connection).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Render SQL written with dialect tokens.
+    fn sql(&self, text: &str) -> String {
+        self.dialect.render(text)
+    }
+
+    /// Whether the database answers, for readiness checks.
+    ///
+    /// # Errors
+    /// When it does not.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// Hide the password in a database URL.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://u:secret@db:5432/x"),
+            "postgres://u:***@db:5432/x"
+        );
+        assert_eq!(redact("postgres://u@db/x"), "postgres://u@db/x");
+        assert_eq!(redact("sqlite://a.db"), "sqlite://a.db");
+    }
 }

@@ -1,0 +1,3 @@
+DROP TABLE stream_state;
+DROP INDEX runs_job;
+DROP TABLE runs;

@@ -1,0 +1,10 @@
+DROP TABLE workers;
+DROP TABLE secrets;
+DROP TABLE task_logs;
+DROP TABLE task_edges;
+DROP TABLE tasks;
+DROP TABLE attempts;
+DROP TABLE sessions;
+DROP TABLE schedules;
+DROP TABLE revisions;
+DROP TABLE projects;

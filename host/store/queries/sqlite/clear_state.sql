@@ -1,1 +1,0 @@
-DELETE FROM stream_state WHERE job = ?

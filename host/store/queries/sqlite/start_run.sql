@@ -1,1 +1,0 @@
-INSERT INTO runs (job) VALUES (?) RETURNING id

@@ -1,1 +1,0 @@
-SELECT partition, state FROM stream_state WHERE job = ? AND stream = ?

@@ -1,0 +1,929 @@
+//! The task queue: leases, heartbeats, completion and what follows from it.
+//!
+//! Workers lease ready tasks with `FOR UPDATE SKIP LOCKED` (so two workers
+//! never take the same row and never wait on each other), keep them by
+//! heartbeat, and report outcomes in batches. A finished task releases the
+//! tasks downstream of it in the same transaction; `group` and `skip` rows
+//! are barriers completed here, never leased. A lease that expires makes
+//! the task ready again, counted as a retry: the worker holding it is gone.
+
+use std::sync::Arc;
+
+use sqlx::any::Any;
+use sqlx::{Row, Transaction};
+
+use crate::dialect::id_list;
+use crate::workflows::{AttemptStatus, Plan, TaskStart};
+use crate::{Result, Store};
+
+/// Kinds the queue completes itself.
+const BARRIERS: &str = "('group', 'skip')";
+
+/// The channel LISTEN/NOTIFY wakes workers on.
+pub const READY_CHANNEL: &str = "sluice_tasks_ready";
+
+/// A task a worker holds a lease on.
+#[derive(Debug, Clone)]
+pub struct LeasedTask {
+    /// Task id.
+    pub id: i64,
+    /// Attempt id.
+    pub attempt_id: i64,
+    /// Full name.
+    pub name: String,
+    /// Kind: what runs it.
+    pub kind: String,
+    /// Configuration (JSON).
+    pub config: String,
+    /// Parameters (JSON).
+    pub params: String,
+    /// Retries so far.
+    pub retries: i64,
+    /// This lease's number (1 for the first).
+    pub lease: i64,
+    /// When it became ready, ms since the epoch.
+    pub ready_at: i64,
+    /// When this lease was taken, ms since the epoch.
+    pub leased_at: i64,
+}
+
+/// How a leased task ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Done; `summary` (JSON) says what it moved.
+    Succeeded {
+        /// For transfers: rows, bytes, seconds.
+        summary: Option<String>,
+    },
+    /// Failed; retried if its policy allows and `retryable`.
+    Failed {
+        /// What went wrong.
+        error: String,
+        /// False for errors a retry cannot fix (bad config).
+        retryable: bool,
+    },
+    /// Given back unfinished (the worker is shutting down): ready again at
+    /// once, not counted as a retry.
+    Released,
+    /// Stopped because its attempt was killed.
+    Cancelled,
+}
+
+/// A task's state, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// An `on_error` handler nobody needed (yet).
+    Dormant,
+    /// Waiting for upstream tasks.
+    Blocked,
+    /// Waiting for a worker.
+    Ready,
+    /// Leased.
+    Running,
+    /// Done.
+    Succeeded,
+    /// Its `if:` was false.
+    Skipped,
+    /// Failed after its retries.
+    Failed,
+    /// The attempt failed or was killed before it ran.
+    Cancelled,
+}
+
+impl TaskState {
+    /// Parse the stored text.
+    pub fn parse(s: &str) -> Option<TaskState> {
+        Some(match s {
+            "dormant" => TaskState::Dormant,
+            "blocked" => TaskState::Blocked,
+            "ready" => TaskState::Ready,
+            "running" => TaskState::Running,
+            "succeeded" => TaskState::Succeeded,
+            "skipped" => TaskState::Skipped,
+            "failed" => TaskState::Failed,
+            "cancelled" => TaskState::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// What [`Store::finish`] did.
+#[derive(Debug, Clone, Default)]
+pub struct FinishReport {
+    /// Tasks whose lease this worker no longer held (it expired and the
+    /// task went to another worker): their outcome was dropped.
+    pub lost: Vec<i64>,
+    /// Tasks that will run again after a failure.
+    pub retried: Vec<i64>,
+    /// Attempts that ended, and how.
+    pub attempts_finished: Vec<(i64, AttemptStatus)>,
+}
+
+type Tx<'a> = Transaction<'a, Any>;
+
+/// Collect (task id, attempt id) rows of tasks this worker still held.
+fn held(rows: Vec<sqlx::any::AnyRow>, done: &mut Vec<i64>, touched: &mut Vec<i64>) -> Result<()> {
+    for r in rows {
+        done.push(r.try_get(0)?);
+        touched.push(r.try_get(1)?);
+    }
+    Ok(())
+}
+
+/// Put an attempt's task graph in the queue; tasks with nothing upstream
+/// are ready at once.
+pub(crate) async fn insert_plan(
+    store: &Store,
+    tx: &mut Tx<'_>,
+    attempt_id: i64,
+    plan: &Plan,
+) -> Result<()> {
+    let insert = store.sql(
+        "INSERT INTO tasks (attempt_id, parent_id, name, kind, config, params, state, waiting, \
+         retry_limit, retry_interval, retry_backoff, ready_at, on_error_of, error_root) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, {now}, $12, $13) RETURNING id",
+    );
+    let mut ids: Vec<i64> = Vec::with_capacity(plan.tasks.len());
+    for (index, task) in plan.tasks.iter().enumerate() {
+        let state = match task.start {
+            TaskStart::Dormant => "dormant",
+            TaskStart::Active if task.upstream.is_empty() => "ready",
+            TaskStart::Active => "blocked",
+        };
+        let id_of = |i: Option<usize>| i.filter(|&i| i < index).map(|i| ids[i]);
+        let id: i64 = sqlx::query(&insert)
+            .bind(attempt_id)
+            .bind(id_of(task.parent))
+            .bind(&task.name)
+            .bind(&task.kind)
+            .bind(&task.config)
+            .bind(&task.params)
+            .bind(state)
+            .bind(task.upstream.len() as i64)
+            .bind(task.retry.limit)
+            .bind(task.retry.interval_ms)
+            .bind(i64::from(task.retry.exponential))
+            .bind(id_of(task.on_error_of))
+            .bind(id_of(task.error_root))
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
+        if task.error_root == Some(index) {
+            sqlx::query("UPDATE tasks SET error_root = id WHERE id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        ids.push(id);
+    }
+    for (index, task) in plan.tasks.iter().enumerate() {
+        for &up in &task.upstream {
+            sqlx::query("INSERT INTO task_edges (upstream, downstream) VALUES ($1, $2)")
+                .bind(ids[up])
+                .bind(ids[index])
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    settle_barriers(store, tx, attempt_id).await
+}
+
+/// Complete the barriers of an attempt that are ready, and what follows.
+async fn settle_barriers(store: &Store, tx: &mut Tx<'_>, attempt_id: i64) -> Result<()> {
+    let rows = sqlx::query(&store.sql(&format!(
+        "UPDATE tasks SET state = CASE WHEN kind = 'skip' THEN 'skipped' ELSE 'succeeded' END, \
+         finished_at = {{now}} WHERE attempt_id = $1 AND state = 'ready' AND kind IN {BARRIERS} \
+         RETURNING id"
+    )))
+    .bind(attempt_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let done = rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<Vec<i64>, _>>()?;
+    release_downstream(store, tx, done).await
+}
+
+/// Tell the tasks downstream of `done` that it finished: those with nothing
+/// left to wait for become ready, and barriers among them complete too.
+async fn release_downstream(store: &Store, tx: &mut Tx<'_>, mut done: Vec<i64>) -> Result<()> {
+    let lock = store.sql(
+        "SELECT id FROM tasks WHERE id IN (SELECT downstream FROM task_edges \
+         WHERE upstream IN {ids:$1}) AND state = 'blocked' ORDER BY id{for_update}",
+    );
+    let count_down = store.sql(
+        "UPDATE tasks SET waiting = waiting - (SELECT count(*) FROM task_edges e \
+         WHERE e.downstream = tasks.id AND e.upstream IN {ids:$1}) \
+         WHERE id IN (SELECT downstream FROM task_edges WHERE upstream IN {ids:$1}) \
+         AND state = 'blocked' RETURNING id, waiting, kind",
+    );
+    let make_ready =
+        store.sql("UPDATE tasks SET state = 'ready', ready_at = {now} WHERE id IN {ids:$1}");
+    let complete = store.sql(
+        "UPDATE tasks SET state = CASE WHEN kind = 'skip' THEN 'skipped' ELSE 'succeeded' END, \
+         finished_at = {now} WHERE id IN {ids:$1}",
+    );
+    while !done.is_empty() {
+        let list = id_list(&done);
+        if store.dialect == crate::Dialect::Postgres {
+            // Lock in id order so two workers never deadlock on a barrier.
+            sqlx::query(&lock).bind(&list).fetch_all(&mut **tx).await?;
+        }
+        let rows = sqlx::query(&count_down)
+            .bind(&list)
+            .fetch_all(&mut **tx)
+            .await?;
+        let mut ready = Vec::new();
+        let mut barriers = Vec::new();
+        for r in &rows {
+            let waiting: i64 = r.try_get(1)?;
+            if waiting > 0 {
+                continue;
+            }
+            let id: i64 = r.try_get(0)?;
+            let kind: String = r.try_get(2)?;
+            if kind == "group" || kind == "skip" {
+                barriers.push(id);
+            } else {
+                ready.push(id);
+            }
+        }
+        if !ready.is_empty() {
+            sqlx::query(&make_ready)
+                .bind(id_list(&ready))
+                .execute(&mut **tx)
+                .await?;
+        }
+        if !barriers.is_empty() {
+            sqlx::query(&complete)
+                .bind(id_list(&barriers))
+                .execute(&mut **tx)
+                .await?;
+        }
+        done = barriers;
+    }
+    Ok(())
+}
+
+/// Resuming: tasks that succeeded in `previous` are done already in `attempt`.
+pub(crate) async fn keep_succeeded(
+    store: &Store,
+    tx: &mut Tx<'_>,
+    attempt: i64,
+    previous: i64,
+) -> Result<()> {
+    let rows = sqlx::query(&store.sql(&format!(
+        "UPDATE tasks SET state = 'succeeded', finished_at = {{now}}, \
+         summary = (SELECT p.summary FROM tasks p WHERE p.attempt_id = $2 AND p.name = tasks.name) \
+         WHERE attempt_id = $1 AND kind NOT IN {BARRIERS} AND state IN ('ready', 'blocked') \
+         AND name IN (SELECT name FROM tasks WHERE attempt_id = $2 AND state = 'succeeded') \
+         RETURNING id"
+    )))
+    .bind(attempt)
+    .bind(previous)
+    .fetch_all(&mut **tx)
+    .await?;
+    let done = rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<Vec<i64>, _>>()?;
+    release_downstream(store, tx, done).await
+}
+
+/// Wake listening workers when the transaction commits.
+pub(crate) async fn notify(store: &Store, tx: &mut Tx<'_>) -> Result<()> {
+    if store.dialect == crate::Dialect::Postgres {
+        sqlx::query(&format!("SELECT pg_notify('{READY_CHANNEL}', '')"))
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// An attempt failed at `task`: cancel what has not started, and wake the
+/// `on_error` handlers of the task and of every group around it.
+async fn fail_attempt(store: &Store, tx: &mut Tx<'_>, attempt: i64, task: i64) -> Result<()> {
+    sqlx::query("UPDATE attempts SET failed = 1 WHERE id = $1")
+        .bind(attempt)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(&store.sql(
+        "UPDATE tasks SET state = 'cancelled', finished_at = {now} WHERE attempt_id = $1 \
+         AND state IN ('blocked', 'ready') AND error_root IS NULL",
+    ))
+    .bind(attempt)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(&store.sql(
+        "WITH RECURSIVE around (id, parent_id) AS ( \
+           SELECT id, parent_id FROM tasks WHERE id = $1 \
+           UNION ALL SELECT t.id, t.parent_id FROM tasks t JOIN around a ON t.id = a.parent_id) \
+         UPDATE tasks SET state = CASE WHEN waiting = 0 THEN 'ready' ELSE 'blocked' END, \
+           ready_at = {now} \
+         WHERE attempt_id = $2 AND state = 'dormant' AND error_root IN \
+           (SELECT id FROM tasks WHERE attempt_id = $2 AND on_error_of IN (SELECT id FROM around))",
+    ))
+    .bind(task)
+    .bind(attempt)
+    .execute(&mut **tx)
+    .await?;
+    settle_barriers(store, tx, attempt).await
+}
+
+/// End the attempt if nothing in it is left to run.
+async fn close_if_done(
+    store: &Store,
+    tx: &mut Tx<'_>,
+    attempt: i64,
+) -> Result<Option<AttemptStatus>> {
+    let row = sqlx::query(&store.sql(
+        "UPDATE attempts SET finished_at = {now}, status = CASE WHEN kill_requested = 1 \
+         THEN 'killed' WHEN failed = 1 THEN 'failed' ELSE 'succeeded' END \
+         WHERE id = $1 AND status = 'running' AND NOT EXISTS (SELECT 1 FROM tasks \
+         WHERE attempt_id = $1 AND state IN ('blocked', 'ready', 'running')) RETURNING status",
+    ))
+    .bind(attempt)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match row {
+        Some(r) => {
+            let status: String = r.try_get(0)?;
+            Ok(Some(match status.as_str() {
+                "killed" => AttemptStatus::Killed,
+                "failed" => AttemptStatus::Failed,
+                _ => AttemptStatus::Succeeded,
+            }))
+        }
+        None => Ok(None),
+    }
+}
+
+impl Store {
+    /// Lease up to `max` ready tasks for `owner`, for `ttl_ms`.
+    ///
+    /// # Errors
+    /// On a database error.
+    /// With `attempt`, only that attempt's tasks (a workflow run in place
+    /// by `sluice workflow run`).
+    pub async fn lease(
+        &self,
+        owner: &str,
+        max: i64,
+        ttl_ms: i64,
+        attempt: Option<i64>,
+    ) -> Result<Vec<LeasedTask>> {
+        if max <= 0 {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&self.sql(
+            "UPDATE tasks SET state = 'running', lease_owner = $1, lease_expires = {now} + $2, \
+             leased_at = {now}, started_at = COALESCE(started_at, {now}), \
+             lease_count = lease_count + 1 \
+             WHERE id IN (SELECT id FROM tasks WHERE state = 'ready' AND ready_at <= {now} \
+             AND ($4 IS NULL OR attempt_id = $4) ORDER BY ready_at, id LIMIT $3{skip_locked}) \
+             RETURNING id, attempt_id, name, kind, config, params, retries, lease_count, \
+             ready_at, leased_at",
+        ))
+        .bind(owner)
+        .bind(ttl_ms)
+        .bind(max)
+        .bind(attempt)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tasks = rows
+            .iter()
+            .map(|r| {
+                Ok(LeasedTask {
+                    id: r.try_get(0)?,
+                    attempt_id: r.try_get(1)?,
+                    name: r.try_get(2)?,
+                    kind: r.try_get(3)?,
+                    config: r.try_get(4)?,
+                    params: r.try_get(5)?,
+                    retries: r.try_get(6)?,
+                    lease: r.try_get(7)?,
+                    ready_at: r.try_get(8)?,
+                    leased_at: r.try_get(9)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        tasks.sort_by_key(|t| (t.ready_at, t.id));
+        Ok(tasks)
+    }
+
+    /// Tasks ready now (queue depth), and the age in ms of the oldest.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn queue_depth(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query(&self.sql(
+            "SELECT count(*), COALESCE({now} - min(ready_at), 0) FROM tasks \
+             WHERE state = 'ready' AND ready_at <= {now}",
+        ))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// Tasks running now, across the fleet.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn running_count(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT count(*) FROM tasks WHERE state = 'running'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Extend every lease `owner` holds by `ttl_ms`. Returns the tasks it
+    /// holds whose attempt was killed: the worker stops them.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn heartbeat(&self, owner: &str, ttl_ms: i64) -> Result<Vec<i64>> {
+        sqlx::query(&self.sql(
+            "UPDATE tasks SET lease_expires = {now} + $2 WHERE lease_owner = $1 \
+             AND state = 'running'",
+        ))
+        .bind(owner)
+        .bind(ttl_ms)
+        .execute(&self.pool)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT t.id FROM tasks t JOIN attempts a ON a.id = t.attempt_id \
+             WHERE t.lease_owner = $1 AND t.state = 'running' AND a.kill_requested = 1",
+        )
+        .bind(owner)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get(0)?))
+            .collect::<Result<Vec<i64>>>()
+    }
+
+    /// Report how leased tasks ended, in one transaction.
+    ///
+    /// # Errors
+    /// On a database error (nothing of the batch is applied).
+    pub async fn finish(&self, owner: &str, outcomes: &[(i64, Outcome)]) -> Result<FinishReport> {
+        let mut report = FinishReport::default();
+        let mut tx = self.pool.begin().await?;
+        let mut touched: Vec<i64> = Vec::new();
+        let mut succeeded_plain = Vec::new();
+        let mut released = Vec::new();
+        let mut cancelled = Vec::new();
+        let mut done: Vec<i64> = Vec::new();
+        for (id, outcome) in outcomes {
+            match outcome {
+                Outcome::Succeeded { summary: None } => succeeded_plain.push(*id),
+                Outcome::Succeeded {
+                    summary: Some(summary),
+                } => {
+                    let rows = sqlx::query(&self.sql(
+                        "UPDATE tasks SET state = 'succeeded', finished_at = {now}, \
+                         lease_owner = NULL, summary = $3 WHERE id = $1 AND lease_owner = $2 \
+                         AND state = 'running' RETURNING id, attempt_id",
+                    ))
+                    .bind(id)
+                    .bind(owner)
+                    .bind(summary)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    held(rows, &mut done, &mut touched)?;
+                }
+                Outcome::Released => released.push(*id),
+                Outcome::Cancelled => cancelled.push(*id),
+                Outcome::Failed { error, retryable } => {
+                    let row = sqlx::query(
+                        "SELECT attempt_id, retries, retry_limit, retry_interval, retry_backoff \
+                         FROM tasks WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+                    )
+                    .bind(id)
+                    .bind(owner)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(row) = row else {
+                        report.lost.push(*id);
+                        continue;
+                    };
+                    let attempt: i64 = row.try_get(0)?;
+                    let retries: i64 = row.try_get(1)?;
+                    let limit: i64 = row.try_get(2)?;
+                    let interval: i64 = row.try_get(3)?;
+                    let exponential: i64 = row.try_get(4)?;
+                    touched.push(attempt);
+                    if *retryable && retries < limit {
+                        let wait = if exponential == 1 {
+                            interval.saturating_mul(1 << retries.min(20))
+                        } else {
+                            interval
+                        };
+                        sqlx::query(&self.sql(
+                            "UPDATE tasks SET state = 'ready', lease_owner = NULL, \
+                             retries = retries + 1, ready_at = {now} + $2, error = $3 \
+                             WHERE id = $1",
+                        ))
+                        .bind(id)
+                        .bind(wait)
+                        .bind(error)
+                        .execute(&mut *tx)
+                        .await?;
+                        report.retried.push(*id);
+                    } else {
+                        sqlx::query(&self.sql(
+                            "UPDATE tasks SET state = 'failed', lease_owner = NULL, \
+                             finished_at = {now}, error = $2 WHERE id = $1",
+                        ))
+                        .bind(id)
+                        .bind(error)
+                        .execute(&mut *tx)
+                        .await?;
+                        fail_attempt(self, &mut tx, attempt, *id).await?;
+                    }
+                }
+            }
+        }
+        if !succeeded_plain.is_empty() {
+            let rows = sqlx::query(&self.sql(
+                "UPDATE tasks SET state = 'succeeded', finished_at = {now}, lease_owner = NULL \
+                 WHERE id IN {ids:$1} AND lease_owner = $2 AND state = 'running' \
+                 RETURNING id, attempt_id",
+            ))
+            .bind(id_list(&succeeded_plain))
+            .bind(owner)
+            .fetch_all(&mut *tx)
+            .await?;
+            held(rows, &mut done, &mut touched)?;
+        }
+        for (ids, sql) in [
+            (
+                &released,
+                "UPDATE tasks SET state = 'ready', lease_owner = NULL, ready_at = {now} \
+                 WHERE id IN {ids:$1} AND lease_owner = $2 AND state = 'running' \
+                 RETURNING id, attempt_id",
+            ),
+            (
+                &cancelled,
+                "UPDATE tasks SET state = 'cancelled', lease_owner = NULL, finished_at = {now}, \
+                 error = 'attempt killed' WHERE id IN {ids:$1} AND lease_owner = $2 \
+                 AND state = 'running' RETURNING id, attempt_id",
+            ),
+        ] {
+            if ids.is_empty() {
+                continue;
+            }
+            let rows = sqlx::query(&self.sql(sql))
+                .bind(id_list(ids))
+                .bind(owner)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut kept = Vec::new();
+            held(rows, &mut kept, &mut touched)?;
+            report
+                .lost
+                .extend(ids.iter().filter(|id| !kept.contains(id)));
+        }
+        let mut expected: Vec<i64> = succeeded_plain;
+        expected.extend(outcomes.iter().filter_map(|(id, o)| match o {
+            Outcome::Succeeded { summary: Some(_) } => Some(*id),
+            _ => None,
+        }));
+        report
+            .lost
+            .extend(expected.iter().filter(|id| !done.contains(id)));
+        release_downstream(self, &mut tx, done).await?;
+        touched.sort_unstable();
+        touched.dedup();
+        for attempt in touched {
+            if let Some(status) = close_if_done(self, &mut tx, attempt).await? {
+                report.attempts_finished.push((attempt, status));
+            }
+        }
+        notify(self, &mut tx).await?;
+        tx.commit().await?;
+        self.wake_workers();
+        Ok(report)
+    }
+
+    /// Make tasks whose lease expired ready again (a retry), or failed once
+    /// they have lost `max_expiries` workers. Returns the tasks reclaimed.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn reclaim_expired(&self, max_expiries: i64) -> Result<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(&self.sql(
+            "UPDATE tasks SET lease_expiries = lease_expiries + 1, retries = retries + 1, \
+             state = CASE WHEN lease_expiries + 1 >= $1 THEN 'failed' ELSE 'ready' END, \
+             finished_at = CASE WHEN lease_expiries + 1 >= $1 THEN {now} ELSE NULL END, \
+             error = 'the lease of worker ' || lease_owner || ' expired (worker lost)', \
+             lease_owner = NULL, ready_at = {now} \
+             WHERE id IN (SELECT id FROM tasks WHERE state = 'running' AND lease_expires < {now} \
+             ORDER BY id LIMIT 1000{skip_locked}) RETURNING id, attempt_id, state",
+        ))
+        .bind(max_expiries)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut reclaimed = Vec::new();
+        let mut touched = Vec::new();
+        for r in &rows {
+            let id: i64 = r.try_get(0)?;
+            let attempt: i64 = r.try_get(1)?;
+            let state: String = r.try_get(2)?;
+            if state == "failed" {
+                fail_attempt(self, &mut tx, attempt, id).await?;
+                touched.push(attempt);
+            }
+            reclaimed.push(id);
+        }
+        for attempt in touched {
+            close_if_done(self, &mut tx, attempt).await?;
+        }
+        if !reclaimed.is_empty() {
+            notify(self, &mut tx).await?;
+        }
+        tx.commit().await?;
+        if !reclaimed.is_empty() {
+            self.wake_workers();
+        }
+        Ok(reclaimed)
+    }
+
+    /// Kill an attempt: what has not started is cancelled; workers stop
+    /// what is running at their next heartbeat.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn kill_attempt(&self, attempt: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let killed = sqlx::query(
+            "UPDATE attempts SET kill_requested = 1 WHERE id = $1 AND status = 'running'",
+        )
+        .bind(attempt)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        sqlx::query(&self.sql(
+            "UPDATE tasks SET state = 'cancelled', finished_at = {now}, error = 'attempt killed' \
+             WHERE attempt_id = $1 AND state IN ('blocked', 'ready', 'dormant')",
+        ))
+        .bind(attempt)
+        .execute(&mut *tx)
+        .await?;
+        close_if_done(self, &mut tx, attempt).await?;
+        tx.commit().await?;
+        Ok(killed)
+    }
+
+    /// Record that a worker is alive (and whether it is stopping).
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn worker_alive(
+        &self,
+        id: &str,
+        host: &str,
+        roles: &str,
+        stopping: bool,
+    ) -> Result<()> {
+        sqlx::query(&self.sql(
+            "INSERT INTO workers (id, host, roles, started_at, heartbeat_at, stopping) \
+             VALUES ($1, $2, $3, {now}, {now}, $4) ON CONFLICT (id) DO UPDATE SET \
+             heartbeat_at = excluded.heartbeat_at, stopping = excluded.stopping",
+        ))
+        .bind(id)
+        .bind(host)
+        .bind(roles)
+        .bind(i64::from(stopping))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Wake workers in this process (other processes hear NOTIFY).
+    pub fn wake_workers(&self) {
+        self.ready.notify_waiters();
+    }
+
+    /// What this process's workers wait on between leases.
+    pub fn ready_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.ready.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflows::{NewAttempt, NewTask, RetryPolicy};
+
+    fn task(name: &str, kind: &str, parent: Option<usize>, upstream: Vec<usize>) -> NewTask {
+        NewTask {
+            parent,
+            name: name.into(),
+            kind: kind.into(),
+            config: "{}".into(),
+            params: "{}".into(),
+            upstream,
+            retry: RetryPolicy::default(),
+            start: TaskStart::Active,
+            on_error_of: None,
+            error_root: None,
+        }
+    }
+
+    /// root(group) <- [a -> g(group: b, c in parallel) -> z], handler h on root.
+    fn plan() -> Plan {
+        let mut t = vec![
+            task("+w", "group", None, vec![5]),
+            task("+w+a", "echo", Some(0), vec![]),
+            task("+w+g", "group", Some(0), vec![3, 4]),
+            task("+w+g+b", "echo", Some(2), vec![1]),
+            task("+w+g+c", "echo", Some(2), vec![1]),
+            task("+w+z", "echo", Some(0), vec![2]),
+            task("+w^error", "group", Some(0), vec![7]),
+            task("+w^error+h", "echo", Some(6), vec![]),
+        ];
+        t[5].retry = RetryPolicy {
+            limit: 1,
+            interval_ms: 0,
+            exponential: false,
+        };
+        for i in [6, 7] {
+            t[i].start = TaskStart::Dormant;
+            t[i].error_root = Some(6);
+        }
+        t[6].on_error_of = Some(0);
+        Plan { tasks: t }
+    }
+
+    async fn start(store: &Store, plan: &Plan, resume_from: Option<i64>) -> i64 {
+        let project = store.ensure_project("p").await.unwrap();
+        store
+            .start_attempt(&NewAttempt {
+                project_id: project,
+                workflow: "w",
+                session_time: 1000,
+                revision_id: None,
+                params: "{}",
+                plan,
+                only_new_session: false,
+                resume_from,
+            })
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    }
+
+    async fn names(store: &Store, owner: &str) -> Vec<(i64, String)> {
+        let mut got: Vec<(i64, String)> = store
+            .lease(owner, 10, 60_000, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.id, t.name))
+            .collect();
+        got.sort_by(|a, b| a.1.cmp(&b.1));
+        got
+    }
+
+    fn ok() -> Outcome {
+        Outcome::Succeeded { summary: None }
+    }
+
+    async fn state(store: &Store, attempt: i64, name: &str) -> String {
+        store
+            .tasks(attempt)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.name == name)
+            .unwrap()
+            .state
+    }
+
+    /// The whole state machine, on one backend.
+    async fn scenario(store: Store) {
+        let attempt = start(&store, &plan(), None).await;
+        // Only `a` is ready; groups are never leased.
+        let first = names(&store, "w1").await;
+        assert_eq!(
+            first.iter().map(|t| t.1.as_str()).collect::<Vec<_>>(),
+            ["+w+a"]
+        );
+        assert!(names(&store, "w2").await.is_empty());
+        store.finish("w1", &[(first[0].0, ok())]).await.unwrap();
+        // b and c in parallel, to two workers.
+        let bc = store.lease("w1", 1, 60_000, None).await.unwrap();
+        let other = store.lease("w2", 5, 60_000, None).await.unwrap();
+        assert_eq!(bc.len() + other.len(), 2);
+        // A finish from a worker that does not hold the lease is dropped.
+        let report = store.finish("w2", &[(bc[0].id, ok())]).await.unwrap();
+        assert_eq!(report.lost, vec![bc[0].id]);
+        store.finish("w1", &[(bc[0].id, ok())]).await.unwrap();
+        assert!(
+            names(&store, "w3").await.is_empty(),
+            "z ran before the group finished"
+        );
+        store.finish("w2", &[(other[0].id, ok())]).await.unwrap();
+        assert_eq!(state(&store, attempt, "+w+g").await, "succeeded");
+        // z fails once (retried), then again: the attempt fails, the handler wakes.
+        let z = names(&store, "w1").await;
+        assert_eq!(z[0].1, "+w+z");
+        let fail = || Outcome::Failed {
+            error: "boom".into(),
+            retryable: true,
+        };
+        let r = store.finish("w1", &[(z[0].0, fail())]).await.unwrap();
+        assert_eq!(r.retried, vec![z[0].0]);
+        let z = names(&store, "w1").await;
+        let r = store.finish("w1", &[(z[0].0, fail())]).await.unwrap();
+        assert!(r.attempts_finished.is_empty(), "the handler has yet to run");
+        assert_eq!(state(&store, attempt, "+w+z").await, "failed");
+        let h = names(&store, "w1").await;
+        assert_eq!(h[0].1, "+w^error+h");
+        let r = store.finish("w1", &[(h[0].0, ok())]).await.unwrap();
+        assert_eq!(r.attempts_finished, vec![(attempt, AttemptStatus::Failed)]);
+        assert_eq!(state(&store, attempt, "+w").await, "cancelled");
+
+        // Resume: what succeeded is not run again; z is.
+        let again = start(&store, &plan(), Some(attempt)).await;
+        let z = names(&store, "w1").await;
+        assert_eq!(z.iter().map(|t| t.1.as_str()).collect::<Vec<_>>(), ["+w+z"]);
+        let r = store.finish("w1", &[(z[0].0, ok())]).await.unwrap();
+        assert_eq!(r.attempts_finished, vec![(again, AttemptStatus::Succeeded)]);
+        assert_eq!(state(&store, again, "+w^error+h").await, "dormant");
+
+        // An expired lease: reclaimed as a retry, then failed after the limit.
+        let third = start(&store, &plan(), None).await;
+        let a = store.lease("dead", 1, 1, None).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(store.reclaim_expired(2).await.unwrap(), vec![a[0].id]);
+        let a2 = store.lease("dead", 1, 1, Some(third)).await.unwrap();
+        assert_eq!((a2[0].id, a2[0].retries, a2[0].lease), (a[0].id, 1, 2));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        store.reclaim_expired(2).await.unwrap();
+        assert_eq!(state(&store, third, "+w+a").await, "failed");
+        // The handler runs; then the attempt is failed.
+        let h = store.lease("w1", 5, 60_000, Some(third)).await.unwrap();
+        assert_eq!(h[0].name, "+w^error+h");
+        store.finish("w1", &[(h[0].id, ok())]).await.unwrap();
+        assert_eq!(
+            store.attempt(third).await.unwrap().status,
+            AttemptStatus::Failed
+        );
+
+        // Kill: waiting tasks are cancelled, a running one when reported.
+        let fourth = start(&store, &plan(), None).await;
+        let a = store.lease("w1", 5, 60_000, Some(fourth)).await.unwrap();
+        assert!(store.kill_attempt(fourth).await.unwrap());
+        assert_eq!(store.heartbeat("w1", 60_000).await.unwrap(), vec![a[0].id]);
+        let r = store
+            .finish("w1", &[(a[0].id, Outcome::Cancelled)])
+            .await
+            .unwrap();
+        assert_eq!(r.attempts_finished, vec![(fourth, AttemptStatus::Killed)]);
+
+        // Released at shutdown: ready again at once, no retry counted.
+        let fifth = start(&store, &plan(), None).await;
+        let a = store.lease("w1", 5, 60_000, Some(fifth)).await.unwrap();
+        store
+            .finish("w1", &[(a[0].id, Outcome::Released)])
+            .await
+            .unwrap();
+        let a2 = store.lease("w2", 5, 60_000, Some(fifth)).await.unwrap();
+        assert_eq!((a2[0].id, a2[0].retries, a2[0].lease), (a[0].id, 0, 2));
+        assert_eq!(store.queue_depth().await.unwrap().0, 0);
+    }
+
+    #[tokio::test]
+    async fn queue_state_machine_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        scenario(Store::open_sqlite(&dir.path().join("q.db")).await.unwrap()).await;
+    }
+
+    /// The same on PostgreSQL, when the test database is given (as
+    /// `cargo xtask test` does).
+    #[tokio::test]
+    async fn queue_state_machine_on_postgres() {
+        let Ok(base) = std::env::var("SLUICE_TEST_POSTGRES_URL") else {
+            eprintln!("SLUICE_TEST_POSTGRES_URL is not set: skipped");
+            return;
+        };
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+        sqlx::raw_sql("DROP DATABASE IF EXISTS sluice_store_queue WITH (FORCE)")
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        sqlx::raw_sql("CREATE DATABASE sluice_store_queue")
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let url = format!("{}/sluice_store_queue", &base[..base.rfind('/').unwrap()]);
+        scenario(Store::open(&url).await.unwrap()).await;
+    }
+}

@@ -1,0 +1,224 @@
+//! Run history and per-partition stream state: what `sluice run` keeps.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+
+use crate::{Result, Store};
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Still going (or killed: a run that never finished stays here).
+    Running,
+    /// Every task committed.
+    Succeeded,
+    /// A task failed; committed partitions kept their state.
+    Failed,
+}
+
+impl RunStatus {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> RunStatus {
+        match s {
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            _ => RunStatus::Running,
+        }
+    }
+}
+
+/// One run, as `sluice runs` lists it.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    /// Run id.
+    pub id: i64,
+    /// Job name.
+    pub job: String,
+    /// RFC 3339 start time (UTC).
+    pub started_at: String,
+    /// RFC 3339 end time, if it ended.
+    pub finished_at: Option<String>,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Rows committed.
+    pub rows: i64,
+    /// Bytes committed.
+    pub bytes: i64,
+    /// The error, if it failed.
+    pub error: Option<String>,
+}
+
+impl Store {
+    /// Record the start of a run.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn start_run(&self, job: &str) -> Result<i64> {
+        let row = sqlx::query("INSERT INTO runs (job) VALUES ($1) RETURNING id")
+            .bind(job)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Record how a run ended.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn finish_run(
+        &self,
+        run: i64,
+        status: RunStatus,
+        rows: u64,
+        bytes: u64,
+        error: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(&self.sql(
+            "UPDATE runs SET status = $1, rows = $2, bytes = $3, error = $4, \
+             finished_at = {now_text} WHERE id = $5",
+        ))
+        .bind(status.as_str())
+        .bind(rows as i64)
+        .bind(bytes as i64)
+        .bind(error)
+        .bind(run)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The saved state of every partition of `stream`.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn stream_state(&self, job: &str, stream: &str) -> Result<BTreeMap<String, String>> {
+        let rows =
+            sqlx::query("SELECT partition, state FROM stream_state WHERE job = $1 AND stream = $2")
+                .bind(job)
+                .bind(stream)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?)))
+            .collect()
+    }
+
+    /// Save one partition's state; call only after the sink committed.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn save_state(
+        &self,
+        job: &str,
+        stream: &str,
+        partition: &str,
+        state: &str,
+        run: Option<i64>,
+    ) -> Result<()> {
+        sqlx::query(&self.sql(
+            "INSERT INTO stream_state (job, stream, partition, state, run_id) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (job, stream, partition) DO UPDATE SET \
+             state = excluded.state, run_id = excluded.run_id, updated_at = {now_text}",
+        ))
+        .bind(job)
+        .bind(stream)
+        .bind(partition)
+        .bind(state)
+        .bind(run)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Forget a job's state: the next run is a full refresh.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn clear_state(&self, job: &str) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM stream_state WHERE job = $1")
+            .bind(job)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The latest runs, newest first.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn runs(&self, job: Option<&str>, limit: i64) -> Result<Vec<RunRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, job, started_at, finished_at, status, rows, bytes, error FROM runs \
+             WHERE ($1 IS NULL OR job = $1) ORDER BY id DESC LIMIT $2",
+        )
+        .bind(job)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(RunRecord {
+                    id: r.try_get(0)?,
+                    job: r.try_get(1)?,
+                    started_at: r.try_get(2)?,
+                    finished_at: r.try_get(3)?,
+                    status: RunStatus::parse(&r.try_get::<String, _>(4)?),
+                    rows: r.try_get(5)?,
+                    bytes: r.try_get(6)?,
+                    error: r.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{RunStatus, Store};
+
+    #[tokio::test]
+    async fn state_round_trip_and_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("state.db"))
+            .await
+            .unwrap();
+        let id = store.start_run("job").await.unwrap();
+        let run = Some(id);
+        store.save_state("job", "s", "p0", "10", run).await.unwrap();
+        store.save_state("job", "s", "p0", "20", run).await.unwrap();
+        store.save_state("job", "s", "p1", "5", run).await.unwrap();
+        store
+            .save_state("other", "s", "p0", "1", run)
+            .await
+            .unwrap();
+        let state = store.stream_state("job", "s").await.unwrap();
+        assert_eq!(state.len(), 2);
+        assert_eq!(state["p0"], "20");
+        store
+            .finish_run(id, RunStatus::Succeeded, 30, 100, None)
+            .await
+            .unwrap();
+        let runs = store.runs(Some("job"), 10).await.unwrap();
+        assert_eq!(runs[0].status, RunStatus::Succeeded);
+        assert_eq!(runs[0].rows, 30);
+        assert!(runs[0].finished_at.is_some());
+        assert_eq!(store.clear_state("job").await.unwrap(), 2);
+        assert!(store.stream_state("job", "s").await.unwrap().is_empty());
+        assert_eq!(store.stream_state("other", "s").await.unwrap().len(), 1);
+        // Reopening runs no migration twice.
+        drop(store);
+        Store::open_sqlite(&dir.path().join("state.db"))
+            .await
+            .unwrap();
+    }
+}
