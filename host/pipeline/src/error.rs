@@ -65,6 +65,15 @@ pub enum Error {
     /// Rejected rows could not be written.
     #[error("cannot write rejected rows: {0}")]
     Rejects(String),
+    /// Asked to stop ([`crate::Progress::request_stop`]) before every
+    /// partition ran; those that ran committed and saved their state.
+    #[error("stopped after {done} partitions; {left} left for the next run")]
+    Stopped {
+        /// Partitions that ran.
+        done: usize,
+        /// Partitions not started.
+        left: usize,
+    },
     /// Another task failed first and this one was stopped.
     #[error("cancelled after another task failed")]
     Cancelled,

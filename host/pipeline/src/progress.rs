@@ -1,6 +1,6 @@
 //! Live counters a CLI or server reads while a transfer runs.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Counters updated by the tasks of one transfer.
 #[derive(Debug, Default)]
@@ -13,9 +13,18 @@ pub struct Progress {
     pub tasks_done: AtomicU64,
     /// Tasks in the run.
     pub tasks_total: AtomicU64,
+    /// Set to stop at the next partition boundary: partitions in flight
+    /// finish and commit (their state is saved), the rest are left for the
+    /// next run. A worker shutting down sets it.
+    pub stop: AtomicBool,
 }
 
 impl Progress {
+    /// Ask the transfer to stop at the next partition boundary.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
     /// A snapshot: (rows, bytes in, tasks done, tasks total).
     pub fn snapshot(&self) -> (u64, u64, u64, u64) {
         (

@@ -384,14 +384,16 @@ impl Transfer {
             for _ in 0..workers {
                 scope.spawn(|| {
                     loop {
+                        if cancel.load(Ordering::Relaxed) || progress.stop.load(Ordering::Relaxed) {
+                            break;
+                        }
                         let Some(task) = queue.lock().expect("queue lock").pop_front() else {
                             break;
                         };
-                        if cancel.load(Ordering::Relaxed) {
-                            break;
-                        }
                         let outcome = self.run_task_with_retries(&task, state, progress, &cancel);
-                        if outcome.is_err() {
+                        // A partition stopped at a checkpoint is no failure:
+                        // the others stop at theirs.
+                        if matches!(&outcome, Err(e) if !matches!(e, Error::Stopped { .. })) {
                             cancel.store(true, Ordering::Relaxed);
                         }
                         progress.tasks_done.fetch_add(1, Ordering::Relaxed);
@@ -407,6 +409,7 @@ impl Transfer {
             ..Summary::default()
         };
         let mut first_error = None;
+        let mut stopped = 0;
         for outcome in outcomes.into_inner().expect("outcome lock") {
             match outcome {
                 Ok(o) => {
@@ -418,6 +421,7 @@ impl Transfer {
                     summary.outputs.extend(o.outputs);
                 }
                 Err(Error::Cancelled) => {}
+                Err(Error::Stopped { .. }) => stopped += 1,
                 Err(e) => {
                     if first_error.is_none() {
                         first_error = Some(e);
@@ -427,6 +431,13 @@ impl Transfer {
         }
         if let Some(e) = first_error {
             return Err(e);
+        }
+        let left = queue.into_inner().expect("queue lock").len() + stopped;
+        if left > 0 {
+            return Err(Error::Stopped {
+                done: task_count - left,
+                left,
+            });
         }
         for (stream, _) in &active {
             let outputs = self
@@ -468,6 +479,7 @@ impl Transfer {
                 other => {
                     return other.map_err(|e| match e {
                         Error::Cancelled => Error::Cancelled,
+                        Error::Stopped { .. } => e,
                         e => Error::Task {
                             stream: task.partition.stream.clone(),
                             partition: task.partition.id.clone(),
@@ -614,16 +626,26 @@ impl Transfer {
                 }
                 match event? {
                     ReaderEvent::Checkpoint(s) => {
+                        // Asked to stop (a worker shutting down): commit what
+                        // came before this checkpoint, save it, and stop here.
+                        let stop = progress.stop.load(Ordering::Relaxed);
                         // Every batch before this checkpoint is written:
                         // commit them and move the saved state here.
-                        if let (Some(every), Some((_, writer))) = (commit_every, outputs.as_mut())
-                            && rows_since_commit >= every.max(1)
+                        if let (Some(every), Some((_, writer))) =
+                            (commit_every.or(stop.then_some(1)), outputs.as_mut())
+                            && (rows_since_commit >= every.max(1) || stop)
                         {
                             let info = writer.commit_so_far()?;
                             committed.bytes += info.bytes;
                             committed.outputs.extend(info.outputs);
                             state.save(&task.partition.stream, &task.partition.id, &s)?;
                             rows_since_commit = 0;
+                        }
+                        if stop {
+                            if outputs.is_none() {
+                                state.save(&task.partition.stream, &task.partition.id, &s)?;
+                            }
+                            return Err(Error::Stopped { done: 0, left: 1 });
                         }
                         checkpoint = Some(s);
                     }
