@@ -1,0 +1,23 @@
+//! The fleet side of Sluice: workers that run tasks from the queue, the
+//! scheduler that starts sessions, and workflows run in place.
+//!
+//! Arrows point one way: this crate uses the pipeline (to run transfers)
+//! and the store (for the queue); the CLI uses this crate.
+
+mod embedded;
+mod error;
+mod execute;
+mod launch;
+mod project;
+mod scheduler;
+mod state;
+mod worker;
+
+pub use embedded::{InPlace, run_in_place};
+pub use error::{Error, Result};
+pub use execute::Executor;
+pub use launch::{Launch, SessionTime, push_project, start_workflow};
+pub use project::{ProjectFiles, read_dir};
+pub use scheduler::{Scheduler, now_ms};
+pub use state::StoreState;
+pub use worker::{Worker, WorkerConfig, WorkerStats, worker_id};
