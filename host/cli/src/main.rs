@@ -1,7 +1,10 @@
-//! `sluice`: run, preview, check and discover jobs; list plugins.
+//! `sluice`: run, preview, check and discover jobs; run workflows in place
+//! or on a fleet (push, start, list, retry, kill); secrets, schedules, and
+//! `sluice server`.
 
+mod fleet;
+mod health;
 mod output;
-mod state;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +13,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use sluice_pipeline::{Job, PluginDirs, Progress, Transfer};
 use sluice_runtime::{Runtime, RuntimeConfig};
-use sluice_store::{RunStatus, SqliteStore};
+use sluice_server::StoreState;
+use sluice_store::{RunStatus, Store};
 
 /// Sluice moves data: sandboxed WebAssembly connectors, Arrow in between.
 #[derive(Parser)]
@@ -30,6 +34,14 @@ struct Cli {
     /// Where compiled plugins are cached (default: ~/.cache/sluice/components).
     #[arg(long, global = true, env = "SLUICE_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// The shared store of a fleet (`postgres://…`); default: SQLite in the state dir.
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,6 +91,89 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Workflows in place: run one here, or check one.
+    Workflow {
+        #[command(subcommand)]
+        command: fleet::WorkflowCommand,
+    },
+    /// Push a project directory (workflows, jobs) as a new revision.
+    Push {
+        /// The project directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Project name (default: the directory's name).
+        #[arg(long)]
+        project: Option<String>,
+        /// Revision name (default: the time).
+        #[arg(long)]
+        revision: Option<String>,
+    },
+    /// Start a pushed workflow now (workers run it).
+    Start {
+        /// Project.
+        project: String,
+        /// Workflow.
+        workflow: String,
+        /// Session time: now, YYYY-MM-DD or RFC 3339.
+        #[arg(long, default_value = "now")]
+        session: String,
+        /// Parameters: -p name=value.
+        #[arg(short = 'p', long = "param")]
+        params: Vec<String>,
+    },
+    /// Attempts, newest first.
+    Attempts {
+        /// Only this project.
+        #[arg(long)]
+        project: Option<String>,
+        /// Only this workflow.
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Older than this attempt id (the next page).
+        #[arg(long)]
+        before: Option<i64>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// An attempt's tasks with state, retries and timing.
+    Tasks {
+        /// Attempt id.
+        attempt: i64,
+    },
+    /// An attempt's task logs.
+    Logs {
+        /// Attempt id.
+        attempt: i64,
+        /// Only tasks whose name contains this.
+        #[arg(long)]
+        task: Option<String>,
+    },
+    /// Retry a finished attempt: from scratch, or `--resume` from its failed tasks.
+    Retry {
+        /// Attempt id.
+        attempt: i64,
+        /// Keep what succeeded; run only what failed or did not run.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Kill a running attempt.
+    Kill {
+        /// Attempt id.
+        attempt: i64,
+    },
+    /// Project secrets, encrypted with SLUICE_SECRET_KEY.
+    Secrets {
+        #[command(subcommand)]
+        command: fleet::SecretsCommand,
+    },
+    /// Schedules: list, enable, disable, backfill, skip.
+    Schedule {
+        #[command(subcommand)]
+        command: fleet::ScheduleCommand,
+    },
+    /// Run the server: api, scheduler and worker roles (flags or SLUICE_* variables).
+    Server(fleet::ServerArgs),
 }
 
 #[derive(Subcommand)]
@@ -142,7 +237,7 @@ fn real_main(cli: Cli) -> Result<()> {
         }
         Command::Runs { job, limit } => {
             let rt = tokio_runtime()?;
-            let store = rt.block_on(SqliteStore::open(&cli.state_dir.join("state.db")))?;
+            let store = rt.block_on(open_store(&cli))?;
             let runs = rt.block_on(store.runs(job.as_deref(), *limit))?;
             output::print_runs(&runs);
             Ok(())
@@ -163,7 +258,66 @@ fn real_main(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        command => {
+            let rt = tokio_runtime()?;
+            let store = rt.block_on(open_store(&cli))?;
+            let ctx = fleet::Ctx {
+                store,
+                runtime: Arc::new(runtime()?),
+                plugins: dirs.clone(),
+                state_dir: cli.state_dir.clone(),
+            };
+            rt.block_on(fleet_command(&ctx, command))
+        }
     }
+}
+
+async fn fleet_command(ctx: &fleet::Ctx, command: &Command) -> Result<()> {
+    match command {
+        Command::Workflow { command } => fleet::workflow(ctx, command).await,
+        Command::Push {
+            dir,
+            project,
+            revision,
+        } => fleet::push(ctx, dir, project.as_deref(), revision.as_deref()).await,
+        Command::Start {
+            project,
+            workflow,
+            session,
+            params,
+        } => fleet::start(ctx, project, workflow, session, params).await,
+        Command::Attempts {
+            project,
+            workflow,
+            before,
+            limit,
+        } => {
+            fleet::attempts(
+                ctx,
+                project.as_deref(),
+                workflow.as_deref(),
+                *before,
+                *limit,
+            )
+            .await
+        }
+        Command::Tasks { attempt } => fleet::tasks(ctx, *attempt).await,
+        Command::Logs { attempt, task } => fleet::logs(ctx, *attempt, task.as_deref()).await,
+        Command::Retry { attempt, resume } => fleet::retry(ctx, *attempt, *resume).await,
+        Command::Kill { attempt } => fleet::kill(ctx, *attempt).await,
+        Command::Secrets { command } => fleet::secrets(ctx, command).await,
+        Command::Schedule { command } => fleet::schedule(ctx, command).await,
+        Command::Server(args) => fleet::server(ctx, args).await,
+        _ => unreachable!("handled in real_main"),
+    }
+}
+
+/// The fleet's PostgreSQL when given, else SQLite in the state directory.
+async fn open_store(cli: &Cli) -> Result<Store> {
+    Ok(match &cli.database_url {
+        Some(url) => Store::open(url).await?,
+        None => Store::open_sqlite(&cli.state_dir.join("state.db")).await?,
+    })
 }
 
 fn default_cache_dir() -> Option<PathBuf> {
@@ -175,7 +329,7 @@ fn default_cache_dir() -> Option<PathBuf> {
 
 fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")
@@ -197,17 +351,17 @@ fn run(
     let transfer = prepare(runtime, dirs, job_path)?;
     let job_name = transfer.job().name().to_string();
     let rt = tokio_runtime()?;
-    let store = rt.block_on(SqliteStore::open(&cli.state_dir.join("state.db")))?;
+    let store = rt.block_on(open_store(cli))?;
     if full_refresh {
         let n = rt.block_on(store.clear_state(&job_name))?;
         tracing::info!(job = %job_name, partitions = n, "full refresh: saved state cleared");
     }
     let run_id = rt.block_on(store.start_run(&job_name))?;
-    let state = state::StoreState {
+    let state = StoreState {
         store: store.clone(),
         handle: rt.handle().clone(),
         job: job_name.clone(),
-        run: run_id,
+        run: Some(run_id),
     };
     let progress = Arc::new(Progress::default());
     let reporter = output::ProgressReporter::start(progress.clone());

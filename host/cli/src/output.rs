@@ -192,3 +192,79 @@ impl ProgressReporter {
         }
     }
 }
+
+fn when(ms: Option<i64>) -> String {
+    ms.map(|t| sluice_workflow::format_time(t, "UTC"))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn took(start: Option<i64>, end: Option<i64>) -> String {
+    match (start, end) {
+        (Some(s), Some(e)) => format!("{:.1}s", (e - s) as f64 / 1000.0),
+        _ => "-".into(),
+    }
+}
+
+/// An attempt's tasks as a table: one line each, errors under their task.
+pub fn print_tasks(tasks: &[sluice_store::TaskRecord]) {
+    println!(
+        "{:>6}  {:<10} {:<9} {:>7} {:>8}  NAME",
+        "ID", "STATE", "KIND", "RETRIES", "TOOK"
+    );
+    for t in tasks {
+        println!(
+            "{:>6}  {:<10} {:<9} {:>7} {:>8}  {}",
+            t.id,
+            t.state,
+            t.kind,
+            t.retries,
+            took(t.started_at, t.finished_at),
+            t.name
+        );
+        if let Some(summary) = &t.summary {
+            println!("{:>34}  {summary}", "");
+        }
+        if let Some(e) = t.error.as_ref().filter(|_| t.state != "succeeded") {
+            println!("{:>34}  error: {e}", "");
+        }
+    }
+}
+
+/// Attempts as a table.
+pub fn print_attempts(attempts: &[sluice_store::AttemptRecord]) {
+    println!(
+        "{:>6}  {:<10} {:<26} {:<26} {:>8}  PROJECT/WORKFLOW",
+        "ID", "STATUS", "SESSION", "CREATED", "TOOK"
+    );
+    for a in attempts {
+        println!(
+            "{:>6}  {:<10} {:<26} {:<26} {:>8}  {}/{}",
+            a.id,
+            a.status.as_str(),
+            when(Some(a.session_time)),
+            when(Some(a.created_at)),
+            took(Some(a.created_at), a.finished_at),
+            a.project,
+            a.workflow
+        );
+    }
+}
+
+/// Schedules with their next run time.
+pub fn print_schedules(schedules: &[sluice_store::ScheduleRecord]) {
+    println!(
+        "{:<8} {:<26} {:<26}  PROJECT/WORKFLOW  SPEC",
+        "ENABLED", "NEXT RUN", "LAST SESSION"
+    );
+    for s in schedules {
+        println!(
+            "{:<8} {:<26} {:<26}  {}/{}  {}",
+            if s.enabled { "yes" } else { "no" },
+            when(Some(s.next_run_time)),
+            when(s.last_session_time),
+            s.project,
+            s.workflow,
+            s.spec
+        );
+    }
+}

@@ -1,0 +1,680 @@
+//! Commands on workflows and the queue: run in place, push, start, list,
+//! retry, kill, secrets, schedules, and the server itself.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+use sluice_server::{
+    Executor, InPlace, Launch, Scheduler, SessionTime, Worker, WorkerConfig, now_ms, push_project,
+    read_dir, run_in_place, start_workflow, worker_id,
+};
+use sluice_store::{AttemptStatus, SecretKey, Store};
+use sluice_workflow::{Params, Schedule, ScheduleSpec, format_time};
+use tokio::sync::watch;
+
+use crate::output;
+
+/// `sluice workflow …`
+#[derive(Subcommand)]
+pub enum WorkflowCommand {
+    /// Run a workflow file to completion here, on the embedded store.
+    Run {
+        /// The workflow file.
+        file: PathBuf,
+        /// Session time: now, YYYY-MM-DD (midnight in the workflow's zone) or RFC 3339.
+        #[arg(long, default_value = "now")]
+        session: String,
+        /// Parameters: -p name=value (a value in JSON keeps its type).
+        #[arg(short = 'p', long = "param")]
+        params: Vec<String>,
+        /// Tasks at once.
+        #[arg(long, default_value_t = 4)]
+        slots: usize,
+        /// Allow `sh:` tasks.
+        #[arg(long, env = "SLUICE_ALLOW_SH")]
+        allow_sh: bool,
+    },
+    /// Check a workflow file: parse it and expand it for a session, printing the tasks.
+    Check {
+        /// The workflow file.
+        file: PathBuf,
+        /// Session time.
+        #[arg(long, default_value = "now")]
+        session: String,
+        /// Parameters: -p name=value.
+        #[arg(short = 'p', long = "param")]
+        params: Vec<String>,
+    },
+}
+
+/// `sluice secrets …`
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Set a secret (the value is read from stdin unless --value is given).
+    Set {
+        /// Project.
+        project: String,
+        /// Name.
+        name: String,
+        /// The value (prefer stdin: a shell history keeps arguments).
+        #[arg(long)]
+        value: Option<String>,
+    },
+    /// List secret names (never values).
+    List {
+        /// Project.
+        project: String,
+    },
+    /// Delete a secret.
+    Delete {
+        /// Project.
+        project: String,
+        /// Name.
+        name: String,
+    },
+}
+
+/// `sluice schedule …`
+#[derive(Subcommand)]
+pub enum ScheduleCommand {
+    /// Every schedule with its next run time.
+    List,
+    /// Let a workflow's schedule fire again (from now on).
+    Enable {
+        /// Project.
+        project: String,
+        /// Workflow.
+        workflow: String,
+    },
+    /// Stop a workflow's schedule from firing.
+    Disable {
+        /// Project.
+        project: String,
+        /// Workflow.
+        workflow: String,
+    },
+    /// Start every scheduled session from FROM up to (not including) TO
+    /// that has not run yet.
+    Backfill {
+        /// Project.
+        project: String,
+        /// Workflow.
+        workflow: String,
+        /// First session time (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        from: String,
+        /// End (excluded).
+        #[arg(long)]
+        to: String,
+    },
+    /// Skip scheduled times up to (not including) UNTIL.
+    Skip {
+        /// Project.
+        project: String,
+        /// Workflow.
+        workflow: String,
+        /// The first time that should fire again.
+        #[arg(long)]
+        until: String,
+    },
+}
+
+/// `sluice server` settings: flags or environment, no config file.
+#[derive(Args)]
+pub struct ServerArgs {
+    /// Roles this process plays: any of api, scheduler, worker.
+    #[arg(
+        long,
+        env = "SLUICE_ROLES",
+        value_delimiter = ',',
+        default_value = "api,scheduler,worker"
+    )]
+    roles: Vec<String>,
+    /// Tasks a worker runs at once.
+    #[arg(long, env = "SLUICE_WORKER_SLOTS", default_value_t = 4)]
+    slots: usize,
+    /// Lease length without a heartbeat (seconds).
+    #[arg(long, env = "SLUICE_LEASE_SECONDS", default_value_t = 30.0)]
+    lease_seconds: f64,
+    /// On SIGTERM, how long running tasks get to checkpoint (seconds).
+    #[arg(long, env = "SLUICE_GRACE_SECONDS", default_value_t = 110.0)]
+    grace_seconds: f64,
+    /// Longest idle sleep between queue polls (seconds).
+    #[arg(long, env = "SLUICE_POLL_SECONDS", default_value_t = 5.0)]
+    poll_seconds: f64,
+    /// A task whose lease expires this many times fails.
+    #[arg(long, env = "SLUICE_MAX_LEASE_EXPIRIES", default_value_t = 3)]
+    max_lease_expiries: i64,
+    /// Allow `sh:` tasks on this worker.
+    #[arg(long, env = "SLUICE_ALLOW_SH")]
+    allow_sh: bool,
+    /// Where task logs are written.
+    #[arg(long, env = "SLUICE_LOG_DIR")]
+    log_dir: Option<PathBuf>,
+    /// Where pushed revisions are unpacked.
+    #[arg(long, env = "SLUICE_WORK_DIR")]
+    work_dir: Option<PathBuf>,
+    /// How often the scheduler looks at schedules (seconds).
+    #[arg(long, env = "SLUICE_SCHEDULER_TICK_SECONDS", default_value_t = 1.0)]
+    scheduler_tick_seconds: f64,
+    /// Where the api role listens (health and readiness for now).
+    #[arg(long, env = "SLUICE_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: String,
+}
+
+fn parse_params(items: &[String]) -> Result<Params> {
+    let mut params = Params::new();
+    for item in items {
+        let (k, v) = item
+            .split_once('=')
+            .with_context(|| format!("-p {item}: expected name=value"))?;
+        let value = serde_json::from_str::<Value>(v).unwrap_or_else(|_| Value::String(v.into()));
+        params.insert(k.trim().to_string(), value);
+    }
+    Ok(params)
+}
+
+fn secret_key() -> Result<Option<SecretKey>> {
+    match std::env::var("SLUICE_SECRET_KEY") {
+        Ok(k) if !k.is_empty() => Ok(Some(SecretKey::parse(&k)?)),
+        _ => Ok(None),
+    }
+}
+
+fn required_key() -> Result<SecretKey> {
+    secret_key()?.context(
+        "SLUICE_SECRET_KEY is not set: secrets are encrypted with it (make one with \
+         `openssl rand -hex 32` and give every server the same)",
+    )
+}
+
+/// Ctrl-C and SIGTERM turn the returned flag true.
+pub fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: stopping"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// Everything commands share.
+pub struct Ctx {
+    pub store: Store,
+    pub runtime: Arc<sluice_runtime::Runtime>,
+    pub plugins: sluice_pipeline::PluginDirs,
+    pub state_dir: PathBuf,
+}
+
+impl Ctx {
+    fn executor(&self, allow_sh: bool) -> Arc<Executor> {
+        Arc::new(Executor::new(
+            self.store.clone(),
+            self.runtime.clone(),
+            self.plugins.clone(),
+            allow_sh,
+        ))
+    }
+}
+
+pub async fn workflow(ctx: &Ctx, command: &WorkflowCommand) -> Result<()> {
+    match command {
+        WorkflowCommand::Run {
+            file,
+            session,
+            params,
+            slots,
+            allow_sh,
+        } => {
+            let (dir, name) = locate(file)?;
+            let project = project_name(&dir);
+            let launch = Launch {
+                project: project.clone(),
+                workflow: name,
+                session: SessionTime::parse(session).map_err(anyhow::Error::msg)?,
+                params: parse_params(params)?,
+                resume_from: None,
+                only_new_session: false,
+            };
+            let place = InPlace {
+                dir,
+                slots: *slots,
+                log_dir: Some(ctx.state_dir.join("logs")),
+                work_dir: ctx.state_dir.join("work"),
+                secret_key: secret_key()?,
+            };
+            let (attempt, _) = run_in_place(
+                &ctx.store,
+                ctx.executor(*allow_sh),
+                &launch,
+                &place,
+                shutdown_signal(),
+            )
+            .await?;
+            let tasks = ctx.store.tasks(attempt.id).await?;
+            output::print_tasks(&tasks);
+            println!(
+                "workflow {} (project {project}), session {}: attempt {} {}",
+                attempt.workflow,
+                format_time(attempt.session_time, "UTC"),
+                attempt.id,
+                attempt.status.as_str()
+            );
+            match attempt.status {
+                AttemptStatus::Succeeded => Ok(()),
+                status => bail!(
+                    "attempt {} {}; see `sluice tasks {}` and `sluice logs {}`",
+                    attempt.id,
+                    status.as_str(),
+                    attempt.id,
+                    attempt.id
+                ),
+            }
+        }
+        WorkflowCommand::Check {
+            file,
+            session,
+            params,
+        } => {
+            let (dir, name) = locate(file)?;
+            let files = sluice_server::ProjectFiles::Dir(dir);
+            let (path, mut wf) = files.workflow(&name)?;
+            for (k, v) in parse_params(params)? {
+                wf.params.insert(k, v);
+            }
+            let time = SessionTime::parse(session)
+                .map_err(anyhow::Error::msg)?
+                .resolve(wf.timezone());
+            let mut p = sluice_workflow::session_params(time, None, wf.timezone());
+            p.insert("project".into(), Value::String("check".into()));
+            let expansion = sluice_workflow::expand(&wf, &path, p, &|f| files.read(f))?;
+            for task in &expansion.plan.tasks {
+                println!("{:<10} {}", task.kind, task.name);
+            }
+            if let Some(spec) = &wf.schedule {
+                let schedule = Schedule::parse(spec).map_err(anyhow::Error::msg)?;
+                if let Some(next) = schedule.next_after(now_ms()) {
+                    println!("next run: {}", format_time(next, wf.timezone()));
+                }
+            }
+            println!("ok: {} tasks", expansion.plan.tasks.len());
+            Ok(())
+        }
+    }
+}
+
+/// The workflow file's directory and the workflow's name.
+fn locate(file: &Path) -> Result<(PathBuf, String)> {
+    let wf = sluice_workflow::Workflow::load(file)?;
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("{}", dir.display()))?;
+    Ok((dir, wf.name().to_string()))
+}
+
+fn project_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "local".into())
+}
+
+pub async fn push(
+    ctx: &Ctx,
+    dir: &Path,
+    project: Option<&str>,
+    revision: Option<&str>,
+) -> Result<()> {
+    let files = read_dir(dir)?;
+    let project = project
+        .map(str::to_string)
+        .unwrap_or_else(|| project_name(&dir.canonicalize().unwrap_or(dir.to_path_buf())));
+    let revision = revision
+        .map(str::to_string)
+        .unwrap_or_else(|| chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string());
+    let count = files.len();
+    let (id, workflows) = push_project(&ctx.store, &project, &revision, files, now_ms()).await?;
+    println!(
+        "pushed {count} files as project {project}, revision {revision} (id {id}); workflows: {}",
+        workflows.join(", ")
+    );
+    Ok(())
+}
+
+pub async fn start(
+    ctx: &Ctx,
+    project: &str,
+    workflow: &str,
+    session: &str,
+    params: &[String],
+) -> Result<()> {
+    let (revision, name) = ctx.store.latest_revision(project).await?;
+    let files = sluice_server::ProjectFiles::Files(ctx.store.revision_files(revision).await?);
+    let launch = Launch {
+        project: project.into(),
+        workflow: workflow.into(),
+        session: SessionTime::parse(session).map_err(anyhow::Error::msg)?,
+        params: parse_params(params)?,
+        resume_from: None,
+        only_new_session: false,
+    };
+    let attempt = start_workflow(&ctx.store, &files, Some(revision), &launch)
+        .await?
+        .context("not started")?;
+    println!(
+        "started attempt {} of {project}/{workflow} (revision {name}), session {}",
+        attempt.id,
+        format_time(attempt.session_time, "UTC")
+    );
+    Ok(())
+}
+
+pub async fn retry(ctx: &Ctx, attempt: i64, resume: bool) -> Result<()> {
+    let old = ctx.store.attempt(attempt).await?;
+    if !old.status.is_done() {
+        bail!("attempt {attempt} is still running; kill it first");
+    }
+    let files = match old.revision_id {
+        Some(rev) => sluice_server::ProjectFiles::Files(ctx.store.revision_files(rev).await?),
+        None => {
+            bail!("attempt {attempt} ran a workflow file in place; run `sluice workflow run` again")
+        }
+    };
+    let params: Params = serde_json::from_str(&old.params).unwrap_or_default();
+    let launch = Launch {
+        project: old.project.clone(),
+        workflow: old.workflow.clone(),
+        session: SessionTime::At(old.session_time),
+        params,
+        resume_from: resume.then_some(attempt),
+        only_new_session: false,
+    };
+    let new = start_workflow(&ctx.store, &files, old.revision_id, &launch)
+        .await?
+        .context("not started")?;
+    println!(
+        "attempt {} retries attempt {attempt}{}",
+        new.id,
+        if resume {
+            " from its failed tasks"
+        } else {
+            " from scratch"
+        }
+    );
+    Ok(())
+}
+
+pub async fn logs(ctx: &Ctx, attempt: i64, task: Option<&str>) -> Result<()> {
+    let logs = ctx.store.task_logs(attempt).await?;
+    if logs.is_empty() {
+        println!("no logs for attempt {attempt}");
+    }
+    for (_, name, lease, location) in logs {
+        if task.is_some_and(|t| !name.contains(t)) {
+            continue;
+        }
+        println!("== {name} (lease {lease}) {location}");
+        match std::fs::read_to_string(&location) {
+            Ok(text) => print!("{text}"),
+            Err(e) => println!("(cannot read {location}: {e}; it is on the worker that ran it)"),
+        }
+    }
+    Ok(())
+}
+
+pub async fn secrets(ctx: &Ctx, command: &SecretsCommand) -> Result<()> {
+    match command {
+        SecretsCommand::Set {
+            project,
+            name,
+            value,
+        } => {
+            let key = required_key()?;
+            let value = match value {
+                Some(v) => v.clone(),
+                None => {
+                    let mut s = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+                    s.trim_end_matches(['\n', '\r']).to_string()
+                }
+            };
+            ctx.store.set_secret(&key, project, name, &value).await?;
+            println!("secret {name} set for project {project}");
+        }
+        SecretsCommand::List { project } => {
+            for (name, updated) in ctx.store.secret_names(project).await? {
+                println!("{name}\t(updated {})", format_time(updated, "UTC"));
+            }
+        }
+        SecretsCommand::Delete { project, name } => {
+            if !ctx.store.delete_secret(project, name).await? {
+                bail!("project {project} has no secret {name}");
+            }
+            println!("secret {name} deleted from project {project}");
+        }
+    }
+    Ok(())
+}
+
+fn schedule_of(spec: &str) -> Result<Schedule> {
+    let spec: ScheduleSpec = serde_json::from_str(spec)?;
+    Schedule::parse(&spec).map_err(anyhow::Error::msg)
+}
+
+pub async fn schedule(ctx: &Ctx, command: &ScheduleCommand) -> Result<()> {
+    let find = |project: &str, workflow: &str| {
+        let (p, w) = (project.to_string(), workflow.to_string());
+        let store = ctx.store.clone();
+        async move {
+            store
+                .schedules(None)
+                .await?
+                .into_iter()
+                .find(|s| s.project == p && s.workflow == w)
+                .with_context(|| format!("{p}/{w} has no schedule"))
+        }
+    };
+    match command {
+        ScheduleCommand::List => {
+            let all = ctx.store.schedules(None).await?;
+            output::print_schedules(&all);
+        }
+        ScheduleCommand::Enable { project, workflow } => {
+            let s = find(project, workflow).await?;
+            let next = schedule_of(&s.spec)?.next_after(now_ms());
+            ctx.store
+                .set_schedule_enabled(project, workflow, true, next)
+                .await?;
+            println!("{project}/{workflow} enabled");
+        }
+        ScheduleCommand::Disable { project, workflow } => {
+            ctx.store
+                .set_schedule_enabled(project, workflow, false, None)
+                .await?;
+            println!("{project}/{workflow} disabled");
+        }
+        ScheduleCommand::Backfill {
+            project,
+            workflow,
+            from,
+            to,
+        } => {
+            let s = find(project, workflow).await?;
+            let schedule = schedule_of(&s.spec)?;
+            let spec: ScheduleSpec = serde_json::from_str(&s.spec)?;
+            let from = SessionTime::parse(from)
+                .map_err(anyhow::Error::msg)?
+                .resolve(&spec.timezone);
+            let to = SessionTime::parse(to)
+                .map_err(anyhow::Error::msg)?
+                .resolve(&spec.timezone);
+            let (revision, _) = ctx.store.latest_revision(project).await?;
+            let files =
+                sluice_server::ProjectFiles::Files(ctx.store.revision_files(revision).await?);
+            let mut t = schedule.next_after(from - 1);
+            let (mut started, mut existed) = (0, 0);
+            while let Some(time) = t.filter(|t| *t < to) {
+                let launch = Launch {
+                    project: project.clone(),
+                    workflow: workflow.clone(),
+                    session: SessionTime::At(time),
+                    params: Params::new(),
+                    resume_from: None,
+                    only_new_session: true,
+                };
+                match start_workflow(&ctx.store, &files, Some(revision), &launch).await? {
+                    Some(a) => {
+                        started += 1;
+                        println!("attempt {} for {}", a.id, format_time(time, &spec.timezone));
+                    }
+                    None => existed += 1,
+                }
+                t = schedule.next_after(time);
+            }
+            println!("backfill: {started} sessions started, {existed} had run already");
+        }
+        ScheduleCommand::Skip {
+            project,
+            workflow,
+            until,
+        } => {
+            let s = find(project, workflow).await?;
+            let spec: ScheduleSpec = serde_json::from_str(&s.spec)?;
+            let until = SessionTime::parse(until)
+                .map_err(anyhow::Error::msg)?
+                .resolve(&spec.timezone);
+            let next = schedule_of(&s.spec)?
+                .next_after(until - 1)
+                .unwrap_or(i64::MAX);
+            ctx.store
+                .advance_schedule(s.id, s.next_run_time, next, None)
+                .await?;
+            println!(
+                "{project}/{workflow}: next run {}",
+                format_time(next, &spec.timezone)
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn server(ctx: &Ctx, args: &ServerArgs) -> Result<()> {
+    let roles: Vec<String> = args.roles.iter().map(|r| r.trim().to_lowercase()).collect();
+    for role in &roles {
+        if !["api", "scheduler", "worker"].contains(&role.as_str()) {
+            bail!("--roles: unknown role {role:?} (api, scheduler, worker)");
+        }
+    }
+    let shutdown = shutdown_signal();
+    let secs = Duration::from_secs_f64;
+    let mut tasks = tokio::task::JoinSet::new();
+    if roles.iter().any(|r| r == "worker") {
+        let worker = Worker::new(
+            ctx.store.clone(),
+            ctx.executor(args.allow_sh),
+            WorkerConfig {
+                id: worker_id(),
+                slots: args.slots,
+                lease_ttl: secs(args.lease_seconds),
+                poll: secs(args.poll_seconds),
+                grace: secs(args.grace_seconds),
+                max_lease_expiries: args.max_lease_expiries,
+                only_attempt: None,
+                local_root: None,
+                work_dir: args
+                    .work_dir
+                    .clone()
+                    .unwrap_or_else(|| ctx.state_dir.join("work")),
+                log_dir: Some(
+                    args.log_dir
+                        .clone()
+                        .unwrap_or_else(|| ctx.state_dir.join("logs")),
+                ),
+                secret_key: secret_key()?,
+                roles: roles.join(","),
+            },
+        );
+        let rx = shutdown.clone();
+        tasks.spawn(async move {
+            worker
+                .run(rx)
+                .await
+                .map(|_| ())
+                .map_err(anyhow::Error::from)
+        });
+    }
+    if roles.iter().any(|r| r == "scheduler") {
+        let scheduler = Scheduler::new(ctx.store.clone(), secs(args.scheduler_tick_seconds));
+        let rx = shutdown.clone();
+        tasks.spawn(async move { scheduler.run(rx).await.map_err(anyhow::Error::from) });
+    }
+    if roles.iter().any(|r| r == "api") {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("--listen {}", args.listen))?;
+        let store = ctx.store.clone();
+        let rx = shutdown.clone();
+        tasks.spawn(async move { crate::health::serve(listener, store, rx).await });
+    }
+    tracing::info!(roles = %roles.join(","), store = %ctx.store.location(), "server started");
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+/// Listings.
+pub async fn attempts(
+    ctx: &Ctx,
+    project: Option<&str>,
+    workflow: Option<&str>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<()> {
+    let list = ctx.store.attempts(project, workflow, before, limit).await?;
+    output::print_attempts(&list);
+    Ok(())
+}
+
+pub async fn tasks(ctx: &Ctx, attempt: i64) -> Result<()> {
+    let a = ctx.store.attempt(attempt).await?;
+    let tasks = ctx.store.tasks(attempt).await?;
+    output::print_tasks(&tasks);
+    println!(
+        "attempt {} of {}/{}: {}",
+        a.id,
+        a.project,
+        a.workflow,
+        a.status.as_str()
+    );
+    Ok(())
+}
+
+pub async fn kill(ctx: &Ctx, attempt: i64) -> Result<()> {
+    if ctx.store.kill_attempt(attempt).await? {
+        println!("attempt {attempt}: kill requested; running tasks stop at their next heartbeat");
+    } else {
+        println!("attempt {attempt} is not running");
+    }
+    Ok(())
+}
