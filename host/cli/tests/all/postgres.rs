@@ -29,7 +29,7 @@ pub fn pg(sql: &str) {
 }
 
 /// A fresh schema for one test.
-fn schema(name: &str) {
+pub fn schema(name: &str) {
     pg(&format!(
         "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name};"
     ));
@@ -334,13 +334,13 @@ pub fn pg_value(sql: &str) -> String {
 }
 
 /// Rows in `a` not in `b` plus rows in `b` not in `a`: 0 when equal.
-fn differences(a: &str, b: &str) -> String {
+pub fn differences(a: &str, b: &str) -> String {
     pg_value(&format!(
         "SELECT count(*) FROM ((TABLE {a} EXCEPT ALL TABLE {b}) UNION ALL (TABLE {b} EXCEPT ALL TABLE {a})) d"
     ))
 }
 
-fn pg_to_pg(source: &str, sink: &str) -> String {
+pub fn pg_to_pg(source: &str, sink: &str) -> String {
     format!(
         "connections:\n  app: {{url: \"${{env:APP_DB_URL}}\"}}\nsource:\n  plugin: postgres\n  grants: {{sql: [app]}}\n  config: {source}\nsink:\n  plugin: postgres\n  grants: {{sql: [app]}}\n  config: {sink}\n"
     )

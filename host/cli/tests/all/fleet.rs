@@ -1,0 +1,515 @@
+//! A fleet on a real PostgreSQL: `sluice server` processes sharing one
+//! database, killed, stopped and cut off while they work. Each test has its
+//! own database (`sluice_fleet_<name>`), created here.
+
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::postgres::{differences, pg, pg_to_pg, pg_url, schema};
+use crate::support::*;
+
+const KEY: &str = "8f3c2b1a0e9d8c7b6a5f4e3d2c1b0a99887766554433221100ffeeddccbbaa00";
+
+struct Fleet {
+    s: Scratch,
+    url: String,
+    workers: Vec<Child>,
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+    }
+}
+
+fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+impl Fleet {
+    fn new(name: &str) -> Fleet {
+        let db = format!("sluice_fleet_{name}");
+        pg(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+        pg(&format!("CREATE DATABASE {db}"));
+        let base = pg_url();
+        let url = format!("{}/{db}", &base[..base.rfind('/').unwrap()]);
+        Fleet {
+            s: Scratch::new(),
+            url,
+            workers: Vec::new(),
+        }
+    }
+
+    fn env(&self) -> Vec<(&str, String)> {
+        vec![
+            ("SLUICE_DATABASE_URL", self.url.clone()),
+            ("SLUICE_SECRET_KEY", KEY.to_string()),
+            ("APP_DB_URL", pg_url()),
+        ]
+    }
+
+    fn sluice(&self, args: &[&str]) -> Output {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.s.sluice_env(args, &env)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.sluice(args);
+        assert!(
+            out.status.success(),
+            "sluice {args:?}:\n{}",
+            output_text(&out)
+        );
+        output_text(&out)
+    }
+
+    /// Start `sluice server` with these roles and flags; returns its index.
+    fn server(&mut self, roles: &str, extra: &[&str]) -> usize {
+        let mut args = vec![
+            "server",
+            "--roles",
+            roles,
+            "--allow-sh",
+            "--lease-seconds",
+            "2",
+            "--poll-seconds",
+            "1",
+            "--listen",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let log = std::fs::File::create(self.s.path(&format!("server-{}.log", self.workers.len())))
+            .unwrap();
+        let child = self
+            .s
+            .command(&args, &env)
+            .env("SLUICE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.workers.push(child);
+        self.workers.len() - 1
+    }
+
+    fn value(&self, sql: &str) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use sqlx::{Connection, Row};
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            let row = sqlx::query(&format!("SELECT ({sql})::text"))
+                .fetch_one(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            row.get::<Option<String>, _>(0).unwrap_or_default()
+        })
+    }
+
+    fn exec(&self, sql: &str) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::raw_sql(sql)
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        });
+    }
+
+    fn number(&self, sql: &str) -> i64 {
+        self.value(sql).parse().unwrap_or(0)
+    }
+
+    /// Wait for an attempt to end; returns its status.
+    fn wait_attempt(&self, id: i64, limit: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            let status = self.value(&format!("SELECT status FROM attempts WHERE id = {id}"));
+            if !status.is_empty() && status != "running" {
+                return status;
+            }
+            if started.elapsed() > limit {
+                panic!(
+                    "attempt {id} still {status:?} after {limit:?}; tasks:\n{}\nservers:\n{}",
+                    output_text(&self.sluice(&["tasks", &id.to_string()])),
+                    self.server_logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn server_logs(&self) -> String {
+        (0..self.workers.len())
+            .map(|i| {
+                std::fs::read_to_string(self.s.path(&format!("server-{i}.log"))).unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    }
+
+    fn signal(&self, index: usize, signal: &str) {
+        let pid = self.workers[index].id().to_string();
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+#[test]
+fn three_workers_two_thousand_tasks_none_lost_none_run_twice_without_an_expired_lease() {
+    let mut f = Fleet::new("many");
+    let out = f.s.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let items: Vec<String> = (0..2000).map(|i| i.to_string()).collect();
+    f.s.write(
+        "proj/many.yaml",
+        format!(
+            "params: {{out: /nowhere}}\ntasks:\n  - name: each\n    for_each: {{i: [{}]}}\n    parallel: true\n    do:\n      - name: t\n        sh: echo x >> ${{out}}/${{i}}\n",
+            items.join(", ")
+        ),
+    );
+    f.ok(&["push", "proj", "--project", "p"]);
+    // The first worker takes many tasks at once: killing it leaves leases behind.
+    f.server("worker", &["--slots", "16"]);
+    f.server("worker", &["--slots", "4"]);
+    f.server("worker", &["--slots", "4"]);
+    let out_param = format!("out={}", out.display());
+    let started = f.ok(&["start", "p", "many", "-p", &out_param]);
+    assert!(started.contains("started attempt 1"), "{started}");
+    // Kill the first worker (SIGKILL: no goodbye) once work is under way.
+    let t0 = Instant::now();
+    while std::fs::read_dir(&out).unwrap().count() < 300 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no progress:\n{}",
+            f.server_logs()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    f.workers[0].kill().unwrap();
+    f.workers[0].wait().unwrap();
+    assert_eq!(f.wait_attempt(1, Duration::from_secs(180)), "succeeded");
+    // Every task ran; a task ran more than once only if a lease of it expired.
+    let rows = f.value(
+        "SELECT string_agg(name || ' ' || lease_expiries || ' ' || lease_count, ';') FROM tasks \
+         WHERE attempt_id = 1 AND kind = 'sh'",
+    );
+    let mut expired_total = 0;
+    let mut seen = 0;
+    for row in rows.split(';') {
+        let parts: Vec<&str> = row.split(' ').collect();
+        let i = parts[0]
+            .split("[i=")
+            .nth(1)
+            .unwrap()
+            .split(']')
+            .next()
+            .unwrap();
+        let expiries: usize = parts[1].parse().unwrap();
+        let leases: usize = parts[2].parse().unwrap();
+        let runs = std::fs::read_to_string(out.join(i))
+            .unwrap_or_else(|_| panic!("task {i} never ran"))
+            .lines()
+            .count();
+        assert!(runs >= 1);
+        assert!(
+            runs <= 1 + expiries && leases == 1 + expiries,
+            "task {i} ran {runs} times, leased {leases} times, with {expiries} expired leases"
+        );
+        expired_total += expiries;
+        seen += 1;
+    }
+    assert_eq!(seen, 2000);
+    assert!(
+        expired_total > 0,
+        "the killed worker held no lease; the test proved nothing"
+    );
+    assert_eq!(
+        f.number("SELECT count(*) FROM tasks WHERE attempt_id = 1 AND state <> 'succeeded'"),
+        0
+    );
+}
+
+/// A PG → PG merge of 400,000 rows committing every 20,000: the transfer
+/// the kill and stop tests interrupt.
+fn merge_project(f: &Fleet, schema_name: &str) {
+    schema(schema_name);
+    pg(&format!(
+        "CREATE TABLE {schema_name}.src (id int8 PRIMARY KEY, v text, updated_at timestamptz NOT NULL);
+         INSERT INTO {schema_name}.src SELECT g, md5(g::text), timestamptz '2024-01-01' + g * interval '1 ms'
+           FROM generate_series(1, 400000) g;"
+    ));
+    f.s.write(
+        "proj/jobs/merge.yaml",
+        pg_to_pg(
+            &format!("{{connection: app, table: {schema_name}.src, incremental: {{cursor: [updated_at]}}, batch_rows: 5000}}"),
+            &format!("{{connection: app, table: {schema_name}.dst, mode: merge}}"),
+        ) + "exec: {commit_every_rows: 20000}\n",
+    );
+    f.s.write(
+        "proj/load.yaml",
+        "tasks:\n  - name: merge\n    transfer: jobs/merge.yaml\n  - name: after\n    echo: done\n",
+    );
+    f.ok(&["push", "proj", "--project", "p"]);
+}
+
+fn dst_rows(schema_name: &str) -> i64 {
+    let exists = crate::postgres::pg_value(&format!(
+        "SELECT count(*) FROM pg_class WHERE relname = 'dst' AND relnamespace = '{schema_name}'::regnamespace"
+    ));
+    if exists != "1" {
+        return 0;
+    }
+    crate::postgres::pg_value(&format!("SELECT count(*) FROM {schema_name}.dst"))
+        .parse()
+        .unwrap()
+}
+
+fn wait_rows(f: &Fleet, schema_name: &str, at_least: i64) -> i64 {
+    let t0 = Instant::now();
+    loop {
+        let n = dst_rows(schema_name);
+        if n >= at_least {
+            return n;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(90),
+            "no commit:\n{}",
+            f.server_logs()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn worker_killed_mid_transfer_the_task_is_leased_again_and_resumes_from_its_checkpoint() {
+    let mut f = Fleet::new("kill");
+    merge_project(&f, "fleet_kill");
+    f.server("worker", &[]);
+    f.ok(&["start", "p", "load"]);
+    let committed = wait_rows(&f, "fleet_kill", 60_000);
+    f.workers[0].kill().unwrap();
+    f.workers[0].wait().unwrap();
+    assert!(committed < 400_000, "killed after everything committed");
+    // Another worker picks the task up once the lease (2 s) has expired.
+    f.server("worker", &[]);
+    assert_eq!(f.wait_attempt(1, Duration::from_secs(120)), "succeeded");
+    assert_eq!(
+        f.value(
+            "SELECT lease_count || '/' || lease_expiries FROM tasks WHERE name = '+load+merge'"
+        ),
+        "2/1"
+    );
+    assert_eq!(differences("fleet_kill.src", "fleet_kill.dst"), "0");
+    // The second run started from the last checkpoint, not from the start.
+    let again = f.number("SELECT rows FROM runs ORDER BY id DESC LIMIT 1");
+    assert!(
+        again >= 400_000 - committed && again <= 400_000 - committed + 25_000,
+        "the resumed run moved {again} rows after {committed} were committed"
+    );
+}
+
+#[test]
+fn sigterm_checkpoints_releases_the_lease_and_exits_within_the_grace_period() {
+    let mut f = Fleet::new("term");
+    merge_project(&f, "fleet_term");
+    let w = f.server("worker", &["--grace-seconds", "30"]);
+    f.ok(&["start", "p", "load"]);
+    wait_rows(&f, "fleet_term", 60_000);
+    let t0 = Instant::now();
+    f.signal(w, "-TERM");
+    let status = f.workers[w].wait().unwrap();
+    let took = t0.elapsed();
+    assert!(status.success(), "exit {status}:\n{}", f.server_logs());
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    let at_exit = dst_rows("fleet_term");
+    assert!(
+        at_exit < 400_000,
+        "finished before the signal; the test proved nothing"
+    );
+    // Given back, not expired: ready at once, no retry counted.
+    assert_eq!(
+        f.value("SELECT state || '/' || lease_expiries || '/' || retries FROM tasks WHERE name = '+load+merge'"),
+        "ready/0/0"
+    );
+    let logs = f.server_logs();
+    assert!(logs.contains("shutting down"), "{logs}");
+    f.server("worker", &[]);
+    assert_eq!(f.wait_attempt(1, Duration::from_secs(120)), "succeeded");
+    assert_eq!(differences("fleet_term.src", "fleet_term.dst"), "0");
+    let again = f.number("SELECT rows FROM runs ORDER BY id DESC LIMIT 1");
+    assert!(
+        again <= 400_000 - at_exit + 5_000,
+        "the second worker moved {again} rows after {at_exit} were checkpointed"
+    );
+}
+
+#[test]
+fn two_schedulers_fire_each_scheduled_time_exactly_once() {
+    let mut f = Fleet::new("sched");
+    f.s.write(
+        "proj/tick.yaml",
+        "schedule: {minutes_interval: 1}\ntasks:\n  - {name: t, echo: '${session_time}'}\n",
+    );
+    f.ok(&["push", "proj", "--project", "p"]);
+    // Forty minutes behind: the schedulers catch up, one time after another.
+    f.exec("UPDATE schedules SET next_run_time = next_run_time - 40 * 60000");
+    let first = f.number("SELECT next_run_time FROM schedules");
+    f.server("scheduler", &["--scheduler-tick-seconds", "0.02"]);
+    f.server("scheduler", &["--scheduler-tick-seconds", "0.02"]);
+    let t0 = Instant::now();
+    while f.number("SELECT count(*) FROM sessions") < 40 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "not caught up:\n{}",
+            f.server_logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let sessions = f.number("SELECT count(*) FROM sessions");
+    assert_eq!(
+        sessions,
+        f.number("SELECT count(DISTINCT session_time) FROM sessions")
+    );
+    assert_eq!(sessions, f.number("SELECT count(*) FROM attempts"));
+    // Every minute from the first due time on, each once, none skipped.
+    assert_eq!(f.number("SELECT min(session_time) FROM sessions"), first);
+    assert_eq!(
+        f.number("SELECT (max(session_time) - min(session_time)) / 60000 + 1 FROM sessions"),
+        sessions
+    );
+    // One of the two led.
+    let logs = f.server_logs();
+    assert_eq!(logs.matches("scheduler: leading").count(), 1, "{logs}");
+    let list = f.ok(&["schedule", "list"]);
+    assert!(
+        list.contains("p/tick") && list.contains("minutes_interval"),
+        "{list}"
+    );
+}
+
+#[test]
+fn workers_ride_out_dropped_database_connections() {
+    let mut f = Fleet::new("drop");
+    let out = f.s.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let items: Vec<String> = (0..300).map(|i| i.to_string()).collect();
+    f.s.write(
+        "proj/slow.yaml",
+        format!(
+            "params: {{out: /nowhere}}\ntasks:\n  - name: each\n    for_each: {{i: [{}]}}\n    parallel: true\n    do:\n      - name: t\n        sh: sleep 0.05; echo x >> ${{out}}/${{i}}\n",
+            items.join(", ")
+        ),
+    );
+    f.ok(&["push", "proj", "--project", "p"]);
+    f.server("worker", &[]);
+    f.server("worker", &[]);
+    let out_param = format!("out={}", out.display());
+    f.ok(&["start", "p", "slow", "-p", &out_param]);
+    // Cut every connection to the store three times while they work, as a
+    // database restart does.
+    for round in 0..3 {
+        let t0 = Instant::now();
+        while std::fs::read_dir(&out).unwrap().count() < 50 * (round + 1) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "stuck:\n{}",
+                f.server_logs()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        pg("SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+            WHERE datname = 'sluice_fleet_drop' AND pid <> pg_backend_pid()");
+    }
+    assert_eq!(f.wait_attempt(1, Duration::from_secs(120)), "succeeded");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 300);
+}
+
+#[test]
+fn push_start_retry_resume_kill_and_masked_secrets_through_the_cli() {
+    let mut f = Fleet::new("cli");
+    let out = f.s.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    f.ok(&[
+        "secrets",
+        "set",
+        "p",
+        "api_token",
+        "--value",
+        "s3cr3t-v4lue",
+    ]);
+    let listed = f.ok(&["secrets", "list", "p"]);
+    assert!(
+        listed.contains("api_token") && !listed.contains("s3cr3t"),
+        "{listed}"
+    );
+    f.s.write(
+        "proj/flow.yaml",
+        "params: {out: /nowhere}\ntasks:\n  - name: one\n    sh: {command: 'echo token=$TOKEN; echo one >> ${out}/one', env: {TOKEN: '${secret:api_token}'}}\n  - name: two\n    sh: test -f ${out}/fixed\n  - name: three\n    sh: echo three >> ${out}/three\n",
+    );
+    f.s.write("proj/hang.yaml", "tasks:\n  - {name: wait, sh: sleep 60}\n");
+    f.ok(&["push", "proj", "--project", "p", "--revision", "v1"]);
+    f.server("worker", &[]);
+    let out_param = format!("out={}", out.display());
+    f.ok(&["start", "p", "flow", "-p", &out_param]);
+    assert_eq!(f.wait_attempt(1, Duration::from_secs(60)), "failed");
+    let logs = f.ok(&["logs", "1", "--task", "one"]);
+    assert!(
+        logs.contains("token=***") && !logs.contains("s3cr3t"),
+        "{logs}"
+    );
+    // Fix the cause, resume: `one` is not run again, `two` and `three` are.
+    std::fs::write(out.join("fixed"), "").unwrap();
+    let retried = f.ok(&["retry", "1", "--resume"]);
+    assert!(retried.contains("attempt 2"), "{retried}");
+    assert_eq!(f.wait_attempt(2, Duration::from_secs(60)), "succeeded");
+    assert_eq!(std::fs::read_to_string(out.join("one")).unwrap(), "one\n");
+    assert_eq!(
+        std::fs::read_to_string(out.join("three")).unwrap(),
+        "three\n"
+    );
+    // From scratch, everything runs again.
+    f.ok(&["retry", "2"]);
+    assert_eq!(f.wait_attempt(3, Duration::from_secs(60)), "succeeded");
+    assert_eq!(
+        std::fs::read_to_string(out.join("one")).unwrap(),
+        "one\none\n"
+    );
+    let attempts = f.ok(&["attempts", "--project", "p"]);
+    assert_eq!(attempts.matches("p/flow").count(), 3, "{attempts}");
+    // Kill: the running task stops at the next heartbeat.
+    f.ok(&["start", "p", "hang"]);
+    let t0 = Instant::now();
+    while f.value("SELECT state FROM tasks WHERE attempt_id = 4 AND kind = 'sh'") != "running" {
+        assert!(t0.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f.ok(&["kill", "4"]);
+    assert_eq!(f.wait_attempt(4, Duration::from_secs(20)), "killed");
+    assert!(t0.elapsed() < Duration::from_secs(30));
+    // A second push with the same revision name is refused, nothing changed.
+    let again = f.sluice(&["push", "proj", "--project", "p", "--revision", "v1"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(output_text(&again).contains("already has a revision v1"));
+}
