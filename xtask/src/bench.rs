@@ -742,11 +742,13 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     let mut which = "all".to_string();
     let mut rows: u64 = 5_000_000;
     let mut object_gb = 5.0;
+    let mut tasks: u64 = 20_000;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--rows" => rows = it.next().context("--rows N")?.replace('_', "").parse()?,
             "--object-gb" => object_gb = it.next().context("--object-gb G")?.parse()?,
+            "--tasks" => tasks = it.next().context("--tasks N")?.replace('_', "").parse()?,
             other => which = other.to_string(),
         }
     }
@@ -775,10 +777,52 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         "filter" => filter(),
         "db" => db(&work, rows),
         "s3" => s3(&work, rows, object_gb),
+        "queue" => queue(tasks),
         "all" => {
             files(&work, rows)?;
             filter()
         }
-        other => bail!("unknown benchmark {other}: use files, filter, db, s3 or all"),
+        other => bail!("unknown benchmark {other}: use files, filter, db, s3, queue or all"),
     }
+}
+
+/// The task queue on the local PostgreSQL: empty tasks leased and completed
+/// by the real worker loop, against a bare SKIP LOCKED loop (the floor).
+fn queue(tasks: u64) -> Result<()> {
+    // A fresh database each time: the figures should not depend on history.
+    let url = crate::services::postgres_database("sluice_bench_queue")?;
+    run(crate::services::psql("postgres").args([
+        "-c",
+        "DROP DATABASE sluice_bench_queue WITH (FORCE)",
+        "-c",
+        "CREATE DATABASE sluice_bench_queue",
+    ]))?;
+    println!("\n### Task queue: {tasks} empty tasks, lease + complete (PostgreSQL)\n");
+    println!(
+        "| workers | bare SKIP LOCKED loop tasks/s | sluice tasks/s | sluice / bare | dispatch p50 ms | p99 ms | enqueue s |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for workers in [1, 4] {
+        let out = Command::new(bench_bin())
+            .args(["queue", &url, &tasks.to_string(), &workers.to_string()])
+            .output()
+            .context("sluice-bench queue")?;
+        if !out.status.success() {
+            bail!(
+                "sluice-bench queue: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let o: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let raw = o["raw"]["tasks_per_s"].as_f64().unwrap_or(0.0);
+        let ours = o["sluice"]["tasks_per_s"].as_f64().unwrap_or(0.0);
+        println!(
+            "| {workers} | {raw:.0} | {ours:.0} | {:.2} | {} | {} | {:.2} |",
+            ours / raw.max(1e-9),
+            o["sluice"]["p50_ms"],
+            o["sluice"]["p99_ms"],
+            o["sluice"]["enqueue_s"].as_f64().unwrap_or(0.0),
+        );
+    }
+    Ok(())
 }

@@ -28,6 +28,8 @@ use sluice_filter_select::{Config as SelectConfig, SelectTransformer};
 use sluice_runtime::{Grants, Limits, Runtime, RuntimeConfig};
 use sluice_sdk::Transformer as _;
 
+mod queue;
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -40,6 +42,11 @@ fn main() -> Result<()> {
             generate_to_parquet(arg(&args, 1)?.parse()?, Path::new(arg(&args, 2)?))
         }
         Some("time") => time(&args[1..]),
+        Some("queue") => queue::queue(
+            arg(&args, 1)?,
+            arg(&args, 2)?.parse()?,
+            arg(&args, 3)?.parse()?,
+        ),
         Some("count-parquet") => {
             let file = File::open(arg(&args, 1)?)?;
             let reader = parquet::file::reader::SerializedFileReader::new(file)
@@ -51,7 +58,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         _ => bail!(
-            "usage: sluice-bench filter|overhead <plugin dir> | csv-to-parquet <in> <out> | generate-to-parquet <rows> <out> | time <cmd…>"
+            "usage: sluice-bench filter|overhead <plugin dir> | csv-to-parquet <in> <out> | generate-to-parquet <rows> <out> | time <cmd…> | queue <url> <tasks> <workers>"
         ),
     }
 }
