@@ -799,7 +799,7 @@ fn queue(tasks: u64) -> Result<()> {
     ]))?;
     println!("\n### Task queue: {tasks} empty tasks, lease + complete (PostgreSQL)\n");
     println!(
-        "| workers | bare SKIP LOCKED loop tasks/s | sluice tasks/s | sluice / bare | dispatch p50 ms | p99 ms | enqueue s |"
+        "| workers | bare SKIP LOCKED loop tasks/s | sluice tasks/s | sluice / bare | enqueue s | dispatch p50 ms | p99 ms |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for workers in [1, 4] {
@@ -817,12 +817,17 @@ fn queue(tasks: u64) -> Result<()> {
         let raw = o["raw"]["tasks_per_s"].as_f64().unwrap_or(0.0);
         let ours = o["sluice"]["tasks_per_s"].as_f64().unwrap_or(0.0);
         println!(
-            "| {workers} | {raw:.0} | {ours:.0} | {:.2} | {} | {} | {:.2} |",
+            "| {workers} | {raw:.0} | {ours:.0} | {:.2} | {:.2} | {} | {} |",
             ours / raw.max(1e-9),
-            o["sluice"]["p50_ms"],
-            o["sluice"]["p99_ms"],
             o["sluice"]["enqueue_s"].as_f64().unwrap_or(0.0),
+            o["chain"]["p50_ms"],
+            o["chain"]["p99_ms"],
         );
     }
+    println!(
+        "\nDispatch latency (ready → leased) is measured on a chain of 500 tasks, each \
+         ready when the one before ends; in the bulk run every task is ready at once and \
+         waits its turn."
+    );
     Ok(())
 }

@@ -92,6 +92,7 @@ CREATE INDEX tasks_ready ON tasks (ready_at, id) WHERE state = 'ready';
 CREATE INDEX tasks_leased ON tasks (lease_owner) WHERE state = 'running';
 CREATE INDEX tasks_expiring ON tasks (lease_expires) WHERE state = 'running';
 CREATE INDEX tasks_attempt ON tasks (attempt_id, state);
+CREATE INDEX tasks_root ON tasks (attempt_id) WHERE parent_id IS NULL;
 CREATE INDEX tasks_error_root ON tasks (error_root) WHERE error_root IS NOT NULL;
 CREATE INDEX tasks_on_error_of ON tasks (on_error_of) WHERE on_error_of IS NOT NULL;
 
