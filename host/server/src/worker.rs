@@ -135,6 +135,9 @@ impl Worker {
                 _ = shutdown.changed() => continue,
                 _ = finished_rx.changed() => continue,
             };
+            // Let tasks that are finishing give their slots back, so one
+            // lease takes many tasks instead of one each.
+            tokio::task::yield_now().await;
             let mut permits = vec![first];
             while permits.len() < 64 {
                 match slots.clone().try_acquire_owned() {
