@@ -121,6 +121,11 @@ pub struct FinishReport {
 
 type Tx<'a> = Transaction<'a, Any>;
 
+/// The first column of each row, as ids.
+fn first_ids(rows: &[sqlx::any::AnyRow]) -> Result<Vec<i64>> {
+    rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+}
+
 /// Collect (task id, attempt id) rows of tasks this worker still held.
 fn held(rows: Vec<sqlx::any::AnyRow>, done: &mut Vec<i64>, touched: &mut Vec<i64>) -> Result<()> {
     for r in rows {
@@ -296,10 +301,7 @@ async fn settle_barriers(store: &Store, tx: &mut Tx<'_>, attempt_id: i64) -> Res
     .bind(attempt_id)
     .fetch_all(&mut **tx)
     .await?;
-    let done = rows
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<Vec<i64>, _>>()?;
+    let done = first_ids(&rows)?;
     release_downstream(store, tx, done).await
 }
 
@@ -387,10 +389,7 @@ pub(crate) async fn keep_succeeded(
     .bind(previous)
     .fetch_all(&mut **tx)
     .await?;
-    let done = rows
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<Vec<i64>, _>>()?;
+    let done = first_ids(&rows)?;
     release_downstream(store, tx, done).await.map(|_| ())
 }
 

@@ -108,6 +108,34 @@ struct Expander<'a> {
     stack: Vec<String>,
 }
 
+/// Place `count` siblings after `preds`: in order, all at once, or in N
+/// lanes (child i waits for child i-N). `expand(i, wait)` adds child i
+/// waiting on `wait` and returns its exit. Returns what the next sibling
+/// waits on (nothing when there are no children).
+fn lay_out(
+    count: usize,
+    parallel: Option<Parallel>,
+    preds: &[usize],
+    mut expand: impl FnMut(usize, &[usize]) -> Result<usize>,
+) -> Result<Vec<usize>> {
+    let lanes = match parallel {
+        None | Some(Parallel::All(false)) => 1,
+        Some(Parallel::All(true)) => usize::MAX,
+        Some(Parallel::Limit(n)) => n.max(1) as usize,
+    };
+    let mut exits: Vec<usize> = Vec::with_capacity(count);
+    for i in 0..count {
+        let wait = match i.checked_sub(lanes) {
+            Some(before) => vec![exits[before]],
+            None => preds.to_vec(),
+        };
+        exits.push(expand(i, &wait)?);
+    }
+    // Each lane is a chain: its last task stands for it.
+    let keep = exits.len().saturating_sub(lanes.min(exits.len()));
+    Ok(exits.split_off(keep))
+}
+
 fn parent_dir(file: &str) -> String {
     match file.rfind('/') {
         Some(i) => file[..i].to_string(),
@@ -173,64 +201,17 @@ impl Expander<'_> {
         scope: &Scope,
         at: &str,
     ) -> Result<Vec<usize>> {
-        let mut exits: Vec<usize> = Vec::new();
-        match parallel {
-            None | Some(Parallel::All(false)) => {
-                let mut last = preds.to_vec();
-                for (i, def) in defs.iter().enumerate() {
-                    let exit = self.task(
-                        def,
-                        parent,
-                        prefix,
-                        &last,
-                        params,
-                        scope,
-                        &format!("{at}[{i}]"),
-                    )?;
-                    last = vec![exit];
-                }
-                if !defs.is_empty() {
-                    exits = last;
-                }
-            }
-            Some(Parallel::All(true)) => {
-                for (i, def) in defs.iter().enumerate() {
-                    exits.push(self.task(
-                        def,
-                        parent,
-                        prefix,
-                        preds,
-                        params,
-                        scope,
-                        &format!("{at}[{i}]"),
-                    )?);
-                }
-            }
-            Some(Parallel::Limit(n)) => {
-                let n = n.max(1) as usize;
-                let mut lanes: Vec<usize> = Vec::new();
-                for (i, def) in defs.iter().enumerate() {
-                    let wait = if i < n {
-                        preds.to_vec()
-                    } else {
-                        vec![lanes[i - n]]
-                    };
-                    let exit = self.task(
-                        def,
-                        parent,
-                        prefix,
-                        &wait,
-                        params,
-                        scope,
-                        &format!("{at}[{i}]"),
-                    )?;
-                    lanes.push(exit);
-                }
-                let keep = lanes.len().saturating_sub(n);
-                exits = lanes[keep..].to_vec();
-            }
-        }
-        Ok(exits)
+        lay_out(defs.len(), parallel, preds, |i, wait| {
+            self.task(
+                &defs[i],
+                parent,
+                prefix,
+                wait,
+                params,
+                scope,
+                &format!("{at}[{i}]"),
+            )
+        })
     }
 
     /// Expand one task; returns its exit node.
@@ -468,35 +449,10 @@ impl Expander<'_> {
             }
         }
         // Rounds follow `parallel` like siblings do; each round runs `do` in order.
-        let mut exits = Vec::new();
-        let mut last = preds.to_vec();
-        let lanes = match def.parallel {
-            None | Some(Parallel::All(false)) => 1,
-            Some(Parallel::All(true)) => usize::MAX,
-            Some(Parallel::Limit(n)) => n.max(1) as usize,
-        };
-        let mut lane_exits: Vec<usize> = Vec::new();
-        for (i, (round, p)) in round_defs.iter().enumerate() {
-            let wait = if lanes == 1 {
-                last.clone()
-            } else if i < lanes {
-                preds.to_vec()
-            } else {
-                vec![lane_exits[i - lanes]]
-            };
-            let exit = self.task(round, group, name, &wait, p, scope, &format!("{at}.do"))?;
-            lane_exits.push(exit);
-            last = vec![exit];
-        }
-        if lanes == 1 {
-            if !round_defs.is_empty() {
-                exits = last;
-            }
-        } else {
-            let keep = lane_exits.len().saturating_sub(lanes.min(lane_exits.len()));
-            exits = lane_exits[keep..].to_vec();
-        }
-        Ok(exits)
+        lay_out(round_defs.len(), def.parallel, preds, |i, wait| {
+            let (round, p) = &round_defs[i];
+            self.task(round, group, name, wait, p, scope, &format!("{at}.do"))
+        })
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -33,6 +33,13 @@ fn output_text(out: &Output) -> String {
     )
 }
 
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 impl Fleet {
     fn new(name: &str) -> Fleet {
         let db = format!("sluice_fleet_{name}");
@@ -103,11 +110,7 @@ impl Fleet {
     }
 
     fn value(&self, sql: &str) -> String {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        current_thread().block_on(async {
             use sqlx::{Connection, Row};
             let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
             let row = sqlx::query(&format!("SELECT ({sql})::text"))
@@ -119,11 +122,7 @@ impl Fleet {
     }
 
     fn exec(&self, sql: &str) {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        current_thread().block_on(async {
             use sqlx::Connection;
             let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
             sqlx::raw_sql(sql)
@@ -175,19 +174,25 @@ impl Fleet {
     }
 }
 
+/// `proj/<name>.yaml`: `count` shell tasks in parallel, `${i}` from 0, and
+/// an `out` parameter for where they write.
+fn loop_workflow(f: &Fleet, name: &str, count: usize, command: &str) {
+    let items: Vec<String> = (0..count).map(|i| i.to_string()).collect();
+    f.s.write(
+        &format!("proj/{name}.yaml"),
+        format!(
+            "params: {{out: /nowhere}}\ntasks:\n  - name: each\n    for_each: {{i: [{}]}}\n    parallel: true\n    do:\n      - name: t\n        sh: {command}\n",
+            items.join(", ")
+        ),
+    );
+}
+
 #[test]
 fn three_workers_two_thousand_tasks_none_lost_none_run_twice_without_an_expired_lease() {
     let mut f = Fleet::new("many");
     let out = f.s.path("out");
     std::fs::create_dir_all(&out).unwrap();
-    let items: Vec<String> = (0..2000).map(|i| i.to_string()).collect();
-    f.s.write(
-        "proj/many.yaml",
-        format!(
-            "params: {{out: /nowhere}}\ntasks:\n  - name: each\n    for_each: {{i: [{}]}}\n    parallel: true\n    do:\n      - name: t\n        sh: echo x >> ${{out}}/${{i}}\n",
-            items.join(", ")
-        ),
-    );
+    loop_workflow(&f, "many", 2000, "echo x >> ${out}/${i}");
     f.ok(&["push", "proj", "--project", "p"]);
     // The first worker takes many tasks at once: killing it leaves leases behind.
     f.server("worker", &["--slots", "16"]);
@@ -414,14 +419,7 @@ fn workers_ride_out_dropped_database_connections() {
     let mut f = Fleet::new("drop");
     let out = f.s.path("out");
     std::fs::create_dir_all(&out).unwrap();
-    let items: Vec<String> = (0..300).map(|i| i.to_string()).collect();
-    f.s.write(
-        "proj/slow.yaml",
-        format!(
-            "params: {{out: /nowhere}}\ntasks:\n  - name: each\n    for_each: {{i: [{}]}}\n    parallel: true\n    do:\n      - name: t\n        sh: sleep 0.05; echo x >> ${{out}}/${{i}}\n",
-            items.join(", ")
-        ),
-    );
+    loop_workflow(&f, "slow", 300, "sleep 0.05; echo x >> ${out}/${i}");
     f.ok(&["push", "proj", "--project", "p"]);
     f.server("worker", &[]);
     f.server("worker", &[]);
