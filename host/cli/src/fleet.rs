@@ -508,9 +508,13 @@ pub async fn schedule(ctx: &Ctx, command: &ScheduleCommand) -> Result<()> {
             println!("{project}/{workflow} enabled");
         }
         ScheduleCommand::Disable { project, workflow } => {
-            ctx.store
+            if !ctx
+                .store
                 .set_schedule_enabled(project, workflow, false, None)
-                .await?;
+                .await?
+            {
+                bail!("{project}/{workflow} has no schedule");
+            }
             println!("{project}/{workflow} disabled");
         }
         ScheduleCommand::Backfill {

@@ -511,3 +511,62 @@ fn push_start_retry_resume_kill_and_masked_secrets_through_the_cli() {
     assert_eq!(again.status.code(), Some(1));
     assert!(output_text(&again).contains("already has a revision v1"));
 }
+
+#[test]
+fn schedule_backfill_skip_disable_and_enable() {
+    let f = Fleet::new("backfill");
+    f.s.write(
+        "proj/tick.yaml",
+        "timezone: Asia/Tokyo\nschedule: {daily: '07:00'}\ntasks:\n  - {name: t, echo: '${session_date}'}\n",
+    );
+    f.ok(&["push", "proj", "--project", "p"]);
+    // Three days of missed sessions, at 07:00 Tokyo time each.
+    let out = f.ok(&[
+        "schedule",
+        "backfill",
+        "p",
+        "tick",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-04",
+    ]);
+    assert!(
+        out.contains("3 sessions started, 0 had run already"),
+        "{out}"
+    );
+    assert!(out.contains("2026-01-03T07:00:00+09:00"), "{out}");
+    assert_eq!(
+        f.value("SELECT string_agg(to_char(to_timestamp(session_time / 1000) AT TIME ZONE 'Asia/Tokyo', 'MM-DD HH24:MI'), ',' ORDER BY session_time) FROM sessions"),
+        "01-01 07:00,01-02 07:00,01-03 07:00"
+    );
+    // Again: nothing new, a time fires once.
+    let out = f.ok(&[
+        "schedule",
+        "backfill",
+        "p",
+        "tick",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-04",
+    ]);
+    assert!(
+        out.contains("0 sessions started, 3 had run already"),
+        "{out}"
+    );
+    f.ok(&["schedule", "disable", "p", "tick"]);
+    assert!(
+        f.ok(&["schedule", "list"])
+            .lines()
+            .any(|l| l.starts_with("no "))
+    );
+    assert_eq!(f.number("SELECT enabled FROM schedules"), 0);
+    f.ok(&["schedule", "enable", "p", "tick"]);
+    assert_eq!(f.number("SELECT enabled FROM schedules"), 1);
+    let out = f.ok(&["schedule", "skip", "p", "tick", "--until", "2099-01-01"]);
+    assert!(out.contains("next run 2099-01-01T07:00:00+09:00"), "{out}");
+    let bad = f.sluice(&["schedule", "disable", "p", "nothing"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(output_text(&bad).contains("p/nothing has no schedule"));
+}
