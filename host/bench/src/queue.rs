@@ -107,6 +107,7 @@ async fn sluice_run(
                 local_root: Some(std::env::temp_dir()),
                 work_dir: std::env::temp_dir(),
                 log_dir: None,
+                log_sink: None,
                 secret_key: None,
                 roles: "bench".into(),
             },

@@ -155,6 +155,9 @@ pub struct ServerArgs {
     /// Where task logs are written.
     #[arg(long, env = "SLUICE_LOG_DIR")]
     log_dir: Option<PathBuf>,
+    /// Upload finished task logs here (`s3://bucket/prefix`).
+    #[arg(long, env = "SLUICE_LOG_URL")]
+    log_url: Option<String>,
     /// Where pushed revisions are unpacked.
     #[arg(long, env = "SLUICE_WORK_DIR")]
     work_dir: Option<PathBuf>,
@@ -176,6 +179,15 @@ fn parse_params(items: &[String]) -> Result<Params> {
         params.insert(k.trim().to_string(), value);
     }
     Ok(params)
+}
+
+fn log_sink(url: Option<&str>) -> Result<Option<sluice_server::LogSink>> {
+    match url.filter(|u| !u.is_empty()) {
+        Some(url) => Ok(Some(
+            sluice_server::LogSink::new(url).map_err(anyhow::Error::msg)?,
+        )),
+        None => Ok(None),
+    }
 }
 
 fn secret_key() -> Result<Option<SecretKey>> {
@@ -256,6 +268,7 @@ pub async fn workflow(ctx: &Ctx, command: &WorkflowCommand) -> Result<()> {
                 dir,
                 slots: *slots,
                 log_dir: Some(ctx.state_dir.join("logs")),
+                log_sink: log_sink(std::env::var("SLUICE_LOG_URL").ok().as_deref())?,
                 work_dir: ctx.state_dir.join("work"),
                 secret_key: secret_key()?,
             };
@@ -434,7 +447,9 @@ pub async fn logs(ctx: &Ctx, attempt: i64, task: Option<&str>) -> Result<()> {
             continue;
         }
         println!("== {name} (lease {lease}) {location}");
-        match std::fs::read_to_string(&location) {
+        let where_ = location.clone();
+        let text = tokio::task::spawn_blocking(move || sluice_server::read_log(&where_)).await?;
+        match text {
             Ok(text) => print!("{text}"),
             Err(e) => println!("(cannot read {location}: {e}; it is on the worker that ran it)"),
         }
@@ -614,6 +629,7 @@ pub async fn server(ctx: &Ctx, args: &ServerArgs) -> Result<()> {
                         .clone()
                         .unwrap_or_else(|| ctx.state_dir.join("logs")),
                 ),
+                log_sink: log_sink(args.log_url.as_deref())?,
                 secret_key: secret_key()?,
                 roles: roles.join(","),
             },

@@ -23,6 +23,8 @@ pub struct InPlace {
     pub slots: usize,
     /// Where task logs go.
     pub log_dir: Option<PathBuf>,
+    /// Where they are uploaded when done (`SLUICE_LOG_URL`).
+    pub log_sink: Option<crate::logs::LogSink>,
     /// Where scratch files go.
     pub work_dir: PathBuf,
     /// Decrypts the project's secrets.
@@ -62,6 +64,7 @@ pub async fn run_in_place(
                 local_root: Some(place.dir.clone()),
                 work_dir: place.work_dir.clone(),
                 log_dir: place.log_dir.clone(),
+                log_sink: place.log_sink.clone(),
                 secret_key: place.secret_key.clone(),
                 roles: "in-place".into(),
             },

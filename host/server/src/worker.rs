@@ -43,6 +43,8 @@ pub struct WorkerConfig {
     pub work_dir: PathBuf,
     /// Where task logs are written (None: no log files).
     pub log_dir: Option<PathBuf>,
+    /// Where finished task logs are uploaded (`SLUICE_LOG_URL`), if anywhere.
+    pub log_sink: Option<crate::logs::LogSink>,
     /// Decrypts project secrets.
     pub secret_key: Option<SecretKey>,
     /// Roles to record in the workers table.
@@ -292,7 +294,31 @@ impl Worker {
         };
         let span =
             tracing::info_span!("task", attempt = task.attempt_id, task = %task.name, id = task.id);
-        tracing::Instrument::instrument(self.executor.run(task, &ctx, stop), span).await
+        let outcome =
+            tracing::Instrument::instrument(self.executor.run(task, &ctx, stop), span).await;
+        if let (Some(sink), Some(path)) = (self.config.log_sink.clone(), log_path) {
+            // The log leaves with the task: a worker's disk may be gone tomorrow.
+            let name = format!("{}/{}.{}.log", task.attempt_id, task.id, task.lease);
+            drop(ctx);
+            let local = path.clone();
+            match tokio::task::spawn_blocking(move || sink.upload(&local, &name)).await {
+                Ok(Ok(url)) => {
+                    if self
+                        .store
+                        .add_task_log(task.id, task.lease, &url, &self.config.id)
+                        .await
+                        .is_ok()
+                    {
+                        let _ = std::fs::remove_file(&path);
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(task = task.id, error = %e, "cannot upload the task log; it stays on this worker")
+                }
+                Err(e) => tracing::warn!(task = task.id, error = %e, "log upload panicked"),
+            }
+        }
+        outcome
     }
 
     async fn attempt_info(&self, attempt: i64) -> Result<AttemptInfo> {

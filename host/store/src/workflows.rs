@@ -481,7 +481,7 @@ impl Store {
             .collect()
     }
 
-    /// Record where a lease of a task writes its log.
+    /// Record where a lease of a task writes its log (again when it moves).
     ///
     /// # Errors
     /// On a database error.
@@ -494,7 +494,8 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(&self.sql(
             "INSERT INTO task_logs (task_id, lease, location, worker, created_at) \
-             VALUES ($1, $2, $3, $4, {now}) ON CONFLICT (task_id, lease) DO NOTHING",
+             VALUES ($1, $2, $3, $4, {now}) ON CONFLICT (task_id, lease) DO UPDATE SET \
+             location = excluded.location",
         ))
         .bind(task)
         .bind(lease)

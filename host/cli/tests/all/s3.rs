@@ -475,3 +475,50 @@ fn s3_examples_run() {
     assert_eq!(run("s3-new-files.yaml"), written);
     assert_eq!(run("s3-new-files.yaml"), 0);
 }
+
+#[test]
+fn workflow_task_logs_are_uploaded_to_s3() {
+    let bucket = Bucket::new("task-logs");
+    let s = Scratch::new();
+    s.write(
+        "proj/flow.yaml",
+        "tasks:\n  - {name: hello, echo: 'hello from a task on ${session_date}'}\n",
+    );
+    let mut env = aws_env(&endpoint());
+    env.push(("AWS_ENDPOINT_URL", endpoint()));
+    env.push(("SLUICE_LOG_URL", bucket.url("logs")));
+    let out = s.sluice_env(
+        &[
+            "workflow",
+            "run",
+            "proj/flow.yaml",
+            "--session",
+            "2026-12-02",
+        ],
+        &refs(&env),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys = bucket.keys();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(
+        keys[0].starts_with("logs/1/") && keys[0].ends_with(".1.log"),
+        "{keys:?}"
+    );
+    let text = String::from_utf8(bucket.get(&keys[0])).unwrap();
+    assert!(text.contains("hello from a task on 2026-12-02"), "{text}");
+    // `sluice logs` reads it back from S3; the local copy is gone.
+    let logs = s.sluice_env(&["logs", "1"], &refs(&env));
+    let printed = String::from_utf8_lossy(&logs.stdout);
+    assert!(
+        printed.contains("s3://") && printed.contains("hello from a task"),
+        "{printed}"
+    );
+    assert!(
+        std::fs::read_dir(s.path(".sluice/logs/1")).map_or(true, |mut d| d.next().is_none()),
+        "the local log was kept"
+    );
+}
