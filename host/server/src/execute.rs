@@ -2,7 +2,7 @@
 //! or a line for the log.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,7 +51,6 @@ pub struct TaskContext {
 #[derive(Clone)]
 pub struct TaskLog {
     file: Option<Arc<Mutex<std::fs::File>>>,
-    path: Option<PathBuf>,
     masks: Arc<Vec<String>>,
 }
 
@@ -71,14 +70,8 @@ impl TaskLog {
         });
         TaskLog {
             file,
-            path,
             masks: Arc::new(masks.into_iter().filter(|m| m.len() >= 3).collect()),
         }
-    }
-
-    /// Where the log is, if it is a file.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
     }
 
     /// `text` with every secret value replaced by `***`.

@@ -22,4 +22,4 @@ pub use logs::{LogSink, read_log};
 pub use project::{ProjectFiles, read_dir};
 pub use scheduler::{Scheduler, now_ms};
 pub use state::StoreState;
-pub use worker::{Worker, WorkerConfig, WorkerStats, worker_id};
+pub use worker::{Worker, WorkerConfig, worker_id};

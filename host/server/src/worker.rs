@@ -83,15 +83,6 @@ pub struct Worker {
     attempts: Mutex<HashMap<i64, AttemptInfo>>,
 }
 
-/// What a worker did, for summaries and benchmarks.
-#[derive(Debug, Default, Clone)]
-pub struct WorkerStats {
-    /// Tasks it leased.
-    pub leased: u64,
-    /// Tasks given back at shutdown.
-    pub released: u64,
-}
-
 impl Worker {
     /// A worker over `store`, running tasks with `executor`.
     pub fn new(store: Store, executor: Arc<Executor>, config: WorkerConfig) -> Arc<Worker> {

@@ -528,17 +528,6 @@ impl Store {
         Ok((row.try_get(0)?, row.try_get(1)?))
     }
 
-    /// Tasks running now, across the fleet.
-    ///
-    /// # Errors
-    /// On a database error.
-    pub async fn running_count(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT count(*) FROM tasks WHERE state = 'running'")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get(0)?)
-    }
-
     /// Extend every lease `owner` holds by `ttl_ms`. Returns the tasks it
     /// holds whose attempt was killed: the worker stops them.
     ///
