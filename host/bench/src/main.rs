@@ -113,12 +113,22 @@ fn filter(plugins: &Path, overhead: bool) -> Result<()> {
     let native_config: SelectConfig = serde_json::from_value(config.clone())?;
     let mut native = SelectTransformer::new(native_config, schema.clone())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    // The best of five passes over the batches, for both: a transfer is
-    // long, so steady state is what matters (the first wasm pass also grows
-    // the instance's memory).
-    const PASSES: usize = 5;
-    let mut native_time = Duration::MAX;
-    let mut native_rows = 0;
+    // Wasm: the same crate built to wasm32-wasip2, through the runtime.
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(std::env::temp_dir().join("sluice-bench-cache")),
+    })?;
+    let plugin = runtime.load(&plugins.join("filter-select.wasm"))?;
+    let mut wasm = plugin
+        .filter(Arc::new(Grants::default()), Limits::default())?
+        .into_transformer(&config.to_string(), &schema)?;
+
+    // The best of many passes over the batches, native and wasm taking
+    // turns: a transfer is long, so steady state is what matters (the first
+    // wasm pass also grows the instance's memory), and taking turns means a
+    // burst of load from elsewhere on the machine slows both, not one.
+    const PASSES: usize = 15;
+    let (mut native_time, mut wasm_time) = (Duration::MAX, Duration::MAX);
+    let (mut native_rows, mut wasm_rows) = (0, 0);
     for _ in 0..PASSES {
         let started = Instant::now();
         native_rows = 0;
@@ -131,19 +141,7 @@ fn filter(plugins: &Path, overhead: bool) -> Result<()> {
             }
         }
         native_time = native_time.min(started.elapsed());
-    }
 
-    // Wasm: the same crate built to wasm32-wasip2, through the runtime.
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(std::env::temp_dir().join("sluice-bench-cache")),
-    })?;
-    let plugin = runtime.load(&plugins.join("filter-select.wasm"))?;
-    let mut wasm = plugin
-        .filter(Arc::new(Grants::default()), Limits::default())?
-        .into_transformer(&config.to_string(), &schema)?;
-    let mut wasm_time = Duration::MAX;
-    let mut wasm_rows = 0;
-    for _ in 0..PASSES {
         let started = Instant::now();
         wasm_rows = 0;
         for b in &batches {
