@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -137,15 +137,16 @@ pub fn print_runs(runs: &[RunRecord]) {
 /// Shows progress while a run goes: a live bar on a terminal, a log line
 /// every few seconds otherwise.
 pub struct ProgressReporter {
-    stop: Arc<AtomicBool>,
+    /// Dropped to stop: the thread wakes at once instead of finishing a
+    /// sleep, so a short run does not wait for the next tick to end.
+    stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl ProgressReporter {
     /// Start reporting `progress`.
     pub fn start(progress: Arc<Progress>) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let tty = std::io::stderr().is_terminal();
         let thread = std::thread::spawn(move || {
             let started = Instant::now();
@@ -155,8 +156,9 @@ impl ProgressReporter {
                 bar
             });
             let mut last_log = Instant::now();
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(100));
+            while let Err(RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(Duration::from_millis(100))
+            {
                 let (rows, bytes, done, total) = progress.snapshot();
                 let elapsed = started.elapsed();
                 let line = format!(
@@ -179,14 +181,14 @@ impl ProgressReporter {
             }
         });
         ProgressReporter {
-            stop,
+            stop: Some(stop),
             thread: Some(thread),
         }
     }
 
     /// Stop and clear the bar.
     pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
