@@ -753,17 +753,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         }
     }
     crate::build_plugins()?;
-    run(crate::cargo()
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "-p",
-            "sluice-cli",
-            "-p",
-            "sluice-bench",
-        ])
-        .env("CARGO_TARGET_DIR", target_dir()))?;
+    crate::build_host()?;
     let work = target_dir().join("bench");
     std::fs::create_dir_all(&work)?;
     println!(

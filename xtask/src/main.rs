@@ -168,9 +168,21 @@ pub(crate) fn build_plugins() -> Result<PathBuf> {
     Ok(plugins)
 }
 
-fn build_host() -> Result<PathBuf> {
+/// Build `sluice` (and `sluice-bench`). Every host build names the same
+/// packages: Cargo unifies features over the packages a build selects, so
+/// `-p sluice-cli` alone would compile wasmtime, arrow and sqlx a second
+/// time, with other features, beside what `cargo xtask test` built.
+pub(crate) fn build_host() -> Result<PathBuf> {
     run(cargo()
-        .args(["build", "--release", "--locked", "-p", "sluice-cli"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "sluice-cli",
+            "-p",
+            "sluice-bench",
+        ])
         .env("CARGO_TARGET_DIR", target_dir()))?;
     Ok(bin_dir().join("sluice"))
 }
