@@ -78,6 +78,7 @@ async fn sluice_run(
             plan: &plan,
             only_new_session: false,
             resume_from: None,
+            max_running: None,
         })
         .await?
         .context("attempt not started")?;

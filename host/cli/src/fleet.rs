@@ -137,6 +137,10 @@ pub struct ServerArgs {
     /// Tasks a worker runs at once.
     #[arg(long, env = "SLUICE_WORKER_SLOTS", default_value_t = 4)]
     slots: usize,
+    /// At most this many tasks run at once in the whole fleet (give every
+    /// worker the same value). Unset: only the workers' slots limit it.
+    #[arg(long, env = "SLUICE_MAX_RUNNING")]
+    max_running: Option<i64>,
     /// Lease length without a heartbeat (seconds).
     #[arg(long, env = "SLUICE_LEASE_SECONDS", default_value_t = 30.0)]
     lease_seconds: f64,
@@ -609,7 +613,7 @@ pub async fn server(ctx: &Ctx, args: &ServerArgs) -> Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     if roles.iter().any(|r| r == "worker") {
         let worker = Worker::new(
-            ctx.store.clone(),
+            ctx.store.clone().with_max_running(args.max_running),
             ctx.executor(args.allow_sh),
             WorkerConfig {
                 id: worker_id(),

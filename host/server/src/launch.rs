@@ -118,6 +118,7 @@ pub async fn start_workflow(
             plan: &expansion.plan,
             only_new_session: launch.only_new_session,
             resume_from: launch.resume_from,
+            max_running: workflow.max_running.map(i64::from),
         })
         .await?)
 }

@@ -45,6 +45,9 @@ pub struct Store {
     /// Wakes this process's workers when tasks become ready; other
     /// processes hear PostgreSQL NOTIFY.
     ready: Arc<Notify>,
+    /// At most this many tasks run at once across the fleet (leases made
+    /// through this store respect it).
+    max_running: Option<i64>,
 }
 
 impl Store {
@@ -103,6 +106,7 @@ impl Store {
             dialect,
             url: url.to_string(),
             ready: Arc::new(Notify::new()),
+            max_running: None,
         })
     }
 
@@ -118,6 +122,14 @@ impl Store {
             })?;
         }
         Store::open(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    /// Lease through this store only while fewer than `max` tasks run in
+    /// the whole fleet (`sluice server --max-running`). Every worker of a
+    /// fleet should be given the same limit.
+    pub fn with_max_running(mut self, max: Option<i64>) -> Store {
+        self.max_running = max.map(|m| m.max(1));
+        self
     }
 
     /// Which database this is.

@@ -126,13 +126,17 @@ fn first_ids(rows: &[sqlx::any::AnyRow]) -> Result<Vec<i64>> {
     rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }
 
-/// Collect (task id, attempt id) rows of tasks this worker still held.
-fn held(rows: Vec<sqlx::any::AnyRow>, done: &mut Vec<i64>, touched: &mut Vec<i64>) -> Result<()> {
+/// Collect (task id, attempt id, limit key) rows of tasks this worker still
+/// held. Returns whether one of them counted against a workflow's limit:
+/// its slot is free now, and waiting workers should hear of it.
+fn held(rows: Vec<sqlx::any::AnyRow>, done: &mut Vec<i64>, touched: &mut Vec<i64>) -> Result<bool> {
+    let mut limited = false;
     for r in rows {
         done.push(r.try_get(0)?);
         touched.push(r.try_get(1)?);
+        limited |= r.try_get::<Option<String>, _>(2)?.is_some();
     }
-    Ok(())
+    Ok(limited)
 }
 
 /// A barrier waits on at most this many tasks: a wide group gets joins in
@@ -141,6 +145,9 @@ const FAN_IN: usize = 64;
 
 /// Rows per multi-row INSERT (SQLite allows 32,766 bound values).
 const INSERT_CHUNK: usize = 500;
+
+/// Bound values per task row of that INSERT.
+const TASK_COLUMNS: usize = 16;
 
 /// Split wide barriers: a node waiting on more than [`FAN_IN`] tasks waits
 /// on joins (`name^join<k>`) that each wait on [`FAN_IN`] of them.
@@ -200,6 +207,7 @@ pub(crate) async fn insert_plan(
     tx: &mut Tx<'_>,
     attempt_id: i64,
     plan: &Plan,
+    limit: Option<(&str, i64)>,
 ) -> Result<()> {
     let tasks = with_joins(plan);
     let ids = allocate_ids(store, tx, tasks.len()).await?;
@@ -208,35 +216,31 @@ pub(crate) async fn insert_plan(
         let mut sql = String::from(
             "INSERT INTO tasks (id, attempt_id, parent_id, name, kind, config, params, state, \
              waiting, retry_limit, retry_interval, retry_backoff, ready_at, on_error_of, \
-             error_root) VALUES ",
+             error_root, limit_key, limit_max) VALUES ",
         );
         for k in 0..chunk.len() {
-            let b = k * 14;
+            let b = k * TASK_COLUMNS;
             if k > 0 {
                 sql.push(',');
             }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, {{now}}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9,
-                b + 10,
-                b + 11,
-                b + 12,
-                b + 13,
-                b + 14
-            ));
+            sql.push('(');
+            for c in 1..=TASK_COLUMNS {
+                if c == 13 {
+                    sql.push_str("{now}, ");
+                }
+                sql.push_str(&format!("${}", b + c));
+                if c < TASK_COLUMNS {
+                    sql.push_str(", ");
+                }
+            }
+            sql.push(')');
         }
         let sql = store.sql(&sql);
         let mut query = sqlx::query(&sql);
         for (k, task) in chunk.iter().enumerate() {
             let index = chunk_no * INSERT_CHUNK + k;
+            // Barriers never run, so they never count against a limit.
+            let task_limit = limit.filter(|_| task.kind != "group" && task.kind != "skip");
             let state = match task.start {
                 TaskStart::Dormant => "dormant",
                 TaskStart::Active if task.upstream.is_empty() => "ready",
@@ -256,7 +260,9 @@ pub(crate) async fn insert_plan(
                 .bind(task.retry.interval_ms)
                 .bind(i64::from(task.retry.exponential))
                 .bind(id_of(task.on_error_of))
-                .bind(id_of(task.error_root));
+                .bind(id_of(task.error_root))
+                .bind(task_limit.map(|(k, _)| k))
+                .bind(task_limit.map(|(_, m)| m));
         }
         query.execute(&mut **tx).await?;
     }
@@ -461,13 +467,77 @@ async fn close_if_done(
     }
 }
 
+/// The advisory lock that serialises leases under a fleet-wide limit.
+const GLOBAL_LIMIT_LOCK: i64 = 0x51_75_69_63_65_00_00_01;
+
+/// Lease up to `max` ready tasks: those under no workflow limit (`key`
+/// None) or those of one limited workflow.
+async fn lease_where<'e, E>(
+    store: &Store,
+    executor: E,
+    owner: &str,
+    max: i64,
+    ttl_ms: i64,
+    attempt: Option<i64>,
+    key: Option<&str>,
+) -> Result<Vec<LeasedTask>>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    let which = if key.is_some() {
+        "limit_key = $5"
+    } else {
+        "limit_key IS NULL AND $5 IS NULL"
+    };
+    let rows = sqlx::query(&store.sql(&format!(
+        "UPDATE tasks SET state = 'running', lease_owner = $1, lease_expires = {{now}} + $2, \
+         leased_at = {{clock}}, started_at = COALESCE(started_at, {{clock}}), \
+         lease_count = lease_count + 1 \
+         WHERE id IN (SELECT id FROM tasks WHERE state = 'ready' AND ready_at <= {{now}} \
+         AND ($4 IS NULL OR attempt_id = $4) AND {which} ORDER BY ready_at, id \
+         LIMIT $3{{skip_locked}}) \
+         RETURNING id, attempt_id, name, kind, config, params, retries, lease_count, \
+         ready_at, leased_at",
+    )))
+    .bind(owner)
+    .bind(ttl_ms)
+    .bind(max)
+    .bind(attempt)
+    .bind(key)
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(LeasedTask {
+                id: r.try_get(0)?,
+                attempt_id: r.try_get(1)?,
+                name: r.try_get(2)?,
+                kind: r.try_get(3)?,
+                config: r.try_get(4)?,
+                params: r.try_get(5)?,
+                retries: r.try_get(6)?,
+                lease: r.try_get(7)?,
+                ready_at: r.try_get(8)?,
+                leased_at: r.try_get(9)?,
+            })
+        })
+        .collect()
+}
+
 impl Store {
     /// Lease up to `max` ready tasks for `owner`, for `ttl_ms`.
+    /// With `attempt`, only that attempt's tasks (a workflow run in place
+    /// by `sluice workflow run`).
+    ///
+    /// Tasks under no limit are leased by one statement that never waits on
+    /// another worker. Tasks of a workflow with `max_running`, and every
+    /// task when the store has a fleet-wide limit ([`Store::with_max_running`]),
+    /// are leased in a transaction that first counts what runs under the
+    /// same limit, holding a lock on that limit so two workers never both
+    /// take its last slot.
     ///
     /// # Errors
     /// On a database error.
-    /// With `attempt`, only that attempt's tasks (a workflow run in place
-    /// by `sluice workflow run`).
     pub async fn lease(
         &self,
         owner: &str,
@@ -478,39 +548,111 @@ impl Store {
         if max <= 0 {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(&self.sql(
-            "UPDATE tasks SET state = 'running', lease_owner = $1, lease_expires = {now} + $2, \
-             leased_at = {clock}, started_at = COALESCE(started_at, {clock}), \
-             lease_count = lease_count + 1 \
-             WHERE id IN (SELECT id FROM tasks WHERE state = 'ready' AND ready_at <= {now} \
-             AND ($4 IS NULL OR attempt_id = $4) ORDER BY ready_at, id LIMIT $3{skip_locked}) \
-             RETURNING id, attempt_id, name, kind, config, params, retries, lease_count, \
-             ready_at, leased_at",
-        ))
-        .bind(owner)
-        .bind(ttl_ms)
-        .bind(max)
-        .bind(attempt)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut tasks = rows
-            .iter()
-            .map(|r| {
-                Ok(LeasedTask {
-                    id: r.try_get(0)?,
-                    attempt_id: r.try_get(1)?,
-                    name: r.try_get(2)?,
-                    kind: r.try_get(3)?,
-                    config: r.try_get(4)?,
-                    params: r.try_get(5)?,
-                    retries: r.try_get(6)?,
-                    lease: r.try_get(7)?,
-                    ready_at: r.try_get(8)?,
-                    leased_at: r.try_get(9)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut tasks = if self.max_running.is_none() {
+            let mut tasks =
+                lease_where(self, &self.pool, owner, max, ttl_ms, attempt, None).await?;
+            let left = max - tasks.len() as i64;
+            if left > 0 && self.has_limited_ready(attempt).await? {
+                tasks.extend(self.lease_limited(owner, left, ttl_ms, attempt).await?);
+            }
+            tasks
+        } else {
+            self.lease_limited(owner, max, ttl_ms, attempt).await?
+        };
         tasks.sort_by_key(|t| (t.ready_at, t.id));
+        Ok(tasks)
+    }
+
+    /// Whether a task under a workflow's limit is ready (a look at a small
+    /// partial index, so workflows without limits pay next to nothing).
+    async fn has_limited_ready(&self, attempt: Option<i64>) -> Result<bool> {
+        let row = sqlx::query(&self.sql(
+            "SELECT count(*) FROM (SELECT 1 FROM tasks WHERE state = 'ready' \
+             AND limit_key IS NOT NULL AND ready_at <= {now} AND ($1 IS NULL OR attempt_id = $1) \
+             LIMIT 1) x",
+        ))
+        .bind(attempt)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>(0)? > 0)
+    }
+
+    /// Lease under limits: the fleet-wide one (if set) over every task, and
+    /// each workflow's own over its tasks.
+    async fn lease_limited(
+        &self,
+        owner: &str,
+        max: i64,
+        ttl_ms: i64,
+        attempt: Option<i64>,
+    ) -> Result<Vec<LeasedTask>> {
+        let mut tx = self.pool.begin().await?;
+        let mut room = max;
+        let mut tasks = Vec::new();
+        if let Some(global) = self.max_running {
+            if self.dialect == crate::Dialect::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(GLOBAL_LIMIT_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let running: i64 = sqlx::query("SELECT count(*) FROM tasks WHERE state = 'running'")
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+            room = room.min(global - running);
+            if room <= 0 {
+                tx.commit().await?;
+                return Ok(tasks);
+            }
+            tasks = lease_where(self, &mut *tx, owner, room, ttl_ms, attempt, None).await?;
+            room -= tasks.len() as i64;
+        }
+        // The limited workflows with ready tasks, the longest waiting first.
+        let keys = sqlx::query(&self.sql(
+            "SELECT limit_key, max(limit_max), min(ready_at) AS first FROM tasks \
+             WHERE state = 'ready' AND limit_key IS NOT NULL AND ready_at <= {now} \
+             AND ($1 IS NULL OR attempt_id = $1) GROUP BY limit_key ORDER BY first LIMIT 64",
+        ))
+        .bind(attempt)
+        .fetch_all(&mut *tx)
+        .await?;
+        for key in keys {
+            if room <= 0 {
+                break;
+            }
+            let name: String = key.try_get(0)?;
+            let limit: i64 = key.try_get(1)?;
+            if self.dialect == crate::Dialect::Postgres {
+                // Another worker leasing this workflow right now has the
+                // lock: leave its tasks to it rather than wait.
+                let locked: bool =
+                    sqlx::query("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))")
+                        .bind(&name)
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get(0)?;
+                if !locked {
+                    continue;
+                }
+            }
+            let running: i64 = sqlx::query(
+                "SELECT count(*) FROM tasks WHERE state = 'running' AND limit_key = $1",
+            )
+            .bind(&name)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+            let take = room.min(limit - running);
+            if take <= 0 {
+                continue;
+            }
+            let got =
+                lease_where(self, &mut *tx, owner, take, ttl_ms, attempt, Some(&name)).await?;
+            room -= got.len() as i64;
+            tasks.extend(got);
+        }
+        tx.commit().await?;
         Ok(tasks)
     }
 
@@ -567,6 +709,9 @@ impl Store {
         let mut cancelled = Vec::new();
         let mut done: Vec<i64> = Vec::new();
         let mut woke_handlers = false;
+        // A finished task under a limit frees a slot another worker may be
+        // waiting for; with a fleet-wide limit, every finished task does.
+        let mut freed_limited = self.max_running.is_some();
         for (id, outcome) in outcomes {
             match outcome {
                 Outcome::Succeeded { summary: None } => succeeded_plain.push(*id),
@@ -576,14 +721,14 @@ impl Store {
                     let rows = sqlx::query(&self.sql(
                         "UPDATE tasks SET state = 'succeeded', finished_at = {now}, \
                          lease_owner = NULL, summary = $3 WHERE id = $1 AND lease_owner = $2 \
-                         AND state = 'running' RETURNING id, attempt_id",
+                         AND state = 'running' RETURNING id, attempt_id, limit_key",
                     ))
                     .bind(id)
                     .bind(owner)
                     .bind(summary)
                     .fetch_all(&mut *tx)
                     .await?;
-                    held(rows, &mut done, &mut touched)?;
+                    freed_limited |= held(rows, &mut done, &mut touched)?;
                 }
                 Outcome::Released => released.push(*id),
                 Outcome::Cancelled => cancelled.push(*id),
@@ -642,26 +787,26 @@ impl Store {
             let rows = sqlx::query(&self.sql(
                 "UPDATE tasks SET state = 'succeeded', finished_at = {now}, lease_owner = NULL \
                  WHERE id IN {ids:$1} AND lease_owner = $2 AND state = 'running' \
-                 RETURNING id, attempt_id",
+                 RETURNING id, attempt_id, limit_key",
             ))
             .bind(id_list(&succeeded_plain))
             .bind(owner)
             .fetch_all(&mut *tx)
             .await?;
-            held(rows, &mut done, &mut touched)?;
+            freed_limited |= held(rows, &mut done, &mut touched)?;
         }
         for (ids, sql) in [
             (
                 &released,
                 "UPDATE tasks SET state = 'ready', lease_owner = NULL, ready_at = {now} \
                  WHERE id IN {ids:$1} AND lease_owner = $2 AND state = 'running' \
-                 RETURNING id, attempt_id",
+                 RETURNING id, attempt_id, limit_key",
             ),
             (
                 &cancelled,
                 "UPDATE tasks SET state = 'cancelled', lease_owner = NULL, finished_at = {now}, \
                  error = 'attempt killed' WHERE id IN {ids:$1} AND lease_owner = $2 \
-                 AND state = 'running' RETURNING id, attempt_id",
+                 AND state = 'running' RETURNING id, attempt_id, limit_key",
             ),
         ] {
             if ids.is_empty() {
@@ -673,7 +818,7 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
             let mut kept = Vec::new();
-            held(rows, &mut kept, &mut touched)?;
+            freed_limited |= held(rows, &mut kept, &mut touched)?;
             report
                 .lost
                 .extend(ids.iter().filter(|id| !kept.contains(id)));
@@ -708,8 +853,11 @@ impl Store {
             }
         }
         // NOTIFY serialises commits in PostgreSQL: only when there is news.
-        let news =
-            made_ready > 0 || woke_handlers || !report.retried.is_empty() || !released.is_empty();
+        let news = made_ready > 0
+            || woke_handlers
+            || freed_limited
+            || !report.retried.is_empty()
+            || !released.is_empty();
         if news {
             notify(self, &mut tx).await?;
         }
@@ -884,6 +1032,7 @@ mod tests {
                 plan,
                 only_new_session: false,
                 resume_from,
+                max_running: None,
             })
             .await
             .unwrap()
@@ -1049,21 +1198,170 @@ mod tests {
     /// `cargo xtask test` does).
     #[tokio::test]
     async fn queue_state_machine_on_postgres() {
+        if let Some(url) = fresh_postgres("sluice_store_queue").await {
+            scenario(Store::open(&url).await.unwrap()).await;
+        }
+    }
+
+    /// A root group over `n` tasks that are all ready at once.
+    fn wide(n: usize) -> Plan {
+        let mut t = vec![task("+w", "group", None, (1..=n).collect())];
+        for i in 1..=n {
+            t.push(task(&format!("+w+t{i}"), "echo", Some(0), vec![]));
+        }
+        Plan { tasks: t }
+    }
+
+    async fn start_limited(
+        store: &Store,
+        workflow: &str,
+        at: i64,
+        n: usize,
+        max: Option<i64>,
+    ) -> i64 {
+        let project = store.ensure_project("p").await.unwrap();
+        store
+            .start_attempt(&NewAttempt {
+                project_id: project,
+                workflow,
+                session_time: at,
+                revision_id: None,
+                params: "{}",
+                plan: &wide(n),
+                only_new_session: false,
+                resume_from: None,
+                max_running: max,
+            })
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    }
+
+    /// `max_running` holds across sessions and workers; the fleet-wide
+    /// limit holds over everything; a finished task frees its slot.
+    async fn limits(store: Store) {
+        // Two sessions of a workflow limited to 2, and one unlimited.
+        let l1 = start_limited(&store, "limited", 1000, 6, Some(2)).await;
+        let l2 = start_limited(&store, "limited", 2000, 6, Some(2)).await;
+        start_limited(&store, "free", 1000, 3, None).await;
+        let first = store.lease("w1", 10, 60_000, None).await.unwrap();
+        let (limited, free): (Vec<&LeasedTask>, Vec<&LeasedTask>) = first
+            .iter()
+            .partition(|t| t.attempt_id == l1 || t.attempt_id == l2);
+        assert_eq!((limited.len(), free.len()), (2, 3), "{first:?}");
+        assert!(
+            store
+                .lease("w2", 10, 60_000, None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // One limited task ends: exactly one more may start.
+        store.finish("w1", &[(limited[0].id, ok())]).await.unwrap();
+        let next = store.lease("w2", 10, 60_000, None).await.unwrap();
+        assert_eq!(next.len(), 1);
+        assert!([l1, l2].contains(&next[0].attempt_id));
+        assert!(
+            store
+                .lease("w2", 10, 60_000, None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        // A fleet-wide limit of 4 with 4 running (3 free, 1 limited):
+        // nothing more, though the workflow's own limit has room.
+        store.finish("w2", &[(next[0].id, ok())]).await.unwrap();
+        assert_eq!(running(&store).await, 4);
+        let capped = store.clone().with_max_running(Some(4));
+        assert!(
+            capped
+                .lease("w3", 10, 60_000, None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let done: Vec<(i64, Outcome)> = free.iter().map(|t| (t.id, ok())).collect();
+        capped.finish("w1", &done).await.unwrap();
+        // 1 runs now: the fleet allows 3 more, the workflow's limit 1.
+        let more = capped.lease("w3", 10, 60_000, None).await.unwrap();
+        assert_eq!(more.len(), 1);
+        assert_eq!(running(&store).await, 2);
+    }
+
+    async fn running(store: &Store) -> i64 {
+        sqlx::query("SELECT count(*) FROM tasks WHERE state = 'running'")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn limits_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        limits(Store::open_sqlite(&dir.path().join("q.db")).await.unwrap()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn limits_on_postgres() {
+        let Some(url) = fresh_postgres("sluice_store_limits").await else {
+            return;
+        };
+        limits(Store::open(&url).await.unwrap()).await;
+        // Sixteen workers at once against a limit of 3: never more than 3,
+        // whoever wins the race.
+        let store = Store::open(&url).await.unwrap();
+        start_limited(&store, "race", 1000, 50, Some(3)).await;
+        let mut racers = tokio::task::JoinSet::new();
+        for w in 0..16 {
+            let store = store.clone();
+            racers.spawn(async move {
+                store
+                    .lease(&format!("racer{w}"), 5, 60_000, None)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|t| t.name.starts_with("+w+t"))
+                    .count()
+            });
+        }
+        let mut won = 0;
+        while let Some(n) = racers.join_next().await {
+            won += n.unwrap();
+        }
+        let key_running: i64 = sqlx::query(
+            "SELECT count(*) FROM tasks t JOIN attempts a ON a.id = t.attempt_id \
+             JOIN sessions s ON s.id = a.session_id WHERE s.workflow = 'race' \
+             AND t.state = 'running'",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+        assert_eq!(key_running, 3, "the limit of 3 was broken ({won} leased)");
+    }
+
+    /// A fresh database on the test PostgreSQL, when one is given (as
+    /// `cargo xtask test` does).
+    async fn fresh_postgres(name: &str) -> Option<String> {
         let Ok(base) = std::env::var("SLUICE_TEST_POSTGRES_URL") else {
             eprintln!("SLUICE_TEST_POSTGRES_URL is not set: skipped");
-            return;
+            return None;
         };
         use sqlx::Connection;
         let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-        sqlx::raw_sql("DROP DATABASE IF EXISTS sluice_store_queue WITH (FORCE)")
+        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .execute(&mut admin)
             .await
             .unwrap();
-        sqlx::raw_sql("CREATE DATABASE sluice_store_queue")
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await
             .unwrap();
-        let url = format!("{}/sluice_store_queue", &base[..base.rfind('/').unwrap()]);
-        scenario(Store::open(&url).await.unwrap()).await;
+        Some(format!("{}/{name}", &base[..base.rfind('/').unwrap()]))
     }
 }

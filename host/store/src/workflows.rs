@@ -80,6 +80,14 @@ pub struct NewAttempt<'a> {
     pub only_new_session: bool,
     /// Resume a failed attempt: tasks that succeeded there are not run again.
     pub resume_from: Option<i64>,
+    /// The workflow's `max_running`: at most this many of its tasks run at
+    /// once, across all its sessions.
+    pub max_running: Option<i64>,
+}
+
+/// What ties the tasks of one workflow together under its `max_running`.
+fn limit_key(project_id: i64, workflow: &str) -> String {
+    format!("{project_id}/{workflow}")
 }
 
 /// A project.
@@ -366,15 +374,26 @@ impl Store {
             }
         };
         let attempt_id: i64 = sqlx::query(&self.sql(
-            "INSERT INTO attempts (session_id, params, created_at) VALUES ($1, $2, {now}) \
-             RETURNING id",
+            "INSERT INTO attempts (session_id, params, created_at, resumed_from) \
+             VALUES ($1, $2, {now}, $3) RETURNING id",
         ))
         .bind(session_id)
         .bind(new.params)
+        .bind(new.resume_from)
         .fetch_one(&mut *tx)
         .await?
         .try_get(0)?;
-        queue::insert_plan(self, &mut tx, attempt_id, new.plan).await?;
+        let limit = new
+            .max_running
+            .map(|max| (limit_key(new.project_id, new.workflow), max.max(1)));
+        queue::insert_plan(
+            self,
+            &mut tx,
+            attempt_id,
+            new.plan,
+            limit.as_ref().map(|(k, m)| (k.as_str(), *m)),
+        )
+        .await?;
         if let Some(previous) = new.resume_from {
             queue::keep_succeeded(self, &mut tx, attempt_id, previous).await?;
         }

@@ -50,6 +50,11 @@ pub struct Workflow {
     /// Run the top-level tasks in parallel (`true`, or at most N at once).
     #[serde(default)]
     pub parallel: Option<Parallel>,
+    /// At most this many of this workflow's tasks run at once, across all
+    /// its sessions and every worker (a backfill of 30 days does not take
+    /// the whole fleet, or a source database's every connection).
+    #[serde(default)]
+    pub max_running: Option<u32>,
     /// The tasks, in order.
     pub tasks: Vec<TaskDef>,
     /// Tasks to run when any task fails.
