@@ -414,6 +414,73 @@ fn two_schedulers_fire_each_scheduled_time_exactly_once() {
     );
 }
 
+/// The most tasks of these attempts that ran at one time, from the
+/// recorded start and end of each.
+fn most_at_once(f: &Fleet, attempts: &str) -> usize {
+    let rows = f.value(&format!(
+        "SELECT string_agg(started_at || ' ' || finished_at, ';') FROM tasks \
+         WHERE attempt_id IN ({attempts}) AND kind = 'sh'"
+    ));
+    let mut edges: Vec<(i64, i32)> = Vec::new();
+    for row in rows.split(';') {
+        let (start, end) = row.split_once(' ').unwrap();
+        edges.push((start.parse().unwrap(), 1));
+        edges.push((end.parse().unwrap(), -1));
+    }
+    // An end and a start at the same millisecond do not overlap.
+    edges.sort();
+    let (mut now, mut most) = (0, 0);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+#[test]
+fn max_running_holds_across_sessions_and_workers_and_the_fleet_cap_over_everything() {
+    let mut f = Fleet::new("limits");
+    f.s.write(
+        "proj/limited.yaml",
+        "max_running: 2\ntasks:\n  - name: each\n    for_each: {i: [0, 1, 2, 3, 4, 5]}\n    parallel: true\n    do:\n      - {name: t, sh: sleep 0.3}\n",
+    );
+    loop_workflow(&f, "free", 8, "sleep 0.3");
+    f.ok(&["push", "proj", "--project", "p"]);
+    f.server("worker", &["--slots", "4"]);
+    f.server("worker", &["--slots", "4"]);
+    // Two sessions of the limited workflow and one unlimited, all at once.
+    f.ok(&["start", "p", "limited", "--session", "2026-01-01"]);
+    f.ok(&["start", "p", "limited", "--session", "2026-01-02"]);
+    f.ok(&["start", "p", "free"]);
+    for attempt in 1..=3 {
+        assert_eq!(
+            f.wait_attempt(attempt, Duration::from_secs(60)),
+            "succeeded"
+        );
+    }
+    assert_eq!(
+        most_at_once(&f, "1, 2"),
+        2,
+        "max_running: 2 across two sessions"
+    );
+    assert!(
+        most_at_once(&f, "3") > 2,
+        "the unlimited workflow was held back by the other's limit"
+    );
+
+    // A fleet capped at 3 running tasks, whatever the workers' slots.
+    for w in &mut f.workers {
+        w.kill().unwrap();
+        w.wait().unwrap();
+    }
+    f.workers.clear();
+    f.server("worker", &["--slots", "4", "--max-running", "3"]);
+    f.server("worker", &["--slots", "4", "--max-running", "3"]);
+    f.ok(&["start", "p", "free", "--session", "2026-01-03"]);
+    assert_eq!(f.wait_attempt(4, Duration::from_secs(60)), "succeeded");
+    assert_eq!(most_at_once(&f, "4"), 3, "--max-running 3");
+}
+
 #[test]
 fn workers_ride_out_dropped_database_connections() {
     let mut f = Fleet::new("drop");
