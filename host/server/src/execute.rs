@@ -45,6 +45,8 @@ pub struct TaskContext {
     pub secrets: Vec<(String, String)>,
     /// The task's log.
     pub log: TaskLog,
+    /// The worker holding the task's lease.
+    pub worker: String,
 }
 
 /// A task's log file; secret values are masked in every line.
@@ -99,7 +101,7 @@ impl TaskLog {
 }
 
 /// Put the project's secret values in place of `${secret:NAME}`.
-fn fill_secrets(text: &str, ctx: &TaskContext) -> Result<String, String> {
+pub(crate) fn fill_secrets(text: &str, ctx: &TaskContext) -> Result<String, String> {
     let mut out = text.to_string();
     while let Some(start) = out.find("${secret:") {
         let end = out[start..].find('}').ok_or("unclosed ${secret:")? + start;
@@ -115,7 +117,7 @@ fn fill_secrets(text: &str, ctx: &TaskContext) -> Result<String, String> {
     Ok(out)
 }
 
-fn failed(error: impl Into<String>, retryable: bool) -> Outcome {
+pub(crate) fn failed(error: impl Into<String>, retryable: bool) -> Outcome {
     Outcome::Failed {
         error: error.into(),
         retryable,
@@ -171,6 +173,9 @@ impl Executor {
             "transfer" => self.transfer(task, &config, &params, ctx, stop).await,
             "sh" => self.sh(&config, &params, ctx, stop).await,
             "http" => self.http(&config, ctx, stop).await,
+            sluice_workflow::ROW_LOOP_KIND => {
+                crate::row_loop::run(&self.store, task, &config, &params, ctx).await
+            }
             "group" | "skip" => Outcome::Succeeded { summary: None },
             other => failed(format!("this worker cannot run {other} tasks"), false),
         };

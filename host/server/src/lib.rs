@@ -10,6 +10,7 @@ mod execute;
 mod launch;
 mod logs;
 mod project;
+mod row_loop;
 mod scheduler;
 mod state;
 mod worker;

@@ -282,6 +282,7 @@ impl Worker {
             project: info.project,
             secrets: info.secrets,
             log,
+            worker: self.config.id.clone(),
         };
         let span =
             tracing::info_span!("task", attempt = task.attempt_id, task = %task.name, id = task.id);

@@ -27,7 +27,7 @@ use tokio::sync::Notify;
 
 pub use dialect::Dialect;
 pub use error::{Error, Result};
-pub use queue::{FinishReport, LeasedTask, Outcome, READY_CHANNEL, TaskState};
+pub use queue::{FinishReport, Generated, LeasedTask, Outcome, READY_CHANNEL, TaskState};
 pub use runs::{RunRecord, RunStatus};
 pub use schedules::{Leadership, ScheduleRecord};
 pub use secrets::SecretKey;

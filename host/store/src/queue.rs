@@ -19,6 +19,11 @@ use crate::{Result, Store};
 /// Kinds the queue completes itself.
 const BARRIERS: &str = "('group', 'skip')";
 
+/// Kinds a resumed attempt runs again even where they succeeded before:
+/// barriers, and `for_each_row` (its query decides the rounds anew, and the
+/// rounds that succeeded before are then kept as they are added).
+const NOT_KEPT: &str = "('group', 'skip', 'for_each_row')";
+
 /// The channel LISTEN/NOTIFY wakes workers on.
 pub const READY_CHANNEL: &str = "sluice_tasks_ready";
 
@@ -67,6 +72,19 @@ pub enum Outcome {
     Released,
     /// Stopped because its attempt was killed.
     Cancelled,
+}
+
+/// What [`Store::add_generated`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generated {
+    /// This many tasks were added.
+    Added(usize),
+    /// An earlier lease of the task added them already.
+    AlreadyAdded,
+    /// The lease was lost (it expired and went to another worker).
+    Lost,
+    /// The attempt failed or was killed meanwhile: nothing was added.
+    AttemptOver,
 }
 
 /// A task's state, as stored.
@@ -209,10 +227,27 @@ pub(crate) async fn insert_plan(
     plan: &Plan,
     limit: Option<(&str, i64)>,
 ) -> Result<()> {
+    insert_nodes(store, tx, attempt_id, plan, &[], limit).await?;
+    settle_barriers(store, tx, attempt_id).await.map(|_| ())
+}
+
+/// Insert the nodes of `plan` but its first `existing.len()`, which are
+/// tasks in the queue already (with those ids): new nodes may hang under
+/// them, and what an existing node lists upstream it now waits for too.
+async fn insert_nodes(
+    store: &Store,
+    tx: &mut Tx<'_>,
+    attempt_id: i64,
+    plan: &Plan,
+    existing: &[i64],
+    limit: Option<(&str, i64)>,
+) -> Result<()> {
     let tasks = with_joins(plan);
-    let ids = allocate_ids(store, tx, tasks.len()).await?;
+    let known = existing.len();
+    let mut ids = existing.to_vec();
+    ids.extend(allocate_ids(store, tx, tasks.len() - known).await?);
     let id_of = |i: Option<usize>| i.map(|i| ids[i]);
-    for (chunk_no, chunk) in tasks.chunks(INSERT_CHUNK).enumerate() {
+    for (chunk_no, chunk) in tasks[known..].chunks(INSERT_CHUNK).enumerate() {
         let mut sql = String::from(
             "INSERT INTO tasks (id, attempt_id, parent_id, name, kind, config, params, state, \
              waiting, retry_limit, retry_interval, retry_backoff, ready_at, on_error_of, \
@@ -238,7 +273,7 @@ pub(crate) async fn insert_plan(
         let sql = store.sql(&sql);
         let mut query = sqlx::query(&sql);
         for (k, task) in chunk.iter().enumerate() {
-            let index = chunk_no * INSERT_CHUNK + k;
+            let index = known + chunk_no * INSERT_CHUNK + k;
             // Barriers never run, so they never count against a limit.
             let task_limit = limit.filter(|_| task.kind != "group" && task.kind != "skip");
             let state = match task.start {
@@ -286,6 +321,15 @@ pub(crate) async fn insert_plan(
         }
         query.execute(&mut **tx).await?;
     }
+    for (index, task) in tasks[..known].iter().enumerate() {
+        if !task.upstream.is_empty() {
+            sqlx::query("UPDATE tasks SET waiting = waiting + $1 WHERE id = $2")
+                .bind(task.upstream.len() as i64)
+                .bind(ids[index])
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
     // A big graph changes the table's shape: without fresh statistics the
     // planner expects a handful of ready tasks and sorts them all on every
     // lease, instead of walking the ready index (9 ms against 0.1 ms at 10k).
@@ -294,7 +338,7 @@ pub(crate) async fn insert_plan(
             .execute(&mut **tx)
             .await?;
     }
-    settle_barriers(store, tx, attempt_id).await.map(|_| ())
+    Ok(())
 }
 
 /// Complete the barriers of an attempt that are ready, and what follows.
@@ -387,7 +431,7 @@ pub(crate) async fn keep_succeeded(
     let rows = sqlx::query(&store.sql(&format!(
         "UPDATE tasks SET state = 'succeeded', finished_at = {{now}}, \
          summary = (SELECT p.summary FROM tasks p WHERE p.attempt_id = $2 AND p.name = tasks.name) \
-         WHERE attempt_id = $1 AND kind NOT IN {BARRIERS} AND state IN ('ready', 'blocked') \
+         WHERE attempt_id = $1 AND kind NOT IN {NOT_KEPT} AND state IN ('ready', 'blocked') \
          AND name IN (SELECT name FROM tasks WHERE attempt_id = $2 AND state = 'succeeded') \
          RETURNING id"
     )))
@@ -654,6 +698,80 @@ impl Store {
         }
         tx.commit().await?;
         Ok(tasks)
+    }
+
+    /// Add the tasks a running task generated (the rounds of a
+    /// `for_each_row` loop) to its attempt, in one transaction, while
+    /// `owner` still holds `task`'s lease. Node 0 of `plan` stands for the
+    /// task's parent (the loop's group, which then waits for what node 0
+    /// lists upstream as well), node 1 for its handler root, if it is in
+    /// one; the rest are new. They take the task's concurrency limit, and
+    /// in a resumed attempt those that succeeded before are kept.
+    ///
+    /// A task adds its tasks once: a second lease of it (its first worker
+    /// died after adding them) adds nothing.
+    ///
+    /// # Errors
+    /// On a database error (nothing is added).
+    pub async fn add_generated(
+        &self,
+        owner: &str,
+        task: i64,
+        plan: &Plan,
+        summary: &str,
+    ) -> Result<Generated> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&self.sql(
+            "SELECT t.attempt_id, t.parent_id, t.error_root, t.limit_key, t.limit_max, \
+             t.summary, a.failed, a.kill_requested, a.resumed_from FROM tasks t \
+             JOIN attempts a ON a.id = t.attempt_id \
+             WHERE t.id = $1 AND t.lease_owner = $2 AND t.state = 'running'{lock_t}",
+        ))
+        .bind(task)
+        .bind(owner)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Generated::Lost);
+        };
+        let attempt: i64 = row.try_get(0)?;
+        let parent: Option<i64> = row.try_get(1)?;
+        let error_root: Option<i64> = row.try_get(2)?;
+        let limit_key: Option<String> = row.try_get(3)?;
+        let limit_max: Option<i64> = row.try_get(4)?;
+        let done_before: Option<String> = row.try_get(5)?;
+        let failed: i64 = row.try_get(6)?;
+        let killed: i64 = row.try_get(7)?;
+        let resumed_from: Option<i64> = row.try_get(8)?;
+        if done_before.is_some() {
+            return Ok(Generated::AlreadyAdded);
+        }
+        if failed == 1 || killed == 1 {
+            return Ok(Generated::AttemptOver);
+        }
+        let Some(parent) = parent else {
+            return Err(crate::Error::Data(format!(
+                "task {task} generated tasks but has no group to put them in"
+            )));
+        };
+        let existing = [parent, error_root.unwrap_or(parent)];
+        let limit = limit_key.as_deref().zip(limit_max);
+        insert_nodes(self, &mut tx, attempt, plan, &existing, limit).await?;
+        sqlx::query("UPDATE tasks SET summary = $1 WHERE id = $2")
+            .bind(summary)
+            .bind(task)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(previous) = resumed_from {
+            keep_succeeded(self, &mut tx, attempt, previous).await?;
+        }
+        settle_barriers(self, &mut tx, attempt).await?;
+        notify(self, &mut tx).await?;
+        tx.commit().await?;
+        self.wake_workers();
+        Ok(Generated::Added(
+            plan.tasks.len().saturating_sub(existing.len()),
+        ))
     }
 
     /// Tasks ready now (queue depth), and the age in ms of the oldest.
@@ -1363,5 +1481,71 @@ mod tests {
             .await
             .unwrap();
         Some(format!("{}/{name}", &base[..base.rfind('/').unwrap()]))
+    }
+
+    /// Rounds added by a running task: once, under its lease, and the loop's
+    /// group waits for them.
+    #[tokio::test]
+    async fn generated_tasks_are_added_once_and_the_group_waits_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("q.db")).await.unwrap();
+        let plan = Plan {
+            tasks: vec![
+                task("+w", "group", None, vec![1]),
+                task("+w+loop", "group", Some(0), vec![2]),
+                task("+w+loop^rows", "for_each_row", Some(1), vec![]),
+            ],
+        };
+        let attempt = start(&store, &plan, None).await;
+        let leased = store.lease("w1", 10, 1, None).await.unwrap();
+        assert_eq!(leased.len(), 1);
+        let generator = leased[0].id;
+        let rounds = Plan {
+            tasks: vec![
+                task("+w+loop", "group", None, vec![2, 3]),
+                task("^error", "group", None, vec![]),
+                task("+w+loop+[r=a]", "echo", Some(0), vec![]),
+                task("+w+loop+[r=b]", "echo", Some(0), vec![]),
+            ],
+        };
+        let added = store
+            .add_generated("w1", generator, &rounds, "{}")
+            .await
+            .unwrap();
+        assert_eq!(added, Generated::Added(2));
+        // w1 dies before it reports; w2 gets the task again and adds nothing.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(store.reclaim_expired(3).await.unwrap(), vec![generator]);
+        let again = store.lease("w2", 10, 60_000, None).await.unwrap();
+        assert_eq!(again.len(), 3, "the task and its two rounds");
+        assert_eq!(
+            store
+                .add_generated("w1", generator, &rounds, "{}")
+                .await
+                .unwrap(),
+            Generated::Lost
+        );
+        assert_eq!(
+            store
+                .add_generated("w2", generator, &rounds, "{}")
+                .await
+                .unwrap(),
+            Generated::AlreadyAdded
+        );
+        // The group waits for the rounds, not only for the task.
+        store.finish("w2", &[(generator, ok())]).await.unwrap();
+        assert_eq!(state(&store, attempt, "+w+loop").await, "blocked");
+        let done: Vec<(i64, Outcome)> = again
+            .iter()
+            .filter(|t| t.id != generator)
+            .map(|t| (t.id, ok()))
+            .collect();
+        let report = store.finish("w2", &done).await.unwrap();
+        assert_eq!(state(&store, attempt, "+w+loop").await, "succeeded");
+        assert_eq!(
+            report.attempts_finished,
+            vec![(attempt, AttemptStatus::Succeeded)]
+        );
+        assert_eq!(store.tasks(attempt).await.unwrap().len(), 5);
     }
 }

@@ -13,6 +13,14 @@
 //!     do:
 //!       - name: export
 //!         transfer: jobs/export.yaml
+//!   - name: per_customer
+//!     for_each_row:
+//!       url: ${secret:warehouse_url}
+//!       query: SELECT id AS customer, region FROM customers WHERE active
+//!     parallel: 4
+//!     do:
+//!       - name: export
+//!         transfer: jobs/customer.yaml
 //!   - name: tell
 //!     http: { url: "https://hooks.example.com/x", body: "done ${session_date}" }
 //! on_error:
@@ -63,8 +71,11 @@ pub struct Workflow {
 }
 
 /// One task: exactly one of `transfer`, `call`, `http`, `sh`, `echo`,
-/// `tasks` (a group) or `for_each` + `do`.
-#[derive(Debug, Clone, Deserialize)]
+/// `tasks` (a group), `for_each` + `do` or `for_each_row` + `do`.
+///
+/// It serializes too: a `for_each_row` task carries its `do` tasks into the
+/// queue, to be expanded when the rows are known.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskDef {
     /// Unique among its siblings.
@@ -91,6 +102,11 @@ pub struct TaskDef {
     /// the order of their names).
     #[serde(default)]
     pub for_each: Option<Value>,
+    /// A loop over the rows of a query, run when the loop is reached (so
+    /// it sees what the tasks before it wrote): each row's columns are the
+    /// round's variables.
+    #[serde(default)]
+    pub for_each_row: Option<RowSource>,
     /// The tasks run for each value of the loop.
     #[serde(default, rename = "do")]
     pub do_tasks: Option<Vec<TaskDef>>,
@@ -111,8 +127,26 @@ pub struct TaskDef {
     pub params: Map<String, Value>,
 }
 
+/// Where `for_each_row` gets its rows.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowSource {
+    /// The database: `postgres://…` or `mysql://…`, usually
+    /// `${secret:name}` (filled in by the worker, never stored).
+    pub url: String,
+    /// A query; its column names become the round's variables.
+    pub query: String,
+    /// More rows than this fail the task instead of flooding the queue.
+    #[serde(default = "default_max_rows")]
+    pub max_rows: u32,
+}
+
+fn default_max_rows() -> u32 {
+    10_000
+}
+
 /// `parallel: true` or `parallel: N`.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum Parallel {
     /// All at once (true) or in order (false).
@@ -122,7 +156,7 @@ pub enum Parallel {
 }
 
 /// `retry: 3` or `retry: {limit: 3, interval: 10s, backoff: exponential}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum Retry {
     /// Just a limit, retried at once.
@@ -255,6 +289,7 @@ fn check_tasks(tasks: &[TaskDef], at: &str) -> Result<(), String> {
             ("echo", task.echo.is_some()),
             ("tasks", task.tasks.is_some()),
             ("for_each", task.for_each.is_some()),
+            ("for_each_row", task.for_each_row.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, on)| on.then_some(k))
@@ -263,7 +298,7 @@ fn check_tasks(tasks: &[TaskDef], at: &str) -> Result<(), String> {
             [_] => {}
             [] => {
                 return Err(format!(
-                    "{here} ({}): needs one of transfer, call, http, sh, echo, tasks, for_each",
+                    "{here} ({}): needs one of transfer, call, http, sh, echo, tasks, for_each, for_each_row",
                     task.name
                 ));
             }
@@ -275,11 +310,17 @@ fn check_tasks(tasks: &[TaskDef], at: &str) -> Result<(), String> {
                 ));
             }
         }
-        if task.for_each.is_some() != task.do_tasks.is_some() {
+        let loops = task.for_each.is_some() || task.for_each_row.is_some();
+        if loops != task.do_tasks.is_some() {
             return Err(format!(
-                "{here} ({}): `for_each` and `do` go together",
+                "{here} ({}): `for_each` (or `for_each_row`) and `do` go together",
                 task.name
             ));
+        }
+        if let Some(rows) = &task.for_each_row
+            && (rows.query.trim().is_empty() || rows.url.trim().is_empty())
+        {
+            return Err(format!("{here}.for_each_row: needs a `url` and a `query`"));
         }
         if let Some(sub) = &task.tasks {
             check_tasks(sub, &format!("{here}.tasks"))?;

@@ -14,9 +14,9 @@ mod schedule;
 mod session;
 mod template;
 
-pub use definition::{Retry, ScheduleSpec, TaskDef, Workflow, parse_duration};
+pub use definition::{Parallel, Retry, RowSource, ScheduleSpec, TaskDef, Workflow, parse_duration};
 pub use error::{Error, Result};
-pub use plan::{Expansion, expand};
+pub use plan::{Expansion, ROW_LOOP_KIND, RowLoop, expand, expand_rows};
 pub use schedule::Schedule;
 pub use session::{format_time, session_params};
 pub use template::{Params, render, render_value, truthy};

@@ -6,10 +6,11 @@
 //! on, and the next sibling waits on the group. `parallel: N` runs the
 //! children in N lanes (child i waits for child i-N).
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sluice_store::{NewTask, Plan, RetryPolicy, TaskStart};
 
-use crate::definition::{Parallel, Retry, TaskDef, Workflow};
+use crate::definition::{Parallel, Retry, RowSource, TaskDef, Workflow};
 use crate::error::{Error, Result};
 use crate::template::{self, Params, render_value, truthy};
 
@@ -23,6 +24,114 @@ pub struct Expansion {
     pub plan: Plan,
     /// The workflow-level parameters (session variables included).
     pub params: Params,
+}
+
+/// The kind of the task that runs a `for_each_row` query.
+pub const ROW_LOOP_KIND: &str = "for_each_row";
+
+/// What a `for_each_row` task carries into the queue: its query, and
+/// everything needed to expand its rounds once the rows are known.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RowLoop {
+    /// The database URL (`${secret:…}` still unfilled).
+    pub url: String,
+    /// The query, with the workflow's `${…}` already filled in.
+    pub query: String,
+    /// More rows than this fail the task.
+    pub max_rows: u32,
+    /// The tasks each round runs.
+    pub body: Vec<TaskDef>,
+    /// How rounds run side by side.
+    pub parallel: Option<Parallel>,
+    /// The loop's name: rounds are `<prefix>+[col=value,…]`.
+    pub prefix: String,
+    /// The workflow file it is in, and that file's directory.
+    pub file: String,
+    /// The directory paths are relative to.
+    pub dir: String,
+    /// The default retry policy of its tasks.
+    pub retry: Option<Retry>,
+    /// Inside an `on_error` handler.
+    pub in_handler: bool,
+    /// Workflow files being expanded around it (for `call:` loops).
+    pub stack: Vec<String>,
+    /// Where its `do` is, for messages.
+    pub at: String,
+}
+
+/// The rounds of a `for_each_row` loop for the rows its query returned
+/// (each row: column name to value), as a graph to add to a running attempt.
+///
+/// Nodes 0 and 1 are not new: they stand for the loop's group (node 0's
+/// `upstream` lists what it must now wait for) and, inside an `on_error`
+/// handler, the handler's root. Every other node is new.
+///
+/// # Errors
+/// Too many rows, a round repeated, an unknown variable in the `do` tasks.
+pub fn expand_rows(
+    generator: &RowLoop,
+    params: &Params,
+    rows: Vec<serde_json::Map<String, Value>>,
+    read: &dyn Fn(&str) -> std::result::Result<String, String>,
+) -> Result<Plan> {
+    let file = generator.file.as_str();
+    if rows.len() > generator.max_rows as usize {
+        return Err(Error::Invalid {
+            file: file.to_string(),
+            message: format!(
+                "{}: the query returned {} rows, more than max_rows ({})",
+                generator.at.trim_end_matches(".do"),
+                rows.len(),
+                generator.max_rows
+            ),
+        });
+    }
+    let placeholder = |name: &str| NewTask {
+        parent: None,
+        name: name.to_string(),
+        kind: "group".into(),
+        config: "{}".into(),
+        params: "{}".into(),
+        upstream: Vec::new(),
+        retry: RetryPolicy::default(),
+        start: TaskStart::Active,
+        on_error_of: None,
+        error_root: None,
+    };
+    let mut x = Expander {
+        tasks: vec![placeholder(&generator.prefix), placeholder("^error")],
+        read,
+        stack: generator.stack.clone(),
+    };
+    let scope = Scope {
+        file: generator.file.clone(),
+        dir: generator.dir.clone(),
+        retry: generator.retry.clone(),
+        error_root: generator.in_handler.then_some(1),
+    };
+    let rounds = rows
+        .into_iter()
+        .map(|row| row.into_iter().collect::<Vec<_>>())
+        .collect();
+    let exits = x.loop_rounds(
+        rounds,
+        &generator.body,
+        generator.parallel,
+        0,
+        &generator.prefix,
+        &[],
+        params,
+        &scope,
+        &generator.at,
+    )?;
+    x.tasks[0].upstream = exits;
+    // The handler the loop is in is awake already: its rounds run at once.
+    for task in &mut x.tasks[2..] {
+        if task.error_root == Some(1) {
+            task.start = TaskStart::Active;
+        }
+    }
+    Ok(Plan { tasks: x.tasks })
 }
 
 /// Expand `workflow` (the file `file`, a path inside its project) with the
@@ -332,6 +441,10 @@ impl Expander<'_> {
                 )?
             } else if let Some(each) = &def.for_each {
                 self.for_each(def, each, g, &name, preds, &params, scope, at)?
+            } else if let Some(rows) = &def.for_each_row {
+                let generator = self.row_loop(def, rows, g, &name, preds, &params, scope, at)?;
+                self.tasks[generator].retry = retry;
+                vec![generator]
             } else if let Some(call) = &def.call {
                 self.call(call, g, &name, preds, &params, scope, at)?
             } else {
@@ -403,6 +516,35 @@ impl Expander<'_> {
                 .collect();
         }
         let body = def.do_tasks.as_deref().unwrap_or_default();
+        self.loop_rounds(
+            rounds,
+            body,
+            def.parallel,
+            group,
+            name,
+            preds,
+            params,
+            scope,
+            at,
+        )
+    }
+
+    /// One round per entry of `rounds` (its variables), each running `body`
+    /// in order; the rounds follow `parallel` like siblings do.
+    #[allow(clippy::too_many_arguments)]
+    fn loop_rounds(
+        &mut self,
+        rounds: Vec<Vec<(String, Value)>>,
+        body: &[TaskDef],
+        parallel: Option<Parallel>,
+        group: usize,
+        name: &str,
+        preds: &[usize],
+        params: &Params,
+        scope: &Scope,
+        at: &str,
+    ) -> Result<Vec<usize>> {
+        let file = scope.file.as_str();
         let mut names = std::collections::BTreeSet::new();
         let round_defs: Vec<(TaskDef, Params)> = rounds
             .into_iter()
@@ -429,6 +571,7 @@ impl Expander<'_> {
                         echo: None,
                         tasks: Some(body.to_vec()),
                         for_each: None,
+                        for_each_row: None,
                         do_tasks: None,
                         parallel: None,
                         if_: None,
@@ -444,15 +587,79 @@ impl Expander<'_> {
             if !names.insert(d.name.clone()) {
                 return Err(Self::invalid(
                     file,
-                    format!("{at}.for_each: the round {} repeats", d.name),
+                    format!(
+                        "{at}: the round {} repeats (for rows of a query, SELECT DISTINCT)",
+                        d.name
+                    ),
                 ));
             }
         }
-        // Rounds follow `parallel` like siblings do; each round runs `do` in order.
-        lay_out(round_defs.len(), def.parallel, preds, |i, wait| {
+        lay_out(round_defs.len(), parallel, preds, |i, wait| {
             let (round, p) = &round_defs[i];
             self.task(round, group, name, wait, p, scope, &format!("{at}.do"))
         })
+    }
+
+    /// `for_each_row`: one task that runs the query when the loop is
+    /// reached and puts the rounds in the queue then (see [`expand_rows`]).
+    /// Returns that task.
+    #[allow(clippy::too_many_arguments)]
+    fn row_loop(
+        &mut self,
+        def: &TaskDef,
+        rows: &RowSource,
+        group: usize,
+        name: &str,
+        preds: &[usize],
+        params: &Params,
+        scope: &Scope,
+        at: &str,
+    ) -> Result<usize> {
+        let file = scope.file.as_str();
+        let source = |what: &str, text: &str| -> Result<String> {
+            match self.render(
+                &json!(text),
+                params,
+                file,
+                &format!("{at}.for_each_row.{what}"),
+            )? {
+                Value::String(s) => Ok(s),
+                other => Ok(other.to_string()),
+            }
+        };
+        let generator = RowLoop {
+            url: source("url", &rows.url)?,
+            query: source("query", &rows.query)?,
+            max_rows: rows.max_rows,
+            body: def.do_tasks.clone().unwrap_or_default(),
+            parallel: def.parallel,
+            prefix: name.to_string(),
+            file: scope.file.clone(),
+            dir: scope.dir.clone(),
+            retry: scope.retry.clone(),
+            in_handler: scope.error_root.is_some(),
+            stack: self.stack.clone(),
+            at: format!("{at}.do"),
+        };
+        let config = serde_json::to_value(&generator)
+            .map_err(|e| Self::invalid(file, format!("{at}: {e}")))?;
+        let start = if scope.error_root.is_some() {
+            TaskStart::Dormant
+        } else {
+            TaskStart::Active
+        };
+        Ok(self.push(NewTask {
+            parent: Some(group),
+            name: format!("{name}^rows"),
+            kind: ROW_LOOP_KIND.into(),
+            config: config.to_string(),
+            params: serde_json::to_string(params).unwrap_or_else(|_| "{}".into()),
+            upstream: preds.to_vec(),
+            retry: RetryPolicy::default(),
+            start,
+            on_error_of: None,
+            error_root: scope.error_root,
+        }))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -646,5 +853,66 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("cannot read flows/gone.yaml"), "{e}");
+    }
+
+    #[test]
+    fn for_each_row_waits_for_its_rows_then_expands_them() {
+        let plan = expand_text(
+            "tasks:\n  - {name: before, echo: x}\n  - name: each\n    for_each_row:\n      url: ${secret:wh}\n      query: SELECT r FROM t WHERE d = '${session_date}'\n    parallel: 2\n    retry: 2\n    do:\n      - {name: t, echo: '${r} on ${session_date}'}\n  - {name: after, echo: y}\n",
+        )
+        .unwrap();
+        let (before, _) = find(&plan, "+w+before");
+        let (g, group) = find(&plan, "+w+each");
+        let (q, generator) = find(&plan, "+w+each^rows");
+        assert_eq!(generator.kind, ROW_LOOP_KIND);
+        assert_eq!(generator.upstream, vec![before]);
+        assert_eq!(generator.parent, Some(g));
+        assert_eq!(generator.retry.limit, 2);
+        assert_eq!(group.upstream, vec![q]);
+        assert_eq!(find(&plan, "+w+after").1.upstream, vec![g]);
+        let config: RowLoop = serde_json::from_str(&generator.config).unwrap();
+        // The session's variables are in; the secret waits for the worker.
+        assert_eq!(config.url, "${secret:wh}");
+        assert_eq!(config.query, "SELECT r FROM t WHERE d = '2026-12-02'");
+
+        // The worker's half: three rows in two lanes.
+        let params: Params = serde_json::from_str(&generator.params).unwrap();
+        let rows = ["jp", "us", "eu"]
+            .iter()
+            .map(|r| serde_json::json!({"r": r}).as_object().unwrap().clone())
+            .collect();
+        let none = |_: &str| Err("no files".to_string());
+        let rounds = expand_rows(&config, &params, rows, &none).unwrap();
+        let (_, jp) = find(&rounds, "+w+each+[r=jp]+t");
+        assert!(jp.config.contains("jp on 2026-12-02"), "{}", jp.config);
+        let (us_round, _) = find(&rounds, "+w+each+[r=us]");
+        let (_, eu) = find(&rounds, "+w+each+[r=eu]+t");
+        let (jp_round, _) = find(&rounds, "+w+each+[r=jp]");
+        assert!(eu.upstream.contains(&jp_round), "lane 1: eu after jp");
+        assert_eq!(find(&rounds, "+w+each+[r=jp]").1.parent, Some(0));
+        assert_eq!(rounds.tasks[0].upstream.len(), 2);
+        assert!(rounds.tasks[0].upstream.contains(&us_round));
+
+        // Too many rows, and repeated ones, are errors that say so.
+        let mut small = config.clone();
+        small.max_rows = 2;
+        let three = |n: usize| {
+            (0..n)
+                .map(|_| serde_json::json!({"r": "x"}).as_object().unwrap().clone())
+                .collect::<Vec<_>>()
+        };
+        let e = expand_rows(&small, &params, three(3), &none)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("more than max_rows (2)"), "{e}");
+        let e = expand_rows(&config, &params, three(2), &none)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("repeats") && e.contains("DISTINCT"), "{e}");
+        let e =
+            expand_text("tasks:\n  - name: l\n    for_each_row: {url: x, query: ''}\n    do: []\n")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("needs a `url` and a `query`"), "{e}");
     }
 }

@@ -482,6 +482,67 @@ fn max_running_holds_across_sessions_and_workers_and_the_fleet_cap_over_everythi
 }
 
 #[test]
+fn for_each_row_loops_over_a_query_and_a_resumed_attempt_keeps_the_rounds_that_succeeded() {
+    let mut f = Fleet::new("rows");
+    let out = f.s.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    pg("DROP TABLE IF EXISTS fleet_rows_regions; \
+        CREATE TABLE fleet_rows_regions (region text, n int, enabled bool); \
+        INSERT INTO fleet_rows_regions VALUES ('jp', 1, true), ('us', 2, true), \
+        ('eu', 3, true), ('xx', 4, false)");
+    // A password the trust-auth server ignores: it must not leak anywhere.
+    let base = pg_url();
+    let url = base.replacen("postgres@", "postgres:hunter2@", 1);
+    f.ok(&["secrets", "set", "p", "warehouse", "--value", &url]);
+    f.s.write(
+        "proj/loop.yaml",
+        "params: {out: /nowhere}\ntasks:\n  - name: regions\n    for_each_row:\n      url: ${secret:warehouse}\n      query: SELECT region, n FROM fleet_rows_regions WHERE enabled ORDER BY region\n    parallel: true\n    do:\n      - {name: work, sh: 'test ${region} != us || (sleep 1 && test -f ${out}/fixed)'}\n      - {name: note, sh: 'echo ${n} >> ${out}/${region}'}\n  - {name: done, sh: 'echo done >> ${out}/done'}\n",
+    );
+    f.ok(&["push", "proj", "--project", "p"]);
+    f.server("worker", &[]);
+    f.server("worker", &[]);
+    let out_param = format!("out={}", out.display());
+    f.ok(&["start", "p", "loop", "-p", &out_param]);
+    assert_eq!(f.wait_attempt(1, Duration::from_secs(60)), "failed");
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
+    assert_eq!(
+        (read("jp"), read("eu"), read("us")),
+        ("1\n".into(), "3\n".into(), "".into())
+    );
+    assert!(!out.join("xx").exists() && !out.join("done").exists());
+    assert_eq!(
+        f.value("SELECT summary FROM tasks WHERE attempt_id = 1 AND name = '+loop+regions^rows'"),
+        r#"{"rounds":3}"#
+    );
+    // Resumed: the query runs again, the rounds that succeeded are kept
+    // (not run twice), the failed one runs, and then what follows the loop.
+    std::fs::write(out.join("fixed"), "").unwrap();
+    f.ok(&["retry", "1", "--resume"]);
+    assert_eq!(f.wait_attempt(2, Duration::from_secs(60)), "succeeded");
+    assert_eq!(
+        (read("jp"), read("eu"), read("us"), read("done")),
+        ("1\n".into(), "3\n".into(), "2\n".into(), "done\n".into())
+    );
+    assert_eq!(
+        f.number(
+            "SELECT count(*) FROM tasks WHERE attempt_id = 2 AND kind = 'sh' AND lease_count > 0"
+        ),
+        3,
+        "only us (work, note) and done ran in the resumed attempt"
+    );
+    // The URL's password is in no task, log or error.
+    let everything = f.value(
+        "SELECT string_agg(config || params || coalesce(error, '') || coalesce(summary, ''), ' ') FROM tasks",
+    );
+    assert!(!everything.contains("hunter2"), "{everything}");
+    let logs = f.ok(&["logs", "1", "--task", "regions^rows"]);
+    assert!(
+        logs.contains("returned 3 rows") && !logs.contains("hunter2"),
+        "{logs}"
+    );
+}
+
+#[test]
 fn workers_ride_out_dropped_database_connections() {
     let mut f = Fleet::new("drop");
     let out = f.s.path("out");

@@ -252,3 +252,77 @@ fn the_example_project_runs_in_place() {
         "{printed}"
     );
 }
+
+#[test]
+fn for_each_row_loops_over_rows_the_task_before_it_loaded() {
+    let s = Scratch::new();
+    let dw = crate::postgres::pg_url();
+    crate::postgres::pg("DROP TABLE IF EXISTS inplace_rows_regions");
+    s.write(
+        "data/regions.csv",
+        "region,since,weight\njp,2026-01-01,1.5\nus,2026-02-01,\neu,2026-03-01,2\n",
+    );
+    s.write(
+        "proj/rows.yaml",
+        r#"tasks:
+  - name: load
+    transfer:
+      connections: {dw: {url: "${dw}"}}
+      source: {plugin: file, grants: {blob: ../data}, config: {paths: [regions.csv]}}
+      sink:
+        plugin: postgres
+        grants: {sql: [dw]}
+        config: {connection: dw, table: inplace_rows_regions, mode: replace}
+  - name: each
+    for_each_row:
+      url: ${dw}
+      query: SELECT region, since, weight FROM inplace_rows_regions ORDER BY region
+    parallel: 2
+    do:
+      - name: note
+        sh: echo "${region} ${since} ${weight}" > ../out/${region}
+  - name: broken
+    if: ${check_errors}
+    for_each_row: {url: "${dw}", query: "SELECT region FROM no_such_table"}
+    do:
+      - {name: never, sh: touch ../out/never}
+"#,
+    );
+    std::fs::create_dir_all(s.path("out")).unwrap();
+    let dw_param = format!("dw={dw}");
+    let out = run_flow(
+        &s,
+        "proj/rows.yaml",
+        &["--allow-sh", "-p", &dw_param, "-p", "check_errors=false"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    // The loop ran after the load: it saw every row, with its types.
+    for (region, line) in [
+        ("jp", "jp 2026-01-01 1.5"),
+        ("us", "us 2026-02-01 "),
+        ("eu", "eu 2026-03-01 2.0"),
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(s.path(&format!("out/{region}")))
+                .unwrap()
+                .trim_end_matches('\n'),
+            line
+        );
+    }
+    let printed = text(&out);
+    assert!(printed.contains("+rows+each+[region=jp,"), "{printed}");
+
+    // A query that fails names the loop and says why; nothing of it runs.
+    let out = run_flow(
+        &s,
+        "proj/rows.yaml",
+        &["--allow-sh", "-p", &dw_param, "-p", "check_errors=true"],
+    );
+    assert!(!out.status.success());
+    let printed = text(&out);
+    assert!(
+        printed.contains("for_each_row") && printed.contains("no_such_table"),
+        "{printed}"
+    );
+    assert!(!s.path("out/never").exists());
+}
