@@ -54,6 +54,15 @@ impl Fleet {
         }
     }
 
+    /// A fleet whose store is the database at `url` (made by the caller).
+    fn on(url: String) -> Fleet {
+        Fleet {
+            s: Scratch::new(),
+            url,
+            workers: Vec::new(),
+        }
+    }
+
     fn env(&self) -> Vec<(&str, String)> {
         vec![
             ("SLUICE_DATABASE_URL", self.url.clone()),
@@ -214,11 +223,30 @@ fn three_workers_two_thousand_tasks_none_lost_none_run_twice_without_an_expired_
     f.workers[0].kill().unwrap();
     f.workers[0].wait().unwrap();
     assert_eq!(f.wait_attempt(1, Duration::from_secs(180)), "succeeded");
-    // Every task ran; a task ran more than once only if a lease of it expired.
-    let rows = f.value(
-        "SELECT string_agg(name || ' ' || lease_expiries || ' ' || lease_count, ';') FROM tasks \
-         WHERE attempt_id = 1 AND kind = 'sh'",
+    let expired = ran_once_unless_a_lease_expired(&f, 1, &out, 2000);
+    assert!(
+        expired > 0,
+        "the killed worker held no lease; the test proved nothing"
     );
+    assert_eq!(
+        f.number("SELECT count(*) FROM tasks WHERE attempt_id = 1 AND state <> 'succeeded'"),
+        0
+    );
+}
+
+/// Every one of the `count` shell tasks of `attempt` (a [`loop_workflow`]
+/// writing a line to `out/<i>` each time it runs) ran, and ran more than
+/// once only when a lease of it expired. Returns the leases that expired.
+fn ran_once_unless_a_lease_expired(
+    f: &Fleet,
+    attempt: i64,
+    out: &std::path::Path,
+    count: usize,
+) -> usize {
+    let rows = f.value(&format!(
+        "SELECT string_agg(name || ' ' || lease_expiries || ' ' || lease_count, ';') FROM tasks \
+         WHERE attempt_id = {attempt} AND kind = 'sh'"
+    ));
     let mut expired_total = 0;
     let mut seen = 0;
     for row in rows.split(';') {
@@ -244,15 +272,8 @@ fn three_workers_two_thousand_tasks_none_lost_none_run_twice_without_an_expired_
         expired_total += expiries;
         seen += 1;
     }
-    assert_eq!(seen, 2000);
-    assert!(
-        expired_total > 0,
-        "the killed worker held no lease; the test proved nothing"
-    );
-    assert_eq!(
-        f.number("SELECT count(*) FROM tasks WHERE attempt_id = 1 AND state <> 'succeeded'"),
-        0
-    );
+    assert_eq!(seen, count);
+    expired_total
 }
 
 /// A PG → PG merge of 400,000 rows committing every 20,000: the transfer
@@ -539,6 +560,176 @@ fn for_each_row_loops_over_a_query_and_a_resumed_attempt_keeps_the_rounds_that_s
     assert!(
         logs.contains("returned 3 rows") && !logs.contains("hunter2"),
         "{logs}"
+    );
+}
+
+/// A PostgreSQL cluster of the test's own, on a free port, so that it can
+/// be restarted without disturbing the tests that share the machine's.
+struct PrivateCluster {
+    dir: tempfile::TempDir,
+    port: u16,
+    /// PostgreSQL's server binaries (initdb, pg_ctl).
+    bin: std::path::PathBuf,
+}
+
+impl PrivateCluster {
+    /// `initdb` and start one (as the `postgres` user when the tests run as
+    /// root, which initdb refuses); `None` when PostgreSQL's server
+    /// binaries are not installed here.
+    fn start() -> Option<PrivateCluster> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|b| b.join("initdb").is_file())
+            .max()?;
+        let dir = tempfile::Builder::new()
+            .prefix("sluice-pg-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cluster = PrivateCluster { dir, port, bin };
+        if cluster.as_root() {
+            let status = std::process::Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(cluster.dir.path())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let data = cluster.data();
+        cluster.pg_tool(
+            "initdb",
+            &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        );
+        cluster.pg_ctl("start");
+        Some(cluster)
+    }
+
+    fn as_root(&self) -> bool {
+        std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false)
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    /// Run one of PostgreSQL's tools, as the user that owns the cluster.
+    fn tool(&self, tool: &str) -> std::process::Command {
+        let path = self.bin.join(tool);
+        if self.as_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            std::process::Command::new(path)
+        }
+    }
+
+    fn pg_tool(&self, tool: &str, args: &[&str]) {
+        let out = self.tool(tool).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{tool} {args:?}: {}",
+            output_text(&out)
+        );
+    }
+
+    fn pg_ctl(&self, action: &str) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {}",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("server.log").display().to_string();
+        let data = self.data();
+        let mut args = vec!["-D", &data, "-l", &log, "-w", "-t", "60", "-o", &options];
+        if action == "restart" {
+            args.extend(["-m", "fast"]);
+        }
+        args.push(action);
+        self.pg_tool("pg_ctl", &args);
+    }
+
+    fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let data = self.data();
+        let _ = self
+            .tool("pg_ctl")
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+#[test]
+fn workers_carry_on_after_their_postgresql_restarts() {
+    let Some(cluster) = PrivateCluster::start() else {
+        eprintln!("no PostgreSQL server binaries here: skipped");
+        return;
+    };
+    current_thread().block_on(async {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&cluster.url("postgres"))
+            .await
+            .unwrap();
+        sqlx::raw_sql("CREATE DATABASE fleet")
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    });
+    let mut f = Fleet::on(cluster.url("fleet"));
+    let out = f.s.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    loop_workflow(&f, "slow", 300, "sleep 0.05; echo x >> ${out}/${i}");
+    f.ok(&["push", "proj", "--project", "p"]);
+    f.server("worker", &[]);
+    f.server("worker", &[]);
+    let out_param = format!("out={}", out.display());
+    f.ok(&["start", "p", "slow", "-p", &out_param]);
+    let t0 = Instant::now();
+    while std::fs::read_dir(&out).unwrap().count() < 60 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "stuck:\n{}",
+            f.server_logs()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A real restart: the server goes away, refuses connections, comes back.
+    cluster.pg_ctl("restart");
+    let at_restart = std::fs::read_dir(&out).unwrap().count();
+    assert!(at_restart < 300, "the work ended before the restart");
+    assert_eq!(f.wait_attempt(1, Duration::from_secs(120)), "succeeded");
+    ran_once_unless_a_lease_expired(&f, 1, &out, 300);
+    // Both workers are still there and still working afterwards.
+    f.ok(&[
+        "start",
+        "p",
+        "slow",
+        "--session",
+        "2026-01-01",
+        "-p",
+        &out_param,
+    ]);
+    assert_eq!(f.wait_attempt(2, Duration::from_secs(60)), "succeeded");
+    assert!(
+        f.workers
+            .iter_mut()
+            .all(|w| w.try_wait().unwrap().is_none()),
+        "a worker exited:\n{}",
+        f.server_logs()
     );
 }
 
