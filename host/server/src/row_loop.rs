@@ -29,7 +29,7 @@ pub async fn run(
         Ok(g) => g,
         Err(e) => return failed(format!("bad stored for_each_row task: {e}"), false),
     };
-    let url = match fill_secrets(&generator.url, ctx) {
+    let url = match fill_secrets(&generator.url, ctx).and_then(|u| fill_env(&u)) {
         Ok(url) => url,
         Err(e) => return failed(format!("for_each_row.url: {e}"), false),
     };
@@ -79,6 +79,20 @@ pub async fn run(
         Ok(Generated::Lost) => Outcome::Released,
         Err(e) => failed(format!("cannot add the rounds: {e}"), true),
     }
+}
+
+/// Put this worker's environment variables in place of `${env:NAME}`, as
+/// a job file's values get them.
+fn fill_env(text: &str) -> Result<String, String> {
+    let mut out = text.to_string();
+    while let Some(start) = out.find("${env:") {
+        let end = out[start..].find('}').ok_or("unclosed ${env:")? + start;
+        let name = out[start + 6..end].trim().to_string();
+        let value = std::env::var(&name)
+            .map_err(|_| format!("the environment variable {name} is not set"))?;
+        out.replace_range(start..=end, &value);
+    }
+    Ok(out)
 }
 
 /// The query's rows as JSON objects (column name to value), at most `cap`.

@@ -223,6 +223,45 @@ fn bad_workflows_fail_before_anything_runs_with_the_place_named() {
 }
 
 #[test]
+fn the_example_row_loop_exports_each_flag_found_in_the_database() {
+    let s = Scratch::new();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/project");
+    for name in [
+        "flags.yaml",
+        "jobs/orders-to-db.yaml",
+        "jobs/flag-from-db.yaml",
+    ] {
+        s.write(
+            &format!("project/{name}"),
+            std::fs::read(examples.join(name)).unwrap(),
+        );
+    }
+    crate::postgres::pg("DROP TABLE IF EXISTS shop_orders");
+    let dw = crate::postgres::pg_url();
+    let out = s.sluice_env(
+        &[
+            "workflow",
+            "run",
+            "project/flags.yaml",
+            "--session",
+            "2026-12-02",
+            "-p",
+            "rows=3000",
+        ],
+        &[("DW_DB_URL", dw.as_str())],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let mut total = 0;
+    for flag in ["alpha", "bravo", "charlie"] {
+        let batches = read_parquet(&s.path(&format!("out/20261202/db/flag={flag}/orders.parquet")));
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        assert!(rows > 0, "{flag}");
+        total += rows;
+    }
+    assert_eq!(total, 3000, "every order exported once, by its flag");
+}
+
+#[test]
 fn the_example_project_runs_in_place() {
     let s = Scratch::new();
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/project");
