@@ -46,6 +46,21 @@ pub struct S3Settings {
     pub profile: Option<String>,
 }
 
+impl S3Settings {
+    /// Settings from the environment alone: the AWS chain, and
+    /// `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` for an S3-compatible
+    /// server (what task logs and plugin registries use).
+    pub fn from_env() -> S3Settings {
+        S3Settings {
+            endpoint: std::env::var("AWS_ENDPOINT_URL_S3")
+                .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+                .ok()
+                .filter(|e| !e.is_empty()),
+            ..S3Settings::default()
+        }
+    }
+}
+
 /// `s3://bucket/prefix/`, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Url {

@@ -7,16 +7,8 @@ use std::path::Path;
 use sluice_codec::store::ObjectStore;
 use sluice_s3::{S3Settings, S3Store};
 
-/// Settings from the environment: the AWS chain, and `AWS_ENDPOINT_URL_S3`
-/// / `AWS_ENDPOINT_URL` for an S3-compatible server.
 fn settings() -> S3Settings {
-    S3Settings {
-        endpoint: std::env::var("AWS_ENDPOINT_URL_S3")
-            .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-            .ok()
-            .filter(|e| !e.is_empty()),
-        ..S3Settings::default()
-    }
+    S3Settings::from_env()
 }
 
 /// Uploads finished task logs under an S3 prefix.

@@ -702,7 +702,8 @@ fn workers_carry_on_after_their_postgresql_restarts() {
     while std::fs::read_dir(&out).unwrap().count() < 60 {
         assert!(
             t0.elapsed() < Duration::from_secs(60),
-            "stuck:\n{}",
+            "stuck:\n{}\n{}",
+            f.value("SELECT string_agg(name || ': ' || error, E'\\n') FROM tasks WHERE error IS NOT NULL"),
             f.server_logs()
         );
         std::thread::sleep(Duration::from_millis(10));
