@@ -37,6 +37,7 @@ const PLUGINS: &[(&str, &str)] = &[
 const TEST_PLUGINS: &[(&str, &str)] = &[
     ("misbehave", "source-misbehave"),
     ("http-probe", "source-http-probe"),
+    ("future-wit", "source-future-wit"),
 ];
 
 fn main() -> Result<()> {

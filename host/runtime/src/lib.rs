@@ -30,5 +30,7 @@ pub use instance::{
     SourceReader, StreamInfo, SyncMode, Transformer,
 };
 pub use limits::Limits;
-pub use plugin::{LoadReport, Plugin, PluginInfo, PluginKind, Runtime, RuntimeConfig};
+pub use plugin::{
+    LoadReport, Plugin, PluginInfo, PluginKind, Runtime, RuntimeConfig, WIT_VERSION, wit_compatible,
+};
 pub use sluice_codec::{LocalStore, ObjectStore, Reject};

@@ -15,6 +15,51 @@ use crate::error::{Error, Result};
 use crate::instance::{FilterInstance, Sandbox, SinkInstance, SourceInstance, call_error};
 use crate::limits::Limits;
 
+/// The version of the `sluice:plugin` WIT package this host serves.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// Whether a plugin built against `sluice:plugin@found` runs here: the same
+/// major version, and below 1.0 the same minor, as semver has it.
+pub fn wit_compatible(found: &str) -> bool {
+    let parts = |v: &str| -> Option<(u64, u64)> {
+        let mut it = v.split(['.', '-', '+']);
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    };
+    match (parts(found), parts(WIT_VERSION)) {
+        (Some((0, a)), Some((0, b))) => a == b,
+        (Some((a, _)), Some((b, _))) => a == b,
+        _ => false,
+    }
+}
+
+/// The versions this host accepts, for messages: `0.1.x`.
+fn compatible_range() -> String {
+    let mut it = WIT_VERSION.split('.');
+    match (it.next(), it.next()) {
+        (Some("0"), Some(minor)) => format!("0.{minor}.x"),
+        (Some(major), _) => format!("{major}.x"),
+        _ => WIT_VERSION.to_string(),
+    }
+}
+
+/// The versions of `sluice:plugin` a component imports or exports.
+fn wit_versions(component: &Component, engine: &Engine) -> Vec<String> {
+    let ty = component.component_type();
+    let mut found: Vec<String> = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .chain(ty.exports(engine).map(|(name, _)| name.to_string()))
+        .filter_map(|name| {
+            name.strip_prefix("sluice:plugin/")
+                .and_then(|rest| rest.split_once('@'))
+                .map(|(_, version)| version.to_string())
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
 /// How often the epoch advances: the granularity of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -178,6 +223,22 @@ impl Runtime {
                 component
             }
         };
+        let wit = wit_versions(&component, &self.engine);
+        let Some(version) = wit.first().cloned() else {
+            return Err(load_err(format!(
+                "exports no sluice:plugin interface: is it a Sluice plugin? \
+                 (this host serves sluice:plugin@{WIT_VERSION})"
+            )));
+        };
+        if let Some(other) = wit.iter().find(|v| !wit_compatible(v)) {
+            return Err(load_err(format!(
+                "it was built against sluice:plugin@{other}, but this host serves \
+                 sluice:plugin@{WIT_VERSION} (and what is compatible with it, {}): \
+                 rebuild the plugin with a sluice-sdk for {WIT_VERSION}, or run it on a \
+                 sluice that serves {other}",
+                compatible_range()
+            )));
+        }
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             load_err(format!(
                 "cannot link (does it target sluice:plugin@0.1.0?): {e:?}"
@@ -194,6 +255,7 @@ impl Runtime {
                 path: path.to_path_buf(),
                 pre,
                 exports,
+                wit: version,
                 info: None,
                 report: LoadReport {
                     from_cache,
@@ -226,6 +288,7 @@ struct PluginInner {
     path: PathBuf,
     pre: InstancePre<HostState>,
     exports: Exports,
+    wit: String,
     info: Option<PluginInfo>,
     report: LoadReport,
 }
@@ -240,6 +303,11 @@ impl Plugin {
     /// What the plugin said about itself.
     pub fn info(&self) -> &PluginInfo {
         self.inner.info.as_ref().expect("set by Runtime::load")
+    }
+
+    /// The version of the `sluice:plugin` WIT package it was built against.
+    pub fn wit_version(&self) -> &str {
+        &self.inner.wit
     }
 
     /// The file it was loaded from.
@@ -450,4 +518,19 @@ impl Plugin {
 
 pub(crate) fn deadline_ticks(timeout: Duration) -> u64 {
     (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+#[cfg(test)]
+mod wit_tests {
+    use super::*;
+
+    #[test]
+    fn wit_versions_are_compatible_like_semver() {
+        assert!(wit_compatible("0.1.0"));
+        assert!(wit_compatible("0.1.7"));
+        assert!(!wit_compatible("0.2.0"));
+        assert!(!wit_compatible("1.0.0"));
+        assert!(!wit_compatible("garbage"));
+        assert_eq!(compatible_range(), "0.1.x");
+    }
 }

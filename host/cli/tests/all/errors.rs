@@ -120,6 +120,22 @@ fn misbehaving_plugins_fail_the_run_cleanly() {
 }
 
 #[test]
+fn a_plugin_built_for_another_wit_version_is_refused_naming_both() {
+    let s = Scratch::new();
+    s.write(
+        "j.yaml",
+        "source:\n  plugin: future-wit\nsink:\n  plugin: file\n  grants: {blob: ./out}\n  config: {path: x.csv}\n",
+    );
+    let err = s.run_err("j.yaml");
+    assert!(
+        err.contains("sluice:plugin@1.0.0")
+            && err.contains("sluice:plugin@0.1.0")
+            && err.contains("future-wit"),
+        "{err}"
+    );
+}
+
+#[test]
 fn invalid_rows_are_skipped_counted_and_kept() {
     let s = Scratch::new();
     s.write(
