@@ -18,7 +18,7 @@ pub enum Error {
         message: String,
     },
     /// No plugin of that name in any plugin directory.
-    #[error("{at}: no {kind} plugin `{name}` (looked for {file} in {})", searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    #[error("{at}: no {kind} plugin `{name}` (not in a sluice.lock; looked for {file} in {}): install it with `sluice plugin install {name}`", searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     PluginNotFound {
         /// Where in the job file.
         at: String,
@@ -42,6 +42,17 @@ pub enum Error {
         wanted: String,
         /// The plugin's version.
         found: String,
+    },
+    /// `sluice.lock` pins the plugin, but the bytes here are not the locked
+    /// ones (missing, changed, or another version than the job asks for).
+    #[error("{at}: plugin {name}: {message}")]
+    Locked {
+        /// Where in the job file.
+        at: String,
+        /// Plugin name.
+        name: String,
+        /// What is wrong and what to run.
+        message: String,
     },
     /// A plugin failed (typed error, trap, timeout, out of memory, bad output).
     #[error(transparent)]

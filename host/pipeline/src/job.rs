@@ -465,7 +465,7 @@ pub enum PluginRef {
     Named {
         /// Plugin name.
         name: String,
-        /// Required version prefix (`0.1` accepts `0.1.x`).
+        /// A version requirement, read as Cargo reads one (`0.1` accepts `0.1.x`).
         version: Option<String>,
     },
     /// A `.wasm` file.

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use sluice_registry::Lock;
 use sluice_runtime::{Plugin, PluginKind, Runtime};
 
 use crate::error::{Error, Result};
@@ -63,18 +64,23 @@ impl PluginDirs {
                 (p, None)
             }
             PluginRef::Named { name, version } => {
-                let file = format!("{}-{name}.wasm", kind.as_str());
-                let found = self.0.iter().map(|d| d.join(&file)).find(|p| p.is_file());
-                match found {
-                    Some(p) => (p, version),
+                match locked(base_dir, &name, kind, version.as_deref(), at)? {
+                    Some(path) => (path, None),
                     None => {
-                        return Err(Error::PluginNotFound {
-                            at: at.into(),
-                            kind: kind.as_str(),
-                            name,
-                            file,
-                            searched: self.0.clone(),
-                        });
+                        let file = format!("{}-{name}.wasm", kind.as_str());
+                        let found = self.0.iter().map(|d| d.join(&file)).find(|p| p.is_file());
+                        match found {
+                            Some(p) => (p, version),
+                            None => {
+                                return Err(Error::PluginNotFound {
+                                    at: at.into(),
+                                    kind: kind.as_str(),
+                                    name,
+                                    file,
+                                    searched: self.0.clone(),
+                                });
+                            }
+                        }
                     }
                 }
             }
@@ -103,9 +109,73 @@ impl PluginDirs {
     }
 }
 
-/// `0.1` accepts `0.1.x`; `0.1.2` accepts exactly that.
+/// A job's version requirement, read as Cargo reads one: `0.1` accepts
+/// `0.1.x`, `^0.2.1` and `0.2.1` accept `0.2.y` from `0.2.1` on, `=0.2.1`
+/// only that.
 fn version_matches(wanted: &str, found: &str) -> bool {
-    found == wanted || found.starts_with(&format!("{wanted}."))
+    match (
+        semver::VersionReq::parse(wanted),
+        semver::Version::parse(found),
+    ) {
+        (Ok(req), Ok(version)) => req.matches(&version),
+        _ => wanted == found,
+    }
+}
+
+/// When a `sluice.lock` at or above `base_dir` pins `name`, the locked
+/// bytes: the job's requirement must accept the locked version, and the
+/// file must be there with the locked sha256 (checked at every load, so a
+/// changed file is caught before it runs). `None` when nothing pins it.
+fn locked(
+    base_dir: &Path,
+    name: &str,
+    kind: PluginKind,
+    wanted: Option<&str>,
+    at: &str,
+) -> Result<Option<PathBuf>> {
+    let Some(lock_path) = Lock::find(base_dir) else {
+        return Ok(None);
+    };
+    let refuse = |message: String| Error::Locked {
+        at: at.into(),
+        name: name.into(),
+        message,
+    };
+    let lock = Lock::read(&lock_path).map_err(|e| refuse(e.to_string()))?;
+    let Some(entry) = lock.get(name, kind.as_str()) else {
+        return Ok(None);
+    };
+    if let Some(wanted) = wanted
+        && !version_matches(wanted, &entry.version.to_string())
+    {
+        return Err(refuse(format!(
+            "{} locks version {}, the job asks for {wanted}: run `sluice plugin install {name}@{wanted}`",
+            lock_path.display(),
+            entry.version
+        )));
+    }
+    let dir = lock_path.parent().unwrap_or(Path::new("."));
+    let path = entry.path(dir);
+    let bytes = std::fs::read(&path).map_err(|e| {
+        refuse(format!(
+            "{} locks version {}, but {} cannot be read ({e}): run `sluice plugin install` \
+             to fetch what the lockfile lists",
+            lock_path.display(),
+            entry.version,
+            path.display()
+        ))
+    })?;
+    let found = sluice_registry::sha256_hex(&bytes);
+    if found != entry.sha256 {
+        return Err(refuse(format!(
+            "{} is not the locked artifact (its sha256 is {found}, {} locks {}): it was \
+             changed after installing; run `sluice plugin install` to restore it",
+            path.display(),
+            lock_path.display(),
+            entry.sha256
+        )));
+    }
+    Ok(Some(path))
 }
 
 #[cfg(test)]
@@ -116,6 +186,8 @@ mod tests {
     fn versions() {
         assert!(version_matches("0.1", "0.1.0"));
         assert!(version_matches("0.1.3", "0.1.3"));
+        assert!(version_matches("^0.1.2", "0.1.3"));
+        assert!(!version_matches("=0.1.2", "0.1.3"));
         assert!(!version_matches("0.1", "0.10.0"));
         assert!(!version_matches("0.2", "0.1.0"));
     }
