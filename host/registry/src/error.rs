@@ -86,13 +86,15 @@ pub enum Error {
     },
     /// This version was published already; releases never change.
     #[error(
-        "{name} {version} is already in {registry}; releases never change, publish a new version"
+        "{kind} {name} {version} is already in {registry}; releases never change, publish a new version"
     )]
     AlreadyPublished {
         /// The registry's URL.
         registry: String,
         /// The plugin.
         name: String,
+        /// Its kind.
+        kind: String,
         /// Its version.
         version: String,
     },

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// `index/<name>.json`.
+/// `index/<name>.json`: every release of every kind under one name.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginIndex {
@@ -52,13 +52,22 @@ pub struct Signature {
 }
 
 impl PluginIndex {
-    /// The newest release matching `req` (pre-releases only when asked for,
-    /// as Cargo does).
-    pub fn best(&self, req: &VersionReq) -> Option<&Release> {
+    /// The newest release of `kind` matching `req` (pre-releases only when
+    /// asked for, as Cargo does).
+    pub fn best(&self, req: &VersionReq, kind: &str) -> Option<&Release> {
         self.releases
             .iter()
-            .filter(|r| req.matches(&r.version))
+            .filter(|r| r.kind == kind && req.matches(&r.version))
             .max_by(|a, b| a.version.cmp(&b.version))
+    }
+
+    /// The kinds published under this name (a `file` source and a `file`
+    /// sink share one), in a fixed order.
+    pub fn kinds(&self) -> Vec<String> {
+        let mut kinds: Vec<String> = self.releases.iter().map(|r| r.kind.clone()).collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds
     }
 
     /// Every version, for messages.
@@ -139,7 +148,7 @@ mod tests {
         };
         let best = |spec: &str| {
             let (_, req) = parse_spec(spec).unwrap();
-            index.best(&req).map(|r| r.version.to_string())
+            index.best(&req, "source").map(|r| r.version.to_string())
         };
         assert_eq!(best("hello@^0.2").as_deref(), Some("0.2.3"));
         assert_eq!(best("hello@0.2").as_deref(), Some("0.2.3"));
@@ -147,6 +156,8 @@ mod tests {
         assert_eq!(best("hello").as_deref(), Some("1.0.0"));
         assert_eq!(best("hello@^0.3.0-beta").as_deref(), Some("0.3.0-beta.1"));
         assert_eq!(best("hello@^0.4"), None);
+        assert!(index.best(&VersionReq::STAR, "sink").is_none());
+        assert_eq!(index.kinds(), vec!["source".to_string()]);
         assert!(parse_spec("Hello@1").is_err());
         assert!(parse_spec("hello@one").is_err());
         assert!(parse_spec("../x").is_err());

@@ -71,7 +71,7 @@ impl Trust {
                 key: signature.key.clone(),
             });
         }
-        let message = release_message(name, &version, &release.sha256);
+        let message = release_message(name, &release.kind, &version, &release.sha256);
         if !key.verifies(&message, &signature.value) {
             return Err(Error::BadSignature {
                 name: name.into(),
@@ -98,15 +98,15 @@ impl Registry {
         if location.starts_with("http://") || location.starts_with("https://") {
             return Ok(Registry::Http(location.trim_end_matches('/').to_string()));
         }
-        if let Some(path) = location.strip_prefix("file://") {
-            return Ok(Registry::Dir(PathBuf::from(path)));
-        }
+        let location = location.strip_prefix("file://").unwrap_or(location);
         if location.contains("://") {
             return Err(Error::Invalid(format!(
                 "registry {location}: use a directory, file://, http(s):// or s3://"
             )));
         }
-        Ok(Registry::Dir(PathBuf::from(location)))
+        // Absolute, so that sluice.lock can find it again from anywhere.
+        let path = PathBuf::from(location);
+        Ok(Registry::Dir(std::path::absolute(&path).unwrap_or(path)))
     }
 
     /// The location as given, for messages and for `sluice.lock`.
@@ -236,11 +236,17 @@ impl Registry {
             .map_err(|e| Error::Invalid(format!("registry {}: {path}: {e}", self.url())))
     }
 
-    /// The newest release of `name` matching `req`.
+    /// The newest release of `name` matching `req`, for each kind
+    /// published under that name (or only `kind`).
     ///
     /// # Errors
     /// No such plugin, no matching release, an unreachable registry.
-    pub async fn resolve(&self, name: &str, req: &VersionReq) -> Result<Release> {
+    pub async fn resolve(
+        &self,
+        name: &str,
+        req: &VersionReq,
+        kind: Option<&str>,
+    ) -> Result<Vec<Release>> {
         let index = self
             .index(name)
             .await?
@@ -248,12 +254,23 @@ impl Registry {
                 registry: self.url(),
                 name: name.into(),
             })?;
-        index.best(req).cloned().ok_or_else(|| Error::NoMatch {
-            registry: self.url(),
-            name: name.into(),
-            req: req.to_string(),
-            available: index.versions(),
-        })
+        let kinds = match kind {
+            Some(k) => vec![k.to_string()],
+            None => index.kinds(),
+        };
+        let found: Vec<Release> = kinds
+            .iter()
+            .filter_map(|k| index.best(req, k).cloned())
+            .collect();
+        if found.is_empty() {
+            return Err(Error::NoMatch {
+                registry: self.url(),
+                name: kind.map_or_else(|| name.to_string(), |k| format!("{k} {name}")),
+                req: req.to_string(),
+                available: index.versions(),
+            });
+        }
+        Ok(found)
     }
 
     /// Download a release's artifact and check it: its digest against the
@@ -266,6 +283,37 @@ impl Registry {
         if release.signature.is_none() && !trust.allow_unsigned {
             trust.check(name, release)?;
         }
+        let bytes = self.download(name, release).await?;
+        trust.check(name, release)?;
+        Ok(bytes)
+    }
+
+    /// Download the release a lock file pinned by `sha256`. The digest is
+    /// the trust here: it was checked against trusted keys when the lock
+    /// was written, so no keys are needed to restore exactly those bytes.
+    ///
+    /// # Errors
+    /// The registry now lists other bytes for that version, or the artifact
+    /// is missing or differs from its digest.
+    pub async fn fetch_pinned(
+        &self,
+        name: &str,
+        release: &Release,
+        sha256: &str,
+    ) -> Result<Vec<u8>> {
+        if release.sha256 != sha256 {
+            return Err(Error::DigestMismatch {
+                name: name.into(),
+                version: release.version.to_string(),
+                expected: sha256.into(),
+                found: release.sha256.clone(),
+            });
+        }
+        self.download(name, release).await
+    }
+
+    /// An artifact's bytes, checked against the digest the index lists.
+    async fn download(&self, name: &str, release: &Release) -> Result<Vec<u8>> {
         let bytes = self.get(&release.artifact).await?.ok_or_else(|| {
             self.unreachable(format!(
                 "{name} {} is in the index but its artifact {} is missing",
@@ -281,7 +329,6 @@ impl Registry {
                 found,
             });
         }
-        trust.check(name, release)?;
         Ok(bytes)
     }
 
@@ -305,32 +352,129 @@ impl Registry {
                 "{name:?} is not a plugin name (lowercase letters, digits, '-' and '_')"
             )));
         }
+        if let Registry::Dir(root) = self {
+            // Publishing is how a directory registry begins.
+            tokio::fs::create_dir_all(root)
+                .await
+                .map_err(|e| Error::io(root.display().to_string(), e))?;
+        }
         let mut index = self.index(name).await?.unwrap_or(PluginIndex {
             name: name.into(),
             releases: Vec::new(),
         });
-        if index.releases.iter().any(|r| r.version == release.version) {
+        if index
+            .releases
+            .iter()
+            .any(|r| r.version == release.version && r.kind == release.kind)
+        {
             return Err(Error::AlreadyPublished {
                 registry: self.url(),
                 name: name.into(),
+                kind: release.kind.clone(),
                 version: release.version.to_string(),
             });
         }
         let version = release.version.to_string();
         release.sha256 = sha256_hex(&bytes);
         release.size = bytes.len() as u64;
-        release.artifact = format!("artifacts/{name}/{version}/{name}-{version}.wasm");
+        release.artifact = format!(
+            "artifacts/{name}/{version}/{}-{name}-{version}.wasm",
+            release.kind
+        );
         release.published_at = now.to_string();
         release.signature = key.map(|key| Signature {
             key: key.public().to_string(),
-            value: key.sign(&release_message(name, &version, &release.sha256)),
+            value: key.sign(&release_message(
+                name,
+                &release.kind,
+                &version,
+                &release.sha256,
+            )),
         });
         self.put(&release.artifact, bytes).await?;
         index.releases.push(release.clone());
-        index.releases.sort_by(|a, b| a.version.cmp(&b.version));
+        index
+            .releases
+            .sort_by(|a, b| (&a.version, &a.kind).cmp(&(&b.version, &b.kind)));
         let text = serde_json::to_vec_pretty(&index)
             .map_err(|e| Error::Invalid(format!("index of {name}: {e}")))?;
         self.put(&format!("index/{name}.json"), text).await?;
         Ok(release)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(version: &str) -> Release {
+        Release {
+            version: version.parse().unwrap(),
+            kind: "source".into(),
+            wit: "0.1.0".into(),
+            description: String::new(),
+            sha256: String::new(),
+            size: 0,
+            artifact: String::new(),
+            signature: None,
+            published_at: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn fetch_checks_digest_and_signer_and_a_pinned_fetch_needs_only_the_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::parse(dir.path().to_str().unwrap()).unwrap();
+        let key = SecretKey::generate().unwrap();
+        let other = SecretKey::generate().unwrap();
+        let signed = registry
+            .publish("p", release("0.1.0"), b"signed".to_vec(), Some(&key), "t")
+            .await
+            .unwrap();
+        let unsigned = registry
+            .publish("p", release("0.2.0"), b"unsigned".to_vec(), None, "t")
+            .await
+            .unwrap();
+        let trusting = |keys: Vec<PublicKey>, allow_unsigned| Trust {
+            keys,
+            allow_unsigned,
+        };
+
+        let ok = trusting(vec![key.public()], false);
+        assert_eq!(registry.fetch("p", &signed, &ok).await.unwrap(), b"signed");
+        let err = registry
+            .fetch("p", &signed, &trusting(vec![other.public()], false))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::UntrustedKey { .. }), "{err}");
+        let err = registry.fetch("p", &unsigned, &ok).await.unwrap_err();
+        assert!(matches!(err, Error::Unsigned { .. }), "{err}");
+        assert!(
+            registry
+                .fetch("p", &unsigned, &trusting(Vec::new(), true))
+                .await
+                .is_ok()
+        );
+
+        // A lock's digest restores the bytes without any key...
+        let pinned = registry
+            .fetch_pinned("p", &signed, &signed.sha256)
+            .await
+            .unwrap();
+        assert_eq!(pinned, b"signed");
+        // ...but only those bytes.
+        let err = registry
+            .fetch_pinned("p", &signed, &unsigned.sha256)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        std::fs::write(dir.path().join(&signed.artifact), b"tampered").unwrap();
+        for result in [
+            registry.fetch("p", &signed, &ok).await,
+            registry.fetch_pinned("p", &signed, &signed.sha256).await,
+        ] {
+            let err = result.unwrap_err();
+            assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        }
     }
 }

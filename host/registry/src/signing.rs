@@ -1,8 +1,7 @@
 //! ed25519 keys and release signatures.
 //!
-//! A signature covers the plugin's name, its version and its artifact's
-//! sha256, so it cannot be moved to other bytes, or to another plugin or
-//! version. Keys are text: `ed25519:<base64>` for a public key (safe to
+//! A signature covers the plugin's name, kind, version and artifact's
+//! sha256, so it cannot be moved to other bytes, or to another release. Keys are text: `ed25519:<base64>` for a public key (safe to
 //! share), `ed25519-secret:<base64>` for the secret one (keep it out of
 //! repositories).
 
@@ -15,9 +14,10 @@ use crate::error::{Error, Result};
 const PUBLIC_PREFIX: &str = "ed25519:";
 const SECRET_PREFIX: &str = "ed25519-secret:";
 
-/// What a release signature signs.
-pub fn release_message(name: &str, version: &str, sha256: &str) -> Vec<u8> {
-    format!("sluice-plugin-release-v1\n{name}\n{version}\n{sha256}\n").into_bytes()
+/// What a release signature signs: name, kind, version and digest, so a
+/// signature cannot be moved to other bytes or another release.
+pub fn release_message(name: &str, kind: &str, version: &str, sha256: &str) -> Vec<u8> {
+    format!("sluice-plugin-release-v1\n{name}\n{kind}\n{version}\n{sha256}\n").into_bytes()
 }
 
 /// A key that signs releases.
@@ -130,12 +130,17 @@ mod tests {
         let again = SecretKey::parse(&key.to_text()).unwrap();
         let public = PublicKey::parse(&key.public().to_string()).unwrap();
         assert_eq!(public, again.public());
-        let message = release_message("hello", "0.2.1", "ab12");
+        let message = release_message("hello", "source", "0.2.1", "ab12");
         let signature = key.sign(&message);
         assert!(public.verifies(&message, &signature));
-        assert!(!public.verifies(&release_message("hello", "0.2.2", "ab12"), &signature));
-        assert!(!public.verifies(&release_message("other", "0.2.1", "ab12"), &signature));
-        assert!(!public.verifies(&release_message("hello", "0.2.1", "ab13"), &signature));
+        for other in [
+            release_message("hello", "source", "0.2.2", "ab12"),
+            release_message("other", "source", "0.2.1", "ab12"),
+            release_message("hello", "sink", "0.2.1", "ab12"),
+            release_message("hello", "source", "0.2.1", "ab13"),
+        ] {
+            assert!(!public.verifies(&other, &signature));
+        }
         let stranger = SecretKey::generate().unwrap().public();
         assert!(!stranger.verifies(&message, &signature));
         assert!(!public.verifies(&message, "not base64"));
