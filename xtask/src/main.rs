@@ -281,7 +281,8 @@ fn test() -> Result<()> {
         .env("SLUICE_TEST_MYSQL_URL", &mysql)
         .env("SLUICE_TEST_S3_ENDPOINT", &s3)
         .env("SLUICE_TEST_S3_DENYING_ENDPOINT", &s3_denying)
-        .env("SLUICE_TEST_PLUGIN_DIR", bin_dir().join("test-plugins")))?;
+        .env("SLUICE_TEST_PLUGIN_DIR", bin_dir().join("test-plugins"))
+        .env("SLUICE_TEST_WASM_TARGET_DIR", wasm_target_dir()))?;
     // The plugins' own unit tests, natively (no wasm needed).
     run(cargo()
         .args([

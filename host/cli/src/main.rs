@@ -5,6 +5,7 @@
 mod fleet;
 mod health;
 mod output;
+mod plugin;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -89,7 +90,7 @@ enum Command {
     /// Manage plugins.
     Plugin {
         #[command(subcommand)]
-        command: PluginCommand,
+        command: plugin::PluginCommand,
     },
     /// Workflows in place: run one here, or check one.
     Workflow {
@@ -176,12 +177,6 @@ enum Command {
     Server(fleet::ServerArgs),
 }
 
-#[derive(Subcommand)]
-enum PluginCommand {
-    /// Plugins found in the plugin directories.
-    List,
-}
-
 fn main() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -242,22 +237,7 @@ fn real_main(cli: Cli) -> Result<()> {
             output::print_runs(&runs);
             Ok(())
         }
-        Command::Plugin {
-            command: PluginCommand::List,
-        } => {
-            let runtime = runtime()?;
-            let files = dirs.all_files();
-            if files.is_empty() {
-                println!("no plugins in {:?}", dirs.0);
-            }
-            for file in files {
-                match runtime.load(&file) {
-                    Ok(p) => output::print_plugin(&p),
-                    Err(e) => println!("{}: {e}", file.display()),
-                }
-            }
-            Ok(())
-        }
+        Command::Plugin { command } => plugin::run(command, &runtime, &dirs),
         command => {
             let rt = tokio_runtime()?;
             let store = rt.block_on(open_store(&cli))?;

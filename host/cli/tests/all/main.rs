@@ -11,6 +11,7 @@ mod http;
 mod incremental;
 mod mysql;
 mod postgres;
+mod registry;
 mod s3;
 mod support;
 mod workflows;

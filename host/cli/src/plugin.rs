@@ -1,0 +1,743 @@
+//! `sluice plugin …`: what a connector author and an operator do with
+//! plugins: scaffold, build, test, sign, publish, install, list.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Subcommand, ValueEnum};
+use sluice_registry::{Lock, Locked, Registry, Release, SecretKey, Trust, parse_spec, valid_name};
+use sluice_runtime::{Runtime, wit_compatible};
+
+use crate::output;
+
+/// `sluice plugin …`
+#[derive(Subcommand)]
+pub enum PluginCommand {
+    /// Plugins found in the plugin directories and in sluice.lock.
+    List,
+    /// Start a plugin crate: a working example, a unit test, a README.
+    New {
+        /// The plugin's name (lowercase letters, digits, '-', '_').
+        name: String,
+        /// What it is.
+        #[arg(long, value_enum)]
+        kind: Kind,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The sluice-sdk to depend on: a path to its source, or a version.
+        #[arg(long)]
+        sdk: Option<String>,
+    },
+    /// Build a plugin crate to a wasm component (wasm32-wasip2, stripped).
+    Build {
+        /// The crate's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Where to put the component (default: DIR/target/sluice/NAME.wasm).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Run the conformance suite on a built plugin.
+    Test {
+        /// The component.
+        file: PathBuf,
+        /// A config that works (JSON), for the checks that read or write data.
+        #[arg(long)]
+        config: Option<String>,
+        /// A directory to grant as `blob` (a sink gets a scratch one otherwise).
+        #[arg(long)]
+        blob_dir: Option<PathBuf>,
+    },
+    /// Make a key pair for signing releases; prints the public key.
+    Keygen {
+        /// Where to write the secret key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Publish a built plugin to a registry (a directory or s3:// prefix).
+    Publish {
+        /// The component.
+        file: PathBuf,
+        /// The registry.
+        #[arg(long, env = "SLUICE_REGISTRY")]
+        registry: String,
+        /// The secret key to sign with (see `sluice plugin keygen`).
+        #[arg(long, env = "SLUICE_SIGNING_KEY_FILE")]
+        key: Option<PathBuf>,
+        /// Publish without a signature (installs then need --allow-unsigned).
+        #[arg(long, conflicts_with = "key")]
+        unsigned: bool,
+    },
+    /// Install plugins (`name@^0.2`) and pin them in sluice.lock; with no
+    /// names, bring back exactly what sluice.lock lists.
+    Install {
+        /// What to install: `name` or `name@requirement`; every kind
+        /// published under the name (a `file` source and sink) unless --kind.
+        specs: Vec<String>,
+        /// Only this kind.
+        #[arg(long, value_enum)]
+        kind: Option<Kind>,
+        /// The registry (a directory, http(s)://, or s3://).
+        #[arg(long, env = "SLUICE_REGISTRY")]
+        registry: Option<String>,
+        /// Public keys whose signatures are trusted (`ed25519:…`).
+        #[arg(
+            long = "trusted-key",
+            env = "SLUICE_TRUSTED_KEYS",
+            value_delimiter = ','
+        )]
+        trusted_keys: Vec<String>,
+        /// Accept plugins that carry no signature.
+        #[arg(long)]
+        allow_unsigned: bool,
+        /// The lockfile (default: the nearest sluice.lock, else ./sluice.lock).
+        #[arg(long)]
+        lock: Option<PathBuf>,
+    },
+}
+
+/// A plugin's kind, as `plugin new` takes it.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Kind {
+    /// Reads streams.
+    Source,
+    /// Transforms batches.
+    Filter,
+    /// Writes streams.
+    Sink,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Source => "source",
+            Kind::Filter => "filter",
+            Kind::Sink => "sink",
+        }
+    }
+}
+
+/// Run one `sluice plugin` command.
+pub fn run(
+    command: &PluginCommand,
+    runtime: &dyn Fn() -> Result<Runtime>,
+    dirs: &sluice_pipeline::PluginDirs,
+) -> Result<()> {
+    match command {
+        PluginCommand::List => list(&runtime()?, dirs),
+        PluginCommand::New {
+            name,
+            kind,
+            dir,
+            sdk,
+        } => scaffold(name, *kind, dir.as_deref(), sdk.as_deref()),
+        PluginCommand::Build { dir, out } => build(&runtime()?, dir, out.as_deref()),
+        PluginCommand::Test {
+            file,
+            config,
+            blob_dir,
+        } => test(&runtime()?, file, config.as_deref(), blob_dir.clone()),
+        PluginCommand::Keygen { out } => keygen(out),
+        PluginCommand::Publish {
+            file,
+            registry,
+            key,
+            unsigned,
+        } => publish(&runtime()?, file, registry, key.as_deref(), *unsigned),
+        PluginCommand::Install {
+            specs,
+            kind,
+            registry,
+            trusted_keys,
+            allow_unsigned,
+            lock,
+        } => {
+            let trust = Trust {
+                keys: trusted_keys
+                    .iter()
+                    .map(|k| Trust::parse_keys(k))
+                    .collect::<sluice_registry::Result<Vec<_>>>()
+                    .context("--trusted-key / SLUICE_TRUSTED_KEYS")?
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                allow_unsigned: *allow_unsigned,
+            };
+            install(
+                &runtime()?,
+                specs,
+                *kind,
+                registry.as_deref(),
+                &trust,
+                lock.as_deref(),
+            )
+        }
+    }
+}
+
+fn list(runtime: &Runtime, dirs: &sluice_pipeline::PluginDirs) -> Result<()> {
+    let files = dirs.all_files();
+    if let Some(lock_path) = Lock::find(Path::new(".")) {
+        let lock = Lock::read(&lock_path)?;
+        let dir = lock_path.parent().unwrap_or(Path::new("."));
+        for locked in &lock.plugins {
+            println!(
+                "{:<8} {:<16} {:<10} locked in {} ({})",
+                locked.kind,
+                locked.name,
+                locked.version,
+                lock_path.display(),
+                if locked.path(dir).is_file() {
+                    "installed"
+                } else {
+                    "not installed: run `sluice plugin install`"
+                }
+            );
+        }
+    } else if files.is_empty() {
+        println!("no plugins in {:?}", dirs.0);
+    }
+    for file in files {
+        match runtime.load(&file) {
+            Ok(p) => output::print_plugin(&p),
+            Err(e) => println!("{}: {e}", file.display()),
+        }
+    }
+    Ok(())
+}
+
+const CARGO_TOML: &str = include_str!("../templates/Cargo.toml.tmpl");
+const README: &str = include_str!("../templates/README.md.tmpl");
+const GITIGNORE: &str = include_str!("../templates/gitignore.tmpl");
+const SOURCE: &str = include_str!("../templates/source.rs.tmpl");
+const FILTER: &str = include_str!("../templates/filter.rs.tmpl");
+const SINK: &str = include_str!("../templates/sink.rs.tmpl");
+
+/// The SDK this binary was built beside, when its source is still there.
+fn sdk_beside_this_build() -> Option<PathBuf> {
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk");
+    sdk.join("Cargo.toml")
+        .is_file()
+        .then(|| std::fs::canonicalize(&sdk).unwrap_or(sdk))
+}
+
+fn scaffold(name: &str, kind: Kind, dir: Option<&Path>, sdk: Option<&str>) -> Result<()> {
+    if !valid_name(name) {
+        bail!("{name:?} is not a plugin name: use lowercase letters, digits, '-' and '_'");
+    }
+    let dir = dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(name));
+    if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
+        bail!("{} exists and is not empty", dir.display());
+    }
+    let sdk = match sdk {
+        Some(s) if Path::new(s).join("Cargo.toml").is_file() => {
+            let path = std::fs::canonicalize(s).unwrap_or_else(|_| PathBuf::from(s));
+            format!("{{ path = {:?} }}", path.display().to_string())
+        }
+        Some(version) => format!("{version:?}"),
+        None => match sdk_beside_this_build() {
+            Some(path) => format!("{{ path = {:?} }}", path.display().to_string()),
+            None => "\"0.1\"".to_string(),
+        },
+    };
+    let kind_name = kind.as_str();
+    let description = format!("A Sluice {kind_name} plugin.");
+    let (code, test_args, job) = match kind {
+        Kind::Source => (
+            SOURCE,
+            "--config '{\"rows\": 1000}'".to_string(),
+            format!(
+                "source:\n  plugin: ./{name}/target/sluice/{name}.wasm\n  config: {{rows: 1000}}\nsink:\n  plugin: file\n  grants: {{blob: ./out}}\n  config: {{path: numbers.csv}}"
+            ),
+        ),
+        Kind::Filter => (
+            FILTER,
+            "--config '{\"column\": \"name\"}'".to_string(),
+            format!(
+                "filters:\n  - plugin: ./{name}/target/sluice/{name}.wasm\n    config: {{column: customer_id}}"
+            ),
+        ),
+        Kind::Sink => (
+            SINK,
+            String::new(),
+            format!(
+                "sink:\n  plugin: ./{name}/target/sluice/{name}.wasm\n  grants: {{blob: ./out}}\n  config: {{path: \"{{stream}}-{{task}}.jsonl\"}}"
+            ),
+        ),
+    };
+    let fill = |template: &str| {
+        template
+            .replace("{{name}}", name)
+            .replace("{{crate}}", name)
+            .replace("{{kind}}", kind_name)
+            .replace("{{description}}", &description)
+            .replace("{{sdk}}", &sdk)
+            .replace("{{test_args}}", &test_args)
+            .replace("{{job_snippet}}", &job)
+    };
+    std::fs::create_dir_all(dir.join("src"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    for (file, template) in [
+        ("Cargo.toml", CARGO_TOML),
+        ("README.md", README),
+        (".gitignore", GITIGNORE),
+        ("src/lib.rs", code),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, fill(template))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!("created {kind_name} plugin {name} in {}", dir.display());
+    println!(
+        "next:\n  cd {}\n  cargo test\n  sluice plugin build\n  sluice plugin test target/sluice/{name}.wasm {test_args}",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Add the wasm32-wasip2 target when it is missing.
+fn ensure_wasm_target() -> Result<()> {
+    let out = std::process::Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .context("running rustc: is Rust installed?")?;
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if Path::new(&sysroot)
+        .join("lib/rustlib/wasm32-wasip2")
+        .is_dir()
+    {
+        return Ok(());
+    }
+    eprintln!("installing the wasm32-wasip2 target (rustup target add wasm32-wasip2)");
+    let status = std::process::Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip2"])
+        .status()
+        .context("running rustup")?;
+    if !status.success() {
+        bail!("rustup target add wasm32-wasip2 failed");
+    }
+    Ok(())
+}
+
+fn build(runtime: &Runtime, dir: &Path, out: Option<&Path>) -> Result<()> {
+    let manifest = dir.join("Cargo.toml");
+    if !manifest.is_file() {
+        bail!("{} has no Cargo.toml: is it a plugin crate?", dir.display());
+    }
+    ensure_wasm_target()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let metadata = std::process::Command::new(&cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .output()
+        .context("running cargo metadata")?;
+    if !metadata.status.success() {
+        bail!(
+            "cargo metadata: {}",
+            String::from_utf8_lossy(&metadata.stderr)
+        );
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&metadata.stdout)?;
+    let package = &metadata["packages"][0];
+    let crate_name = package["name"]
+        .as_str()
+        .context("cargo metadata: no package")?;
+    let is_cdylib = package["targets"].as_array().is_some_and(|targets| {
+        targets.iter().any(|t| {
+            t["crate_types"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "cdylib"))
+        })
+    });
+    if !is_cdylib {
+        bail!(
+            "{crate_name}: add `crate-type = [\"cdylib\", \"rlib\"]` under [lib] to build a component"
+        );
+    }
+    let target_dir = PathBuf::from(
+        metadata["target_directory"]
+            .as_str()
+            .context("cargo metadata: no target directory")?,
+    );
+    // SIMD for Arrow's kernels, no debug info, symbols stripped: what the
+    // first-party plugins are built with.
+    let status = std::process::Command::new(&cargo)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .args([
+            "--config",
+            "target.wasm32-wasip2.rustflags=[\"-C\", \"target-feature=+simd128\"]",
+            "--config",
+            "profile.release.strip=true",
+            "--config",
+            "profile.release.debug=false",
+        ])
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build of {crate_name} failed");
+    }
+    let built = target_dir
+        .join("wasm32-wasip2/release")
+        .join(format!("{}.wasm", crate_name.replace('-', "_")));
+    let plugin = runtime
+        .load(&built)
+        .with_context(|| format!("{} built, but does not load", built.display()))?;
+    let info = plugin.info();
+    let out = out.map(Path::to_path_buf).unwrap_or_else(|| {
+        dir.join("target")
+            .join("sluice")
+            .join(format!("{}.wasm", info.name))
+    });
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::copy(&built, &out).with_context(|| format!("copying to {}", out.display()))?;
+    let size = std::fs::metadata(&out)?.len();
+    println!(
+        "built {} ({:.1} KiB): {} plugin {} {}, sluice:plugin@{}",
+        out.display(),
+        size as f64 / 1024.0,
+        info.kind.as_str(),
+        info.name,
+        info.version,
+        plugin.wit_version()
+    );
+    Ok(())
+}
+
+fn test(
+    runtime: &Runtime,
+    file: &Path,
+    config: Option<&str>,
+    blob_dir: Option<PathBuf>,
+) -> Result<()> {
+    let config = config
+        .map(|c| {
+            let text = match c.strip_prefix('@') {
+                Some(path) => std::fs::read_to_string(path).with_context(|| path.to_string())?,
+                None => c.to_string(),
+            };
+            serde_json::from_str(&text).context("--config is not JSON")
+        })
+        .transpose()?;
+    let report = sluice_conformance::run(
+        runtime,
+        file,
+        &sluice_conformance::Options { config, blob_dir },
+    );
+    println!("{}", report.plugin);
+    for check in &report.checks {
+        let (mark, detail) = match &check.outcome {
+            sluice_conformance::Outcome::Passed(d) => ("ok  ", d),
+            sluice_conformance::Outcome::Failed(d) => ("FAIL", d),
+            sluice_conformance::Outcome::Skipped(d) => ("skip", d),
+        };
+        println!("  {mark} {}: {detail}", check.name);
+    }
+    let failed = report
+        .checks
+        .iter()
+        .filter(|c| matches!(c.outcome, sluice_conformance::Outcome::Failed(_)))
+        .count();
+    if failed > 0 {
+        bail!("{failed} of {} checks failed", report.checks.len());
+    }
+    let skipped = report
+        .checks
+        .iter()
+        .filter(|c| matches!(c.outcome, sluice_conformance::Outcome::Skipped(_)))
+        .count();
+    println!(
+        "{} checks passed, {skipped} skipped",
+        report.checks.len() - skipped
+    );
+    Ok(())
+}
+
+fn keygen(out: &Path) -> Result<()> {
+    if out.exists() {
+        bail!("{} exists: not overwriting a key", out.display());
+    }
+    let key = SecretKey::generate()?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    write_private(out, &format!("{}\n", key.to_text()))?;
+    println!("{}", key.public());
+    eprintln!(
+        "secret key in {}: keep it out of repositories; give the line above to those who install",
+        out.display()
+    );
+    Ok(())
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| path.display().to_string())?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| path.display().to_string())
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn async_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn publish(
+    runtime: &Runtime,
+    file: &Path,
+    registry: &str,
+    key: Option<&Path>,
+    unsigned: bool,
+) -> Result<()> {
+    let key = match (key, unsigned) {
+        (Some(path), _) => Some(
+            SecretKey::parse(
+                &std::fs::read_to_string(path).with_context(|| path.display().to_string())?,
+            )
+            .with_context(|| path.display().to_string())?,
+        ),
+        (None, true) => None,
+        (None, false) => bail!(
+            "sign the release with --key FILE (make one with `sluice plugin keygen`), or say --unsigned"
+        ),
+    };
+    let plugin = runtime.load(file)?;
+    let info = plugin.info();
+    let version = semver::Version::parse(&info.version).with_context(|| {
+        format!(
+            "plugin {} says its version is {:?}, which is not semver",
+            info.name, info.version
+        )
+    })?;
+    let bytes = std::fs::read(file).with_context(|| file.display().to_string())?;
+    let registry = Registry::parse(registry)?;
+    let release = Release {
+        version,
+        kind: info.kind.as_str().into(),
+        wit: plugin.wit_version().into(),
+        description: info.description.clone(),
+        sha256: String::new(),
+        size: 0,
+        artifact: String::new(),
+        signature: None,
+        published_at: String::new(),
+    };
+    let release = async_runtime()?.block_on(registry.publish(
+        &info.name,
+        release,
+        bytes,
+        key.as_ref(),
+        &now(),
+    ))?;
+    println!(
+        "published {} {} ({}, sluice:plugin@{}) to {}: sha256 {}{}",
+        info.name,
+        release.version,
+        release.kind,
+        release.wit,
+        registry.url(),
+        release.sha256,
+        match &release.signature {
+            Some(s) => format!(", signed by {}", s.key),
+            None => ", unsigned".into(),
+        }
+    );
+    Ok(())
+}
+
+/// A plugin downloaded, checked and compiled, not yet in place.
+struct Staged {
+    locked: Locked,
+    temp: PathBuf,
+    path: PathBuf,
+}
+
+/// Removes what was staged but not put in place: a failed install leaves
+/// nothing behind.
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.temp);
+    }
+}
+
+fn install(
+    runtime: &Runtime,
+    specs: &[String],
+    kind: Option<Kind>,
+    registry: Option<&str>,
+    trust: &Trust,
+    lock_path: Option<&Path>,
+) -> Result<()> {
+    let lock_path = match lock_path {
+        Some(p) => p.to_path_buf(),
+        None => {
+            Lock::find(Path::new(".")).unwrap_or_else(|| PathBuf::from(sluice_registry::LOCK_FILE))
+        }
+    };
+    let mut lock = if lock_path.is_file() {
+        Lock::read(&lock_path)?
+    } else {
+        Lock::default()
+    };
+    let lock_dir = lock_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let rt = async_runtime()?;
+    let mut staged = Vec::new();
+    if specs.is_empty() {
+        if lock.plugins.is_empty() {
+            bail!(
+                "nothing to install: name plugins (`sluice plugin install name@^0.1 --registry …`), \
+                 or run where a sluice.lock lists some"
+            );
+        }
+        // Exactly what the lock lists: its digests are the trust here.
+        for locked in &lock.plugins {
+            let path = locked.path(&lock_dir);
+            if std::fs::read(&path)
+                .map(|b| sluice_registry::sha256_hex(&b) == locked.sha256)
+                .unwrap_or(false)
+            {
+                println!("{} {} is installed", locked.name, locked.version);
+                continue;
+            }
+            let registry = Registry::parse(&locked.registry)?;
+            let bytes = rt.block_on(async {
+                let exact = semver::VersionReq::parse(&format!("={}", locked.version))
+                    .expect("an exact requirement parses");
+                let release = registry
+                    .resolve(&locked.name, &exact, Some(&locked.kind))
+                    .await?
+                    .remove(0);
+                registry
+                    .fetch_pinned(&locked.name, &release, &locked.sha256)
+                    .await
+            })?;
+            staged.push(stage(runtime, locked.clone(), &bytes, &lock_dir)?);
+        }
+    } else {
+        let registry = Registry::parse(registry.context(
+            "which registry? give --registry (a directory, http(s)://…, s3://…) or set SLUICE_REGISTRY",
+        )?)?;
+        for spec in specs {
+            let (name, req) = parse_spec(spec)?;
+            for release in rt.block_on(registry.resolve(&name, &req, kind.map(Kind::as_str)))? {
+                if !wit_compatible(&release.wit) {
+                    bail!(
+                        "{name} {} was built against sluice:plugin@{}, but this sluice serves \
+                     sluice:plugin@{}: pick a release built for it, or upgrade sluice",
+                        release.version,
+                        release.wit,
+                        sluice_runtime::WIT_VERSION
+                    );
+                }
+                let bytes = rt.block_on(registry.fetch(&name, &release, trust))?;
+                let locked = Locked {
+                    name: name.clone(),
+                    kind: release.kind.clone(),
+                    version: release.version.clone(),
+                    sha256: release.sha256.clone(),
+                    wit: release.wit.clone(),
+                    registry: registry.url(),
+                    signed_by: release.signature.as_ref().map(|s| s.key.clone()),
+                };
+                staged.push(stage(runtime, locked, &bytes, &lock_dir)?);
+            }
+        }
+    }
+    // Everything checked and compiled: now put it in place, then the lock.
+    for s in &staged {
+        std::fs::rename(&s.temp, &s.path)
+            .with_context(|| format!("installing {}", s.path.display()))?;
+    }
+    for s in &staged {
+        println!(
+            "installed {} {} ({}, sluice:plugin@{}) sha256 {}",
+            s.locked.name, s.locked.version, s.locked.kind, s.locked.wit, s.locked.sha256
+        );
+        lock.upsert(s.locked.clone());
+    }
+    lock.write(&lock_path)?;
+    println!("pinned in {}", lock_path.display());
+    Ok(())
+}
+
+/// Write `bytes` next to their final place and load them (which compiles
+/// them into the cache and checks that they are the plugin the index
+/// says); nothing is installed yet.
+fn stage(runtime: &Runtime, locked: Locked, bytes: &[u8], lock_dir: &Path) -> Result<Staged> {
+    let path = locked.path(lock_dir);
+    let dir = path.parent().expect("a plugin path has a directory");
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    let temp = dir.join(format!(
+        ".{}-{}-{}.{}.wasm",
+        locked.kind,
+        locked.name,
+        locked.version,
+        std::process::id()
+    ));
+    std::fs::write(&temp, bytes).with_context(|| temp.display().to_string())?;
+    let checked = runtime
+        .load(&temp)
+        .map_err(anyhow::Error::from)
+        .and_then(|plugin| {
+            let info = plugin.info();
+            if info.name != locked.name
+                || info.kind.as_str() != locked.kind
+                || info.version != locked.version.to_string()
+            {
+                bail!(
+                    "the registry lists it as {} {} ({}), but the plugin says it is {} {} ({})",
+                    locked.name,
+                    locked.version,
+                    locked.kind,
+                    info.name,
+                    info.version,
+                    info.kind.as_str()
+                );
+            }
+            Ok(())
+        });
+    if let Err(e) = checked {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e.context(format!("{} {}", locked.name, locked.version)));
+    }
+    Ok(Staged { locked, temp, path })
+}
