@@ -124,6 +124,8 @@ impl Registry {
         }
     }
 
+    /// The S3 store for `url`. It blocks (it drives its own runtime), so
+    /// call it from `spawn_blocking` only.
     fn s3(&self, url: &str) -> Result<Arc<dyn ObjectStore>> {
         let store = sluice_s3::S3Store::new(&format!("{url}/"), &sluice_s3::S3Settings::from_env())
             .map_err(|e| self.unreachable(e))?;
@@ -165,16 +167,17 @@ impl Registry {
                 }
             }
             Registry::S3(url) => {
-                let store = self.s3(url)?;
-                let path = path.to_string();
-                let this = self.clone();
-                tokio::task::spawn_blocking(move || match store.stat(&path) {
-                    Ok(None) => Ok(None),
-                    Ok(Some(info)) => store
-                        .read(&path, 0, info.size)
-                        .map(Some)
-                        .map_err(|e| this.unreachable(e)),
-                    Err(e) => Err(this.unreachable(e)),
+                let (url, path, this) = (url.clone(), path.to_string(), self.clone());
+                tokio::task::spawn_blocking(move || {
+                    let store = this.s3(&url)?;
+                    match store.stat(&path) {
+                        Ok(None) => Ok(None),
+                        Ok(Some(info)) => store
+                            .read(&path, 0, info.size)
+                            .map(Some)
+                            .map_err(|e| this.unreachable(e)),
+                        Err(e) => Err(this.unreachable(e)),
+                    }
                 })
                 .await
                 .map_err(|e| self.unreachable(e))?
@@ -207,10 +210,9 @@ impl Registry {
                 "registry {url} is served over HTTP, read-only: publish to its directory or S3 prefix"
             ))),
             Registry::S3(url) => {
-                let store = self.s3(url)?;
-                let path = path.to_string();
-                let this = self.clone();
+                let (url, path, this) = (url.clone(), path.to_string(), self.clone());
                 tokio::task::spawn_blocking(move || {
+                    let store = this.s3(&url)?;
                     store.write(&path, &bytes).map_err(|e| this.unreachable(e))
                 })
                 .await

@@ -513,3 +513,112 @@ fn sluice_sha256(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// A static file server over `dir` (Python's, as any web server would do):
+/// an HTTP(S) registry is nothing more than the directory's files.
+struct FileServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl FileServer {
+    fn start(dir: &Path) -> FileServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1"])
+            .arg(port.to_string())
+            .arg("--directory")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 serves the registry directory");
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed().as_secs() < 30,
+                "file server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        FileServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_registry_served_over_http_installs_and_an_install_with_no_names_restores_the_lock() {
+    let s = Scratch::new();
+    let public = ok(&s, &["plugin", "keygen", "--out", "release.key"]);
+    let public = public.lines().next().unwrap().trim().to_string();
+    for plugin in ["source-generate", "filter-select"] {
+        let file = first_party().join(format!("{plugin}.wasm"));
+        ok(
+            &s,
+            &[
+                "plugin",
+                "publish",
+                file.to_str().unwrap(),
+                "--registry",
+                "site/plugins",
+                "--key",
+                "release.key",
+            ],
+        );
+    }
+    let server = FileServer::start(&s.path("site"));
+    let registry = format!("{}/plugins", server.url);
+    std::fs::create_dir_all(s.path("project")).unwrap();
+    let in_project = |args: &[&str]| {
+        let mut cmd = s.command(args, &[("SLUICE_TRUSTED_KEYS", public.as_str())]);
+        cmd.current_dir(s.path("project"));
+        cmd.output().unwrap()
+    };
+    let out = in_project(&[
+        "plugin",
+        "install",
+        "generate",
+        "select@^0.1",
+        "--registry",
+        &registry,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lock = std::fs::read_to_string(s.path("project/sluice.lock")).unwrap();
+    assert_eq!(lock.matches(&registry).count(), 2, "{lock}");
+    let listed = in_project(&["plugin", "list"]);
+    assert!(
+        text(&listed).contains("generate") && text(&listed).contains("0.1.0"),
+        "{}",
+        text(&listed)
+    );
+    // A fresh checkout has the lock but not the files: `install` brings them.
+    std::fs::remove_dir_all(s.path("project/.sluice")).unwrap();
+    let out = in_project(&["plugin", "install"]);
+    assert!(out.status.success(), "{}", text(&out));
+    s.write(
+        "project/job.yaml",
+        "source:\n  plugin: generate@0.1\n  config: {rows: 100}\nfilters:\n  - plugin: select@^0.1\n    config: {keep: [id]}\nsink:\n  plugin: file\n  grants: {blob: ./out}\n  config: {path: ids.csv}\n",
+    );
+    let out = in_project(&["run", "job.yaml", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let csv = std::fs::read_to_string(s.path("project/out/ids.csv")).unwrap();
+    assert_eq!(csv.lines().next(), Some("id"));
+    assert_eq!(csv.lines().count(), 101);
+    // The server goes away: the locked copies still run, offline.
+    drop(server);
+    let out = in_project(&["run", "job.yaml", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+}

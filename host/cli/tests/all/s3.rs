@@ -522,3 +522,80 @@ fn workflow_task_logs_are_uploaded_to_s3() {
         "the local log was kept"
     );
 }
+
+#[test]
+fn a_plugin_registry_on_s3_publishes_installs_and_runs() {
+    let bucket = Bucket::new("registry");
+    let s = Scratch::new();
+    let mut env = aws_env(&endpoint());
+    env.push(("AWS_ENDPOINT_URL", endpoint()));
+    let registry = bucket.url("plugins");
+    env.push(("SLUICE_REGISTRY", registry.clone()));
+    let keygen = s.sluice(&["plugin", "keygen", "--out", "release.key"]);
+    assert!(keygen.status.success());
+    let public = String::from_utf8_lossy(&keygen.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    env.push((
+        "SLUICE_SIGNING_KEY_FILE",
+        s.path("release.key").display().to_string(),
+    ));
+    env.push(("SLUICE_TRUSTED_KEYS", public));
+    let generate = std::path::Path::new(env!("CARGO_BIN_EXE_sluice"))
+        .parent()
+        .unwrap()
+        .join("plugins/source-generate.wasm");
+    let env = refs(&env);
+    let out = s.sluice_env(&["plugin", "publish", generate.to_str().unwrap()], &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        bucket
+            .keys()
+            .contains(&"plugins/index/generate.json".to_string()),
+        "{:?}",
+        bucket.keys()
+    );
+    let out = s.sluice_env(&["plugin", "install", "generate@^0.1"], &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lock = std::fs::read_to_string(s.path("sluice.lock")).unwrap();
+    assert!(
+        lock.contains(&registry.trim_end_matches('/').to_string()),
+        "{lock}"
+    );
+    s.write(
+        "job.yaml",
+        "source:\n  plugin: generate@0.1\n  config: {rows: 50}\nsink:\n  plugin: file\n  grants: {blob: ./out}\n  config: {path: g.csv}\n",
+    );
+    let out = s.sluice_env(&["run", "job.yaml", "--json"], &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rows(&serde_json::from_slice(&out.stdout).unwrap()), 50);
+    // The bucket's artifact changed: a fresh install refuses it.
+    std::fs::remove_dir_all(s.path(".sluice/plugins")).unwrap();
+    let key = "plugins/artifacts/generate/0.1.0/source-generate-0.1.0.wasm";
+    let mut bytes = bucket.get(key);
+    bytes[64] ^= 1;
+    bucket.put(key, &bytes);
+    let out = s.sluice_env(&["plugin", "install"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("was changed after publishing"), "{err}");
+    assert!(
+        !s.path(".sluice/plugins/source-generate-0.1.0.wasm")
+            .exists()
+    );
+}
