@@ -33,6 +33,20 @@ fn refused(s: &Scratch, args: &[&str]) -> String {
     text(&out)
 }
 
+/// `sluice plugin publish FILE --registry REGISTRY --key KEY`.
+fn publish_signed<'a>(file: &'a Path, registry: &'a str, key: &'a str) -> [&'a str; 7] {
+    let file = file.to_str().unwrap();
+    [
+        "plugin",
+        "publish",
+        file,
+        "--registry",
+        registry,
+        "--key",
+        key,
+    ]
+}
+
 /// The first-party plugins the tests run (built beside `sluice`).
 fn first_party() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_sluice"))
@@ -139,34 +153,12 @@ fn scaffold_build_conform_publish_install_and_run_a_plugin() {
     let public = ok(&s, &["plugin", "keygen", "--out", "keys/release.key"]);
     let public = public.lines().next().unwrap().trim().to_string();
     assert!(public.starts_with("ed25519:"), "{public}");
-    let published = ok(
-        &s,
-        &[
-            "plugin",
-            "publish",
-            wasm.to_str().unwrap(),
-            "--registry",
-            "registry",
-            "--key",
-            "keys/release.key",
-        ],
-    );
+    let published = ok(&s, &publish_signed(&wasm, "registry", "keys/release.key"));
     assert!(
         published.contains(&format!("signed by {public}")),
         "{published}"
     );
-    let again = refused(
-        &s,
-        &[
-            "plugin",
-            "publish",
-            wasm.to_str().unwrap(),
-            "--registry",
-            "registry",
-            "--key",
-            "keys/release.key",
-        ],
-    );
+    let again = refused(&s, &publish_signed(&wasm, "registry", "keys/release.key"));
     assert!(again.contains("is already in"), "{again}");
 
     // A user's side: install by requirement, pinned, and run it.
@@ -304,18 +296,7 @@ fn the_first_party_plugins_install_from_a_registry_and_installs_refuse_what_they
         "filter-select",
     ] {
         let file = first_party().join(format!("{plugin}.wasm"));
-        ok(
-            &s,
-            &[
-                "plugin",
-                "publish",
-                file.to_str().unwrap(),
-                "--registry",
-                "registry",
-                "--key",
-                "release.key",
-            ],
-        );
+        ok(&s, &publish_signed(&file, "registry", "release.key"));
     }
     let release_public = {
         let index: serde_json::Value = serde_json::from_str(
@@ -566,18 +547,7 @@ fn a_registry_served_over_http_installs_and_an_install_with_no_names_restores_th
     let public = public.lines().next().unwrap().trim().to_string();
     for plugin in ["source-generate", "filter-select"] {
         let file = first_party().join(format!("{plugin}.wasm"));
-        ok(
-            &s,
-            &[
-                "plugin",
-                "publish",
-                file.to_str().unwrap(),
-                "--registry",
-                "site/plugins",
-                "--key",
-                "release.key",
-            ],
-        );
+        ok(&s, &publish_signed(&file, "site/plugins", "release.key"));
     }
     let server = FileServer::start(&s.path("site"));
     let registry = format!("{}/plugins", server.url);
