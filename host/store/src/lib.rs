@@ -9,9 +9,12 @@
 //! State is written only after the sink committed the data it covers, which
 //! is what makes a rerun continue where the last one stopped.
 
+mod access;
 mod dialect;
 mod error;
+mod fleet;
 mod queue;
+mod retention;
 mod runs;
 mod schedules;
 mod secrets;
@@ -22,18 +25,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, ConnectOptions, Executor, Row};
 use tokio::sync::Notify;
 
+pub use access::{TokenRecord, UserRecord};
 pub use dialect::Dialect;
 pub use error::{Error, Result};
+pub use fleet::WorkerRecord;
 pub use queue::{FinishReport, Generated, LeasedTask, Outcome, READY_CHANNEL, TaskState};
+pub use retention::Pruned;
 pub use runs::{RunRecord, RunStatus};
 pub use schedules::{Leadership, ScheduleRecord};
 pub use secrets::SecretKey;
 pub use workflows::{
     AttemptRecord, AttemptStatus, NewAttempt, NewTask, Plan, ProjectRecord, RetryPolicy,
-    TaskRecord, TaskStart,
+    SessionRecord, TaskRecord, TaskStart,
 };
 
 /// The store: a connection pool and the dialect of the database behind it.
@@ -97,10 +104,7 @@ impl Store {
             }
         }
         .map_err(open_err)?;
-        match dialect {
-            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-            Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
-        }
+        migrator(dialect).run(&pool).await?;
         Ok(Store {
             pool,
             dialect,
@@ -152,6 +156,28 @@ impl Store {
         self.dialect.render(text)
     }
 
+    /// Whether the database answers and its schema is the one this binary
+    /// expects (another process may have migrated it further, or a failed
+    /// migration left it behind): `/readyz`.
+    ///
+    /// # Errors
+    /// When it does not answer, or the schema is not current.
+    pub async fn readiness(&self) -> Result<()> {
+        let row = sqlx::query("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await?;
+        let applied: Option<i64> = row.try_get(0)?;
+        let expected = migrator(self.dialect).iter().map(|m| m.version).max();
+        if applied != expected {
+            return Err(Error::Data(format!(
+                "the schema is at migration {}, this binary expects {}",
+                applied.unwrap_or(0),
+                expected.unwrap_or(0)
+            )));
+        }
+        Ok(())
+    }
+
     /// Whether the database answers, for readiness checks.
     ///
     /// # Errors
@@ -159,6 +185,17 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The schema migrations this binary carries for a dialect.
+fn migrator(dialect: Dialect) -> &'static Migrator {
+    match dialect {
+        Dialect::Sqlite => &SQLITE_MIGRATIONS,
+        Dialect::Postgres => &POSTGRES_MIGRATIONS,
     }
 }
 

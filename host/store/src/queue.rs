@@ -1097,6 +1097,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::workflows::{NewAttempt, NewTask, RetryPolicy};
+    use crate::{Error, Pruned};
 
     fn task(name: &str, kind: &str, parent: Option<usize>, upstream: Vec<usize>) -> NewTask {
         NewTask {
@@ -1547,5 +1548,82 @@ mod tests {
             vec![(attempt, AttemptStatus::Succeeded)]
         );
         assert_eq!(store.tasks(attempt).await.unwrap().len(), 5);
+    }
+
+    /// Finished attempts older than the cutoff go with their tasks; running
+    /// ones and their queued tasks stay, on both backends.
+    #[tokio::test]
+    async fn retention_prunes_finished_attempts_and_leaves_the_queue_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let lite = Store::open_sqlite(&dir.path().join("r.db")).await.unwrap();
+        retention_case(&lite).await;
+        if let Some(url) = fresh_postgres("sluice_store_retention").await {
+            retention_case(&Store::open(&url).await.unwrap()).await;
+        }
+    }
+
+    async fn retention_case(store: &Store) {
+        let project = store.ensure_project("p").await.unwrap();
+        let plan = Plan {
+            tasks: vec![
+                task("+w", "group", None, vec![]),
+                task("+w+a", "sh", Some(0), vec![]),
+            ],
+        };
+        let mut attempts = Vec::new();
+        for session_time in 0..5 {
+            let a = store
+                .start_attempt(&NewAttempt {
+                    project_id: project,
+                    workflow: "w",
+                    session_time,
+                    revision_id: None,
+                    params: "{}",
+                    plan: &plan,
+                    only_new_session: false,
+                    resume_from: None,
+                    max_running: None,
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            attempts.push(a.id);
+        }
+        let (finished, running) = attempts.split_at(3);
+        for a in finished {
+            let leased = store.lease("w1", 10, 60_000, Some(*a)).await.unwrap();
+            let outcomes: Vec<_> = leased.iter().map(|t| (t.id, ok())).collect();
+            store.finish("w1", &outcomes).await.unwrap();
+            assert!(store.attempt(*a).await.unwrap().status.is_done());
+        }
+        // Nothing finished before an old cutoff.
+        assert_eq!(store.prune(1, 2).await.unwrap(), Pruned::default());
+        let later = crate_now(store).await + 60_000;
+        let pruned = store.prune(later, 2).await.unwrap();
+        assert_eq!(pruned.attempts, 3, "{pruned:?}");
+        assert_eq!(pruned.tasks, 6, "{pruned:?}");
+        assert_eq!(pruned.sessions, 3, "{pruned:?}");
+        for a in finished {
+            assert!(matches!(store.attempt(*a).await, Err(Error::NotFound(_))));
+            assert!(store.tasks(*a).await.unwrap().is_empty());
+        }
+        for a in running {
+            assert_eq!(store.tasks(*a).await.unwrap().len(), 2);
+        }
+        assert_eq!(
+            store.queue_depth().await.unwrap().0,
+            2,
+            "the queued tasks stay"
+        );
+        assert_eq!(store.prune(later, 2).await.unwrap(), Pruned::default());
+    }
+
+    async fn crate_now(store: &Store) -> i64 {
+        sqlx::query(&store.sql("SELECT {now}"))
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
     }
 }

@@ -125,7 +125,8 @@ impl AttemptStatus {
         }
     }
 
-    fn parse(s: &str) -> AttemptStatus {
+    /// Read the stored text (anything unknown reads as running).
+    pub fn parse(s: &str) -> AttemptStatus {
         match s {
             "succeeded" => AttemptStatus::Succeeded,
             "failed" => AttemptStatus::Failed,
@@ -192,6 +193,45 @@ pub struct TaskRecord {
     pub error: Option<String>,
     /// What a transfer moved (JSON), if it was one.
     pub summary: Option<String>,
+}
+
+const TASK_COLUMNS: &str = "id, parent_id, name, kind, state, retries, lease_count, \
+     lease_expiries, started_at, finished_at, error, summary";
+
+fn task_from_row(r: &AnyRow) -> Result<TaskRecord> {
+    Ok(TaskRecord {
+        id: r.try_get(0)?,
+        parent_id: r.try_get(1)?,
+        name: r.try_get(2)?,
+        kind: r.try_get(3)?,
+        state: r.try_get(4)?,
+        retries: r.try_get(5)?,
+        lease_count: r.try_get(6)?,
+        lease_expiries: r.try_get(7)?,
+        started_at: r.try_get(8)?,
+        finished_at: r.try_get(9)?,
+        error: r.try_get(10)?,
+        summary: r.try_get(11)?,
+    })
+}
+
+/// A session with its latest attempt.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    /// Session id.
+    pub id: i64,
+    /// Project name.
+    pub project: String,
+    /// Workflow name.
+    pub workflow: String,
+    /// The session's time, ms since the epoch.
+    pub session_time: i64,
+    /// The revision it runs.
+    pub revision_id: Option<i64>,
+    /// Its latest attempt.
+    pub last_attempt: Option<i64>,
+    /// That attempt's status.
+    pub last_status: Option<AttemptStatus>,
 }
 
 const ATTEMPT_COLUMNS: &str = "a.id, a.session_id, p.name, s.workflow, s.session_time, a.status, \
@@ -419,7 +459,7 @@ impl Store {
         attempt_from_row(&row)
     }
 
-    /// Attempts, newest first, optionally of one project or workflow,
+    /// Attempts, newest first, optionally of one project, workflow or status,
     /// older than the cursor `before` (an attempt id).
     ///
     /// # Errors
@@ -428,6 +468,7 @@ impl Store {
         &self,
         project: Option<&str>,
         workflow: Option<&str>,
+        status: Option<AttemptStatus>,
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AttemptRecord>> {
@@ -435,12 +476,14 @@ impl Store {
             "SELECT {ATTEMPT_COLUMNS} FROM attempts a JOIN sessions s ON s.id = a.session_id \
              JOIN projects p ON p.id = s.project_id \
              WHERE ($1 IS NULL OR p.name = $1) AND ($2 IS NULL OR s.workflow = $2) \
-             AND ($3 IS NULL OR a.id < $3) ORDER BY a.id DESC LIMIT $4"
+             AND ($3 IS NULL OR a.id < $3) AND ($5 IS NULL OR a.status = $5) \
+             ORDER BY a.id DESC LIMIT $4"
         ))
         .bind(project)
         .bind(workflow)
         .bind(before)
         .bind(limit)
+        .bind(status.map(AttemptStatus::as_str))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(attempt_from_row).collect()
@@ -473,31 +516,13 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn tasks(&self, attempt: i64) -> Result<Vec<TaskRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, parent_id, name, kind, state, retries, lease_count, lease_expiries, \
-             started_at, finished_at, error, summary FROM tasks WHERE attempt_id = $1 ORDER BY id",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE attempt_id = $1 ORDER BY id"
+        ))
         .bind(attempt)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TaskRecord {
-                    id: r.try_get(0)?,
-                    parent_id: r.try_get(1)?,
-                    name: r.try_get(2)?,
-                    kind: r.try_get(3)?,
-                    state: r.try_get(4)?,
-                    retries: r.try_get(5)?,
-                    lease_count: r.try_get(6)?,
-                    lease_expiries: r.try_get(7)?,
-                    started_at: r.try_get(8)?,
-                    finished_at: r.try_get(9)?,
-                    error: r.try_get(10)?,
-                    summary: r.try_get(11)?,
-                })
-            })
-            .collect()
+        rows.iter().map(task_from_row).collect()
     }
 
     /// Record where a lease of a task writes its log (again when it moves).
@@ -539,6 +564,104 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect()
+    }
+
+    /// One task.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown id.
+    pub async fn task(&self, id: i64) -> Result<(i64, TaskRecord)> {
+        let row = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS}, attempt_id FROM tasks WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("task {id}")))?;
+        Ok((row.try_get(12)?, task_from_row(&row)?))
+    }
+
+    /// Where each lease of a task wrote its log: (lease, location).
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn task_log_locations(&self, task: i64) -> Result<Vec<(i64, String)>> {
+        let rows =
+            sqlx::query("SELECT lease, location FROM task_logs WHERE task_id = $1 ORDER BY lease")
+                .bind(task)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// Sessions, newest first, with their latest attempt; optionally of
+    /// one project or workflow, older than the cursor `before` (a session id).
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn sessions(
+        &self,
+        project: Option<&str>,
+        workflow: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<SessionRecord>> {
+        let rows = sqlx::query(
+            "SELECT s.id, p.name, s.workflow, s.session_time, s.revision_id, a.id, a.status \
+             FROM sessions s JOIN projects p ON p.id = s.project_id \
+             LEFT JOIN attempts a ON a.id = (SELECT max(id) FROM attempts WHERE session_id = s.id) \
+             WHERE ($1 IS NULL OR p.name = $1) AND ($2 IS NULL OR s.workflow = $2) \
+             AND ($3 IS NULL OR s.id < $3) ORDER BY s.id DESC LIMIT $4",
+        )
+        .bind(project)
+        .bind(workflow)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SessionRecord {
+                    id: r.try_get(0)?,
+                    project: r.try_get(1)?,
+                    workflow: r.try_get(2)?,
+                    session_time: r.try_get(3)?,
+                    revision_id: r.try_get(4)?,
+                    last_attempt: r.try_get(5)?,
+                    last_status: r
+                        .try_get::<Option<String>, _>(6)?
+                        .map(|s| AttemptStatus::parse(&s)),
+                })
+            })
+            .collect()
+    }
+
+    /// A project's revisions, newest first: (id, name, created_at), older
+    /// than the cursor `before` (an id).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown project.
+    pub async fn revisions(
+        &self,
+        project: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, i64)>> {
+        let project_id = self.project_id(project).await?;
+        let rows = sqlx::query(
+            "SELECT id, name, created_at FROM revisions WHERE project_id = $1 \
+             AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+        )
+        .bind(project_id)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .collect()
     }
 }
