@@ -16,4 +16,8 @@ pub enum Error {
     /// A project's files are missing or unreadable.
     #[error("{0}")]
     Project(String),
+    /// A request that cannot be done as asked (a bad time, a running
+    /// attempt to retry): the caller's mistake, not the server's.
+    #[error("{0}")]
+    Invalid(String),
 }

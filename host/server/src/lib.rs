@@ -9,7 +9,10 @@ mod error;
 mod execute;
 mod launch;
 mod logs;
+mod operate;
 mod project;
+mod queue_metrics;
+mod retention;
 mod row_loop;
 mod scheduler;
 mod state;
@@ -20,7 +23,13 @@ pub use error::{Error, Result};
 pub use execute::Executor;
 pub use launch::{Launch, SessionTime, push_project, start_workflow};
 pub use logs::{LogSink, read_log};
+pub use operate::{
+    Backfill, backfill, retry_attempt, schedule_of, set_schedule_enabled, skip_schedule,
+    start_latest,
+};
 pub use project::{ProjectFiles, read_dir};
+pub use queue_metrics::{QueueFigures, emf_line, publish_emf, queue_figures};
+pub use retention::{PRUNE_BATCH, enforce_retention};
 pub use scheduler::{Scheduler, now_ms};
 pub use state::StoreState;
 pub use worker::{Worker, WorkerConfig, worker_id};

@@ -71,6 +71,8 @@ pub fn worker_id() -> String {
 struct AttemptInfo {
     root: PathBuf,
     project: String,
+    workflow: String,
+    session: i64,
     secrets: Vec<(String, String)>,
 }
 
@@ -277,6 +279,9 @@ impl Worker {
                 )
                 .await;
         }
+        // Every log line of the task carries where it belongs.
+        let span = tracing::info_span!("task", project = %info.project, workflow = %info.workflow,
+            session = info.session, attempt = task.attempt_id, task = %task.name, id = task.id);
         let ctx = TaskContext {
             root: info.root,
             project: info.project,
@@ -284,8 +289,6 @@ impl Worker {
             log,
             worker: self.config.id.clone(),
         };
-        let span =
-            tracing::info_span!("task", attempt = task.attempt_id, task = %task.name, id = task.id);
         let outcome =
             tracing::Instrument::instrument(self.executor.run(task, &ctx, stop), span).await;
         if let (Some(sink), Some(path)) = (self.config.log_sink.clone(), log_path) {
@@ -345,6 +348,8 @@ impl Worker {
         let info = AttemptInfo {
             root,
             project: record.project,
+            workflow: record.workflow,
+            session: record.session_id,
             secrets,
         };
         self.attempts
