@@ -1,0 +1,72 @@
+//! What every handler shares: the store and the API's settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_store::{SecretKey, Store};
+
+use crate::access::Role;
+
+/// How the API behaves; every field comes from a flag or an environment
+/// variable of `sluice server`.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Let callers without credentials in with this role (off by default:
+    /// nothing is anonymous unless the operator says so).
+    pub anonymous: Option<Role>,
+    /// How long a browser stays signed in.
+    pub session_ttl: Duration,
+    /// Mark cookies `Secure`. `None`: when the request came over TLS, as a
+    /// load balancer's `X-Forwarded-Proto: https` says.
+    pub secure_cookies: Option<bool>,
+    /// Serve `/metrics` without credentials (for a scraper inside the VPC).
+    pub metrics_public: bool,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig {
+            anonymous: None,
+            session_ttl: Duration::from_secs(12 * 3600),
+            secure_cookies: None,
+            metrics_public: false,
+        }
+    }
+}
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct ApiState(Arc<Inner>);
+
+struct Inner {
+    store: Store,
+    config: ApiConfig,
+    secret_key: Option<SecretKey>,
+}
+
+impl ApiState {
+    /// The API over `store`; `secret_key` (SLUICE_SECRET_KEY) encrypts the
+    /// secrets set through it.
+    pub fn new(store: Store, config: ApiConfig, secret_key: Option<SecretKey>) -> ApiState {
+        ApiState(Arc::new(Inner {
+            store,
+            config,
+            secret_key,
+        }))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ApiConfig {
+        &self.0.config
+    }
+
+    /// The key secrets are encrypted with, if the server has one.
+    pub fn secret_key(&self) -> Option<&SecretKey> {
+        self.0.secret_key.as_ref()
+    }
+}
