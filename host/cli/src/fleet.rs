@@ -10,10 +10,10 @@ use clap::{Args, Subcommand};
 use serde_json::Value;
 use sluice_server::{
     Executor, InPlace, Launch, Scheduler, SessionTime, Worker, WorkerConfig, now_ms, push_project,
-    read_dir, run_in_place, start_workflow, worker_id,
+    read_dir, run_in_place, worker_id,
 };
 use sluice_store::{AttemptStatus, SecretKey, Store};
-use sluice_workflow::{Params, Schedule, ScheduleSpec, format_time};
+use sluice_workflow::{Params, Schedule, format_time};
 use tokio::sync::watch;
 
 use crate::output;
@@ -168,9 +168,38 @@ pub struct ServerArgs {
     /// How often the scheduler looks at schedules (seconds).
     #[arg(long, env = "SLUICE_SCHEDULER_TICK_SECONDS", default_value_t = 1.0)]
     scheduler_tick_seconds: f64,
-    /// Where the api role listens (health and readiness for now).
+    /// Where the api role listens: the REST API, the web UI, /healthz,
+    /// /readyz and /metrics.
     #[arg(long, env = "SLUICE_LISTEN", default_value = "0.0.0.0:8080")]
     listen: String,
+    /// Let callers without credentials in with this role (viewer,
+    /// operator, admin). Unset: nothing is anonymous.
+    #[arg(long, env = "SLUICE_API_ANONYMOUS_ROLE", value_parser = sluice_api::Role::parse)]
+    anonymous_role: Option<sluice_api::Role>,
+    /// How long a web UI sign-in lasts (hours).
+    #[arg(long, env = "SLUICE_SESSION_HOURS", default_value_t = 12.0)]
+    session_hours: f64,
+    /// Mark session cookies Secure: true or false. Unset: when the load
+    /// balancer says the request came over TLS (X-Forwarded-Proto: https).
+    #[arg(long, env = "SLUICE_COOKIE_SECURE")]
+    cookie_secure: Option<bool>,
+    /// Serve /metrics without credentials (a scraper inside the network).
+    #[arg(long, env = "SLUICE_METRICS_PUBLIC")]
+    metrics_public: bool,
+    /// The scheduler prints the queue's depth as CloudWatch embedded-metric
+    /// lines on stdout (`emf`), for autoscaling workers without an agent.
+    #[arg(long, env = "SLUICE_QUEUE_METRICS", value_parser = ["emf"])]
+    queue_metrics: Option<String>,
+    /// How often those lines are printed (seconds).
+    #[arg(long, env = "SLUICE_QUEUE_METRICS_SECONDS", default_value_t = 30.0)]
+    queue_metrics_seconds: f64,
+    /// The `Cluster` dimension of those metrics.
+    #[arg(long, env = "SLUICE_CLUSTER")]
+    cluster: Option<String>,
+    /// The scheduler prunes attempts (their tasks, logs' records and empty
+    /// sessions) that finished more than this many days ago. Unset: kept.
+    #[arg(long, env = "SLUICE_RETENTION_DAYS")]
+    retention_days: Option<f64>,
 }
 
 fn parse_params(items: &[String]) -> Result<Params> {
@@ -385,50 +414,25 @@ pub async fn start(
     session: &str,
     params: &[String],
 ) -> Result<()> {
-    let (revision, name) = ctx.store.latest_revision(project).await?;
-    let files = sluice_server::ProjectFiles::Files(ctx.store.revision_files(revision).await?);
-    let launch = Launch {
-        project: project.into(),
-        workflow: workflow.into(),
-        session: SessionTime::parse(session).map_err(anyhow::Error::msg)?,
-        params: parse_params(params)?,
-        resume_from: None,
-        only_new_session: false,
-    };
-    let attempt = start_workflow(&ctx.store, &files, Some(revision), &launch)
-        .await?
-        .context("not started")?;
+    let attempt = sluice_server::start_latest(
+        &ctx.store,
+        project,
+        workflow,
+        session,
+        parse_params(params)?,
+    )
+    .await?;
     println!(
-        "started attempt {} of {project}/{workflow} (revision {name}), session {}",
+        "started attempt {} of {project}/{workflow} (revision {}), session {}",
         attempt.id,
+        attempt.revision_id.unwrap_or_default(),
         format_time(attempt.session_time, "UTC")
     );
     Ok(())
 }
 
 pub async fn retry(ctx: &Ctx, attempt: i64, resume: bool) -> Result<()> {
-    let old = ctx.store.attempt(attempt).await?;
-    if !old.status.is_done() {
-        bail!("attempt {attempt} is still running; kill it first");
-    }
-    let files = match old.revision_id {
-        Some(rev) => sluice_server::ProjectFiles::Files(ctx.store.revision_files(rev).await?),
-        None => {
-            bail!("attempt {attempt} ran a workflow file in place; run `sluice workflow run` again")
-        }
-    };
-    let params: Params = serde_json::from_str(&old.params).unwrap_or_default();
-    let launch = Launch {
-        project: old.project.clone(),
-        workflow: old.workflow.clone(),
-        session: SessionTime::At(old.session_time),
-        params,
-        resume_from: resume.then_some(attempt),
-        only_new_session: false,
-    };
-    let new = start_workflow(&ctx.store, &files, old.revision_id, &launch)
-        .await?
-        .context("not started")?;
+    let new = sluice_server::retry_attempt(&ctx.store, attempt, resume).await?;
     println!(
         "attempt {} retries attempt {attempt}{}",
         new.id,
@@ -495,45 +499,19 @@ pub async fn secrets(ctx: &Ctx, command: &SecretsCommand) -> Result<()> {
     Ok(())
 }
 
-fn schedule_of(spec: &str) -> Result<Schedule> {
-    let spec: ScheduleSpec = serde_json::from_str(spec)?;
-    Schedule::parse(&spec).map_err(anyhow::Error::msg)
-}
-
 pub async fn schedule(ctx: &Ctx, command: &ScheduleCommand) -> Result<()> {
-    let find = |project: &str, workflow: &str| {
-        let (p, w) = (project.to_string(), workflow.to_string());
-        let store = ctx.store.clone();
-        async move {
-            store
-                .schedules(None)
-                .await?
-                .into_iter()
-                .find(|s| s.project == p && s.workflow == w)
-                .with_context(|| format!("{p}/{w} has no schedule"))
-        }
-    };
+    let store = &ctx.store;
     match command {
         ScheduleCommand::List => {
-            let all = ctx.store.schedules(None).await?;
+            let all = store.schedules(None).await?;
             output::print_schedules(&all);
         }
         ScheduleCommand::Enable { project, workflow } => {
-            let s = find(project, workflow).await?;
-            let next = schedule_of(&s.spec)?.next_after(now_ms());
-            ctx.store
-                .set_schedule_enabled(project, workflow, true, next)
-                .await?;
+            sluice_server::set_schedule_enabled(store, project, workflow, true).await?;
             println!("{project}/{workflow} enabled");
         }
         ScheduleCommand::Disable { project, workflow } => {
-            if !ctx
-                .store
-                .set_schedule_enabled(project, workflow, false, None)
-                .await?
-            {
-                bail!("{project}/{workflow} has no schedule");
-            }
+            sluice_server::set_schedule_enabled(store, project, workflow, false).await?;
             println!("{project}/{workflow} disabled");
         }
         ScheduleCommand::Backfill {
@@ -542,56 +520,24 @@ pub async fn schedule(ctx: &Ctx, command: &ScheduleCommand) -> Result<()> {
             from,
             to,
         } => {
-            let s = find(project, workflow).await?;
-            let schedule = schedule_of(&s.spec)?;
-            let spec: ScheduleSpec = serde_json::from_str(&s.spec)?;
-            let from = SessionTime::parse(from)
-                .map_err(anyhow::Error::msg)?
-                .resolve(&spec.timezone);
-            let to = SessionTime::parse(to)
-                .map_err(anyhow::Error::msg)?
-                .resolve(&spec.timezone);
-            let (revision, _) = ctx.store.latest_revision(project).await?;
-            let files =
-                sluice_server::ProjectFiles::Files(ctx.store.revision_files(revision).await?);
-            let mut t = schedule.next_after(from - 1);
-            let (mut started, mut existed) = (0, 0);
-            while let Some(time) = t.filter(|t| *t < to) {
-                let launch = Launch {
-                    project: project.clone(),
-                    workflow: workflow.clone(),
-                    session: SessionTime::At(time),
-                    params: Params::new(),
-                    resume_from: None,
-                    only_new_session: true,
-                };
-                match start_workflow(&ctx.store, &files, Some(revision), &launch).await? {
-                    Some(a) => {
-                        started += 1;
-                        println!("attempt {} for {}", a.id, format_time(time, &spec.timezone));
-                    }
-                    None => existed += 1,
-                }
-                t = schedule.next_after(time);
+            let (_, _, spec) = sluice_server::schedule_of(store, project, workflow).await?;
+            let done = sluice_server::backfill(store, project, workflow, from, to).await?;
+            for (id, time) in &done.started {
+                println!("attempt {id} for {}", format_time(*time, &spec.timezone));
             }
-            println!("backfill: {started} sessions started, {existed} had run already");
+            println!(
+                "backfill: {} sessions started, {} had run already",
+                done.started.len(),
+                done.existed
+            );
         }
         ScheduleCommand::Skip {
             project,
             workflow,
             until,
         } => {
-            let s = find(project, workflow).await?;
-            let spec: ScheduleSpec = serde_json::from_str(&s.spec)?;
-            let until = SessionTime::parse(until)
-                .map_err(anyhow::Error::msg)?
-                .resolve(&spec.timezone);
-            let next = schedule_of(&s.spec)?
-                .next_after(until - 1)
-                .unwrap_or(i64::MAX);
-            ctx.store
-                .advance_schedule(s.id, s.next_run_time, next, None)
-                .await?;
+            let (_, _, spec) = sluice_server::schedule_of(store, project, workflow).await?;
+            let next = sluice_server::skip_schedule(store, project, workflow, until).await?;
             println!(
                 "{project}/{workflow}: next run {}",
                 format_time(next, &spec.timezone)
@@ -651,14 +597,43 @@ pub async fn server(ctx: &Ctx, args: &ServerArgs) -> Result<()> {
         let scheduler = Scheduler::new(ctx.store.clone(), secs(args.scheduler_tick_seconds));
         let rx = shutdown.clone();
         tasks.spawn(async move { scheduler.run(rx).await.map_err(anyhow::Error::from) });
+        if let Some(days) = args.retention_days {
+            let (store, rx) = (ctx.store.clone(), shutdown.clone());
+            let keep = secs(days.max(0.0) * 86_400.0);
+            tasks.spawn(async move {
+                sluice_server::enforce_retention(store, keep, Duration::from_secs(3600), rx).await;
+                Ok(())
+            });
+        }
+        if args.queue_metrics.is_some() {
+            let (store, rx) = (ctx.store.clone(), shutdown.clone());
+            let every = secs(args.queue_metrics_seconds.max(1.0));
+            let cluster = args.cluster.clone();
+            tasks.spawn(async move {
+                sluice_server::publish_emf(store, every, cluster, rx).await;
+                Ok(())
+            });
+        }
     }
     if roles.iter().any(|r| r == "api") {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("--listen {}", args.listen))?;
-        let store = ctx.store.clone();
+        crate::admin::bootstrap_admin(&ctx.store).await?;
+        let config = sluice_api::ApiConfig {
+            anonymous: args.anonymous_role,
+            session_ttl: secs(args.session_hours * 3600.0),
+            secure_cookies: args.cookie_secure,
+            metrics_public: args.metrics_public,
+        };
+        let state = sluice_api::ApiState::new(ctx.store.clone(), config, secret_key()?);
         let rx = shutdown.clone();
-        tasks.spawn(async move { crate::health::serve(listener, store, rx).await });
+        tracing::info!(listen = %args.listen, "api listening");
+        tasks.spawn(async move {
+            sluice_api::serve(listener, state, rx)
+                .await
+                .context("the api role stopped")
+        });
     }
     tracing::info!(roles = %roles.join(","), store = %ctx.store.location(), "server started");
     while let Some(done) = tasks.join_next().await {
@@ -675,7 +650,10 @@ pub async fn attempts(
     before: Option<i64>,
     limit: i64,
 ) -> Result<()> {
-    let list = ctx.store.attempts(project, workflow, before, limit).await?;
+    let list = ctx
+        .store
+        .attempts(project, workflow, None, before, limit)
+        .await?;
     output::print_attempts(&list);
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! `sluice`: run, preview, check and discover jobs; run workflows in place
-//! or on a fleet (push, start, list, retry, kill); secrets, schedules, and
-//! `sluice server`.
+//! or on a fleet (push, start, list, retry, kill); secrets, schedules,
+//! tokens and users, and `sluice server`.
 
+mod admin;
 mod fleet;
-mod health;
 mod output;
 mod plugin;
 
@@ -175,17 +175,31 @@ enum Command {
     },
     /// Run the server: api, scheduler and worker roles (flags or SLUICE_* variables).
     Server(fleet::ServerArgs),
+    /// API tokens and web UI users.
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
 }
 
 fn main() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        .with_target(false);
+    // JSON lines for a log service (SLUICE_LOG_FORMAT=json): the ids of the
+    // current spans (project, attempt, task) ride on every line.
+    if std::env::var("SLUICE_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     if let Err(e) = real_main(Cli::parse()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -238,6 +252,11 @@ fn real_main(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Plugin { command } => plugin::run(command, &runtime, &dirs),
+        Command::Admin { command } => {
+            let rt = tokio_runtime()?;
+            let store = rt.block_on(open_store(&cli))?;
+            rt.block_on(admin::run(&store, command))
+        }
         command => {
             let rt = tokio_runtime()?;
             let store = rt.block_on(open_store(&cli))?;

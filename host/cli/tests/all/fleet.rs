@@ -118,6 +118,50 @@ impl Fleet {
         self.workers.len() - 1
     }
 
+    /// Start `sluice server` with every role on a port of its own, the
+    /// first admin (`root`, `root-password-1`) from the environment; wait
+    /// until it is ready and return the port.
+    fn api_server(&mut self) -> u16 {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let env = self.env();
+        let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        env.extend([
+            ("SLUICE_ADMIN_USER", "root"),
+            ("SLUICE_ADMIN_PASSWORD", "root-password-1"),
+        ]);
+        let log = self.s.path(&format!("server-{}.log", self.workers.len()));
+        let args = [
+            "server",
+            "--roles",
+            "api,scheduler,worker",
+            "--allow-sh",
+            "--poll-seconds",
+            "1",
+            "--listen",
+            &listen,
+        ];
+        let child = self
+            .s
+            .command(&args, &env)
+            .env("SLUICE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        self.workers.push(child);
+        let t0 = Instant::now();
+        while http(port, "GET", "/readyz", &[], None).map_or(0, |r| r.status) != 200 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "not ready:\n{}",
+                self.server_logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        port
+    }
+
     fn value(&self, sql: &str) -> String {
         current_thread().block_on(async {
             use sqlx::{Connection, Row};
@@ -888,5 +932,247 @@ fn schedule_backfill_skip_disable_and_enable() {
     assert!(out.contains("next run 2099-01-01T07:00:00+09:00"), "{out}");
     let bad = f.sluice(&["schedule", "disable", "p", "nothing"]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(output_text(&bad).contains("p/nothing has no schedule"));
+    assert!(output_text(&bad).contains("no schedule of p/nothing"));
+}
+
+/// The REST API of a real `sluice server` on PostgreSQL: a token made by
+/// `sluice admin token create`, a workflow started, followed to its end,
+/// its log read, retried from the failed task; the first admin from the
+/// environment signs in; a secret set through the API appears in no
+/// response and no log line.
+#[test]
+fn the_rest_api_drives_a_fleet_with_tokens_and_a_signed_in_admin() {
+    const PLANTED: &str = "planted-api-secret-9Xq";
+    let mut f = Fleet::new("api");
+    let out = f.s.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    f.s.write(
+        "proj/flow.yaml",
+        "params: {out: /nowhere}\ntasks:\n  - {name: one, sh: 'echo hello-from-one'}\n  - {name: two, sh: 'test -f ${out}/fixed'}\n",
+    );
+    f.ok(&["push", "proj", "--project", "p", "--revision", "v1"]);
+    let created = f.sluice(&[
+        "admin", "token", "create", "--role", "operator", "--name", "ci",
+    ]);
+    assert!(created.status.success(), "{}", output_text(&created));
+    let token = String::from_utf8_lossy(&created.stdout).trim().to_string();
+    assert!(token.starts_with("sluice_"), "{token}");
+    let listed = f.ok(&["admin", "token", "list"]);
+    assert!(
+        listed.contains("ci") && !listed.contains(&token),
+        "{listed}"
+    );
+
+    let port = f.api_server();
+    let auth = format!("Bearer {token}");
+    let call = |method: &str, path: &str, body: Option<&str>| {
+        http(port, method, path, &[("authorization", &auth)], body).unwrap()
+    };
+    assert_eq!(
+        http(port, "GET", "/api/attempts", &[], None)
+            .unwrap()
+            .status,
+        401
+    );
+
+    let params = format!(
+        r#"{{"project": "p", "workflow": "flow", "params": {{"out": "{}"}}}}"#,
+        out.display()
+    );
+    let started = call("POST", "/api/attempts", Some(&params));
+    assert_eq!(started.status, 201, "{}", started.body);
+    let id = started.json()["id"].as_i64().unwrap();
+    let wait = |id: i64| {
+        let t0 = Instant::now();
+        loop {
+            let a = call("GET", &format!("/api/attempts/{id}"), None).json();
+            if a["status"] != "running" {
+                return a["status"].as_str().unwrap().to_string();
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "attempt {id} still running"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert_eq!(wait(id), "failed");
+    let tasks = call("GET", &format!("/api/attempts/{id}/tasks"), None).json();
+    let task = |name: &str| {
+        tasks["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"].as_str().unwrap().ends_with(name))
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(task("one")["state"], "succeeded");
+    assert_eq!(task("two")["state"], "failed");
+    let log = call(
+        "GET",
+        &format!("/api/tasks/{}/log", task("one")["id"]),
+        None,
+    )
+    .json();
+    assert!(
+        log["text"].as_str().unwrap().contains("hello-from-one"),
+        "{log}"
+    );
+    assert_eq!(log["complete"], true);
+
+    std::fs::write(out.join("fixed"), "").unwrap();
+    let retried = call(
+        "POST",
+        &format!("/api/attempts/{id}/retry"),
+        Some(r#"{"resume": true}"#),
+    );
+    assert_eq!(retried.status, 201, "{}", retried.body);
+    assert_eq!(wait(retried.json()["id"].as_i64().unwrap()), "succeeded");
+
+    let workers = call("GET", "/api/workers", None).json();
+    assert_eq!(workers.as_array().unwrap().len(), 1, "{workers}");
+    let metrics = call("GET", "/metrics", None);
+    assert!(
+        metrics.body.contains("sluice_workers_alive 1"),
+        "{}",
+        metrics.body
+    );
+
+    // The admin signs in with the password from the environment, and sets
+    // a secret with the session's CSRF token.
+    let login = http(
+        port,
+        "POST",
+        "/api/auth/login",
+        &[],
+        Some(r#"{"user": "root", "password": "root-password-1"}"#),
+    )
+    .unwrap();
+    assert_eq!(login.status, 200, "{}", login.body);
+    let cookie = login.header("set-cookie").unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let csrf = login.json()["csrf_token"].as_str().unwrap().to_string();
+    let value = format!(r#"{{"value": "{PLANTED}"}}"#);
+    let no_csrf = http(
+        port,
+        "PUT",
+        "/api/projects/p/secrets/dw",
+        &[("cookie", &cookie)],
+        Some(&value),
+    )
+    .unwrap();
+    assert_eq!(no_csrf.status, 403);
+    let set = http(
+        port,
+        "PUT",
+        "/api/projects/p/secrets/dw",
+        &[("cookie", &cookie), ("x-csrf-token", &csrf)],
+        Some(&value),
+    )
+    .unwrap();
+    assert_eq!(set.status, 204, "{}", set.body);
+    let as_operator = call("GET", "/api/projects/p/secrets", None);
+    assert_eq!(as_operator.status, 403, "an operator may not list secrets");
+    let listed = http(
+        port,
+        "GET",
+        "/api/projects/p/secrets",
+        &[("cookie", &cookie)],
+        None,
+    )
+    .unwrap();
+    assert!(
+        listed.body.contains("\"dw\"") && !listed.body.contains(PLANTED),
+        "{}",
+        listed.body
+    );
+    let logs = f.server_logs();
+    assert!(
+        logs.contains("secret set") && !logs.contains(PLANTED),
+        "{logs}"
+    );
+}
+
+/// The web UI in headless Chromium: sign in, start a workflow and watch it
+/// succeed, open its log, make one fail and retry it from the failed task,
+/// sign out. Screenshots are kept in `SLUICE_TEST_ARTIFACTS` (`cargo xtask
+/// test` prints where).
+#[test]
+fn the_web_ui_in_a_real_browser() {
+    let mut f = Fleet::new("ui");
+    let out = f.s.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    f.s.write(
+        "proj/greet.yaml",
+        "tasks:\n  - {name: say, sh: 'echo hello-from-the-ui'}\n",
+    );
+    f.s.write(
+        "proj/flaky.yaml",
+        &format!(
+            "tasks:\n  - {{name: first, sh: 'echo first'}}\n  - {{name: check, sh: 'test -f {}/fixed'}}\n",
+            out.display()
+        ),
+    );
+    f.ok(&["push", "proj", "--project", "shop", "--revision", "v1"]);
+    let port = f.api_server();
+    let shots = std::env::var_os("SLUICE_TEST_ARTIFACTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("sluice-test-artifacts"))
+        .join("ui");
+    let b = crate::browser::Browser::start(shots);
+    let long = Duration::from_secs(60);
+    b.open(&format!("http://127.0.0.1:{port}/"));
+    b.type_into("#user", "root");
+    b.type_into("#password", "wrong-password");
+    b.click("#sign-in-button");
+    b.wait_text("#sign-in-error", long, |t| {
+        t.contains("wrong user name or password")
+    });
+    b.open(&format!("http://127.0.0.1:{port}/"));
+    b.type_into("#user", "root");
+    b.type_into("#password", "root-password-1");
+    b.screenshot("1-sign-in");
+    b.click("#sign-in-button");
+    b.wait_text("#who", long, |t| t.contains("root (admin)"));
+    b.element("tr[data-workflow='shop/greet']", long);
+    b.screenshot("2-workflows");
+
+    // Start greet and watch it succeed, then read its log.
+    b.click("tr[data-workflow='shop/greet'] button[data-action='start']");
+    b.wait_text("h1 .status", long, |t| t == "succeeded");
+    b.click("tr[data-task$='+say']");
+    b.wait_text("#log", long, |t| t.contains("hello-from-the-ui"));
+    b.screenshot("3-attempt-and-log");
+
+    // flaky fails at `check`; fix the cause, retry from the failed task.
+    b.click("a[data-nav='workflows']");
+    b.click("tr[data-workflow='shop/flaky'] button[data-action='start']");
+    b.wait_text("h1 .status", long, |t| t == "failed");
+    b.wait_text("tr[data-task$='+check'] .status", long, |t| t == "failed");
+    b.screenshot("4-failed");
+    let failed_url = b.url();
+    std::fs::write(out.join("fixed"), "").unwrap();
+    b.click("button[data-action='retry-failed']");
+    let t0 = Instant::now();
+    while b.url() == failed_url {
+        assert!(t0.elapsed() < long, "the retry did not open a new attempt");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    b.wait_text("h1 .status", long, |t| t == "succeeded");
+    // Resumed: `first` succeeded before and is not run again.
+    b.wait_text("tr[data-task$='+check'] .status", long, |t| {
+        t == "succeeded"
+    });
+    b.screenshot("5-retried");
+
+    // The fleet page shows the worker; sign out ends the session.
+    b.click("a[data-nav='fleet']");
+    b.element("tr[data-worker]", long);
+    b.screenshot("6-fleet");
+    b.click("#sign-out");
+    b.element("#sign-in", long);
+    b.open(&format!("http://127.0.0.1:{port}/#/fleet"));
+    b.element("#sign-in", long);
+    b.screenshot("7-signed-out");
 }

@@ -165,3 +165,116 @@ pub fn output_ids(s: &Scratch, summary: &serde_json::Value) -> Vec<u64> {
     ids.sort();
     ids
 }
+
+/// An HTTP response, as the tests read it.
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
+}
+
+impl HttpReply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+    }
+
+    /// A response header's value (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// One HTTP/1.1 request to 127.0.0.1:`port`, over a plain socket (so the
+/// tests need no HTTP client crate): `Connection: close`, body read to the end.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<HttpReply> {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(body) = body {
+        request.push_str(&format!(
+            "content-type: application/json\r\ncontent-length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body.unwrap_or(""));
+    socket.write_all(request.as_bytes())?;
+    // Read the head, then exactly the body its framing says: a server may
+    // keep the connection open despite `Connection: close`.
+    let mut reader = std::io::BufReader::new(socket);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut reader, &mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let (status_line, headers) = head.split_once("\r\n").unwrap_or((&head, ""));
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let reply = HttpReply {
+        status,
+        headers: headers.to_string(),
+        body: String::new(),
+    };
+    let mut raw = Vec::new();
+    if let Some(len) = reply
+        .header("content-length")
+        .and_then(|l| l.parse::<usize>().ok())
+    {
+        raw.resize(len, 0);
+        reader.read_exact(&mut raw)?;
+    } else if reply
+        .header("transfer-encoding")
+        .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            std::io::BufRead::read_line(&mut reader, &mut size)?;
+            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk)?;
+            if size == 0 {
+                break;
+            }
+            raw.extend_from_slice(&chunk[..size]);
+        }
+    } else {
+        reader.read_to_end(&mut raw)?;
+    }
+    Ok(HttpReply {
+        body: String::from_utf8_lossy(&raw).into_owned(),
+        ..reply
+    })
+}
+
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
