@@ -4,6 +4,7 @@
 //! Arrows point one way: this crate uses the pipeline (to run transfers)
 //! and the store (for the queue); the CLI uses this crate.
 
+mod archive;
 mod embedded;
 mod error;
 mod execute;
@@ -18,6 +19,7 @@ mod scheduler;
 mod state;
 mod worker;
 
+pub use archive::{ArchiveError, MAX_ENTRIES, MAX_UNPACKED_BYTES, pack, unpack};
 pub use embedded::{InPlace, run_in_place};
 pub use error::{Error, Result};
 pub use execute::Executor;

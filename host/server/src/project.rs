@@ -8,7 +8,7 @@ use sluice_workflow::Workflow;
 use crate::{Error, Result};
 
 /// Files bigger than this are not pushed (data does not belong in a project).
-const MAX_FILE_BYTES: u64 = 4 << 20;
+pub(crate) const MAX_FILE_BYTES: u64 = 4 << 20;
 
 /// Where a project's files are.
 #[derive(Debug, Clone)]
