@@ -78,4 +78,35 @@ impl Store {
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect()
     }
+
+    /// Retries and expired leases so far among the tasks of running
+    /// attempts: (retries, lease expiries). Counted through the running
+    /// attempts (an index), not the whole history.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn running_task_trouble(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(t.retries), 0) AS BIGINT), \
+                    CAST(COALESCE(SUM(t.lease_expiries), 0) AS BIGINT) \
+             FROM attempts a JOIN tasks t ON t.attempt_id = a.id \
+             WHERE a.status = 'running'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// How far behind the scheduler is at `now` (ms): now minus the
+    /// earliest due time of an enabled schedule, or 0 when none is due.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn scheduler_lag_ms(&self, now: i64) -> Result<i64> {
+        let due: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(next_run_time) FROM schedules WHERE enabled = 1")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(due.map_or(0, |due| (now - due).max(0)))
+    }
 }

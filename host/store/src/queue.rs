@@ -1036,6 +1036,10 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn kill_attempt(&self, attempt: i64) -> Result<bool> {
+        crate::error::retry_contention(|| self.kill_attempt_once(attempt)).await
+    }
+
+    async fn kill_attempt_once(&self, attempt: i64) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let killed = sqlx::query(
             "UPDATE attempts SET kill_requested = 1 WHERE id = $1 AND status = 'running'",

@@ -114,12 +114,19 @@ impl Store {
     ///
     /// # Errors
     /// On a database error.
-    pub async fn secret_names(&self, project: &str) -> Result<Vec<(String, i64)>> {
+    pub async fn secret_names(
+        &self,
+        project: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query(
             "SELECT s.name, s.updated_at FROM secrets s JOIN projects p ON p.id = s.project_id \
-             WHERE p.name = $1 ORDER BY s.name",
+             WHERE p.name = $1 AND ($2 IS NULL OR s.name > $2) ORDER BY s.name LIMIT $3",
         )
         .bind(project)
+        .bind(after)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -214,6 +221,6 @@ mod tests {
         let wrong = SecretKey::parse(&KEY.replace('0', "f")).unwrap();
         assert!(store.secrets(&wrong, "p").await.is_err());
         assert!(store.delete_secret("p", "other").await.unwrap());
-        assert_eq!(store.secret_names("p").await.unwrap().len(), 1);
+        assert_eq!(store.secret_names("p", None, 10).await.unwrap().len(), 1);
     }
 }
