@@ -127,6 +127,12 @@ impl From<sluice_store::Error> for ApiError {
             E::Conflict(_) => ApiError::conflict(e.to_string()),
             E::Key(_) => ApiError::unavailable(e.to_string()),
             E::Open { .. } => ApiError::unavailable(e.to_string()),
+            ref q if q.is_invalid_text() => {
+                ApiError::invalid("a value holds text the store cannot keep (a NUL byte?)")
+            }
+            ref q if q.is_contention() => {
+                ApiError::unavailable("the store is busy with the same rows; try again")
+            }
             other => ApiError::internal(other),
         }
     }
@@ -165,6 +171,18 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Refuse a NUL byte anywhere in the path or query (percent-encoded or
+/// not): no name, cursor or filter holds one, and PostgreSQL cannot store
+/// one, so it is the caller's mistake and gets a 422 naming it.
+pub async fn refuse_nul(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let uri = request.uri();
+    let raw = uri.path_and_query().map_or("", |p| p.as_str());
+    if raw.contains('\0') || raw.to_ascii_lowercase().contains("%00") {
+        return ApiError::invalid("the path or query holds a NUL byte (%00)").into_response();
+    }
+    next.run(request).await
 }
 
 /// Turn the framework's own refusals under `/api` (a body that does not

@@ -28,7 +28,8 @@ pub use access::Role;
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
 pub use page::{Page, PageQuery};
 pub use routes::admin::{CreatedToken, create_token, put_user_record};
-pub use state::{ApiConfig, ApiState};
+pub use routes::plugins::PluginView;
+pub use state::{ApiConfig, ApiState, PluginLister};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -63,6 +64,7 @@ pub fn router(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
         .merge(routes::admin::router())
         .merge(routes::sign_in::router())
         .merge(routes::health::router())
+        .merge(routes::plugins::router())
         .split_for_parts();
     describe_security(&mut doc);
     let served = doc.clone();
@@ -73,6 +75,7 @@ pub fn router(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
         )
         .merge(ui::router())
         .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(axum::middleware::from_fn(error::refuse_nul))
         .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state);
     (router, doc)
@@ -126,6 +129,11 @@ fn describe_security(doc: &mut utoipa::openapi::OpenApi) {
                 ("400", "The request does not parse"),
                 ("404", "No such thing"),
                 ("422", "The request cannot be done as asked"),
+                (
+                    "default",
+                    "Any other failure (409 conflict, 413 too large, \
+                     429 slow down, 503 unavailable), in the same shape",
+                ),
             ] {
                 responses
                     .entry(code.to_string())

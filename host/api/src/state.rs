@@ -4,8 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_store::{SecretKey, Store};
+use tokio::sync::OnceCell;
 
 use crate::access::Role;
+use crate::routes::plugins::PluginView;
+
+/// Lists the plugins this server has, loading each (blocking: it may
+/// compile). Given by whoever starts the API, which knows the plugin
+/// directories and the runtime.
+pub type PluginLister = Arc<dyn Fn() -> Vec<PluginView> + Send + Sync>;
 
 /// How the API behaves; every field comes from a flag or an environment
 /// variable of `sluice server`.
@@ -42,6 +49,8 @@ struct Inner {
     store: Store,
     config: ApiConfig,
     secret_key: Option<SecretKey>,
+    plugin_lister: Option<PluginLister>,
+    plugins: OnceCell<Vec<PluginView>>,
 }
 
 impl ApiState {
@@ -52,7 +61,39 @@ impl ApiState {
             store,
             config,
             secret_key,
+            plugin_lister: None,
+            plugins: OnceCell::new(),
         }))
+    }
+
+    /// The same API, listing plugins with `lister` (else it lists none).
+    pub fn with_plugins(self, lister: PluginLister) -> ApiState {
+        let inner = Arc::try_unwrap(self.0).unwrap_or_else(|shared| Inner {
+            store: shared.store.clone(),
+            config: shared.config.clone(),
+            secret_key: shared.secret_key.clone(),
+            plugin_lister: None,
+            plugins: OnceCell::new(),
+        });
+        ApiState(Arc::new(Inner {
+            plugin_lister: Some(lister),
+            ..inner
+        }))
+    }
+
+    /// The installed plugins, listed once (they come with the image).
+    pub async fn plugins(&self) -> &[PluginView] {
+        self.0
+            .plugins
+            .get_or_init(|| async {
+                let Some(lister) = self.0.plugin_lister.clone() else {
+                    return Vec::new();
+                };
+                tokio::task::spawn_blocking(move || lister())
+                    .await
+                    .unwrap_or_default()
+            })
+            .await
     }
 
     /// The store.

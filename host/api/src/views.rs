@@ -123,8 +123,9 @@ pub struct TaskView {
     /// The last error.
     pub error: Option<String>,
     /// What a transfer moved: rows, bytes_in, bytes_out, rows_per_second, …
-    #[schema(value_type = Object)]
-    pub summary: Value,
+    /// (null for tasks that move nothing, and until one finishes).
+    #[schema(value_type = Option<Object>)]
+    pub summary: Option<Value>,
 }
 
 impl From<TaskRecord> for TaskView {
@@ -142,10 +143,7 @@ impl From<TaskRecord> for TaskView {
             finished_at: t.finished_at.map(time),
             duration_ms: duration(t.started_at, t.finished_at),
             error: t.error,
-            summary: t
-                .summary
-                .and_then(|s| serde_json::from_str(&s).ok())
-                .unwrap_or(Value::Null),
+            summary: t.summary.and_then(|s| serde_json::from_str(&s).ok()),
         }
     }
 }

@@ -525,6 +525,9 @@ async fn lists_page_by_cursor_filters_apply_and_operators_act() {
         "/api/attempts?status=sideways",
         "/api/attempts?limit=100000",
         "/api/attempts?cursor=zz",
+        // PostgreSQL cannot hold a NUL: refused as input, never a 500.
+        "/api/projects/demo/secrets?cursor=c%00",
+        "/api/attempts?project=de%00mo",
     ] {
         let r = get(bad).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
@@ -622,7 +625,7 @@ async fn secret_values_never_come_back() {
     let list = api
         .as_token(&admin, "GET", "/api/projects/demo/secrets", None)
         .await;
-    assert_eq!(list.json()[0]["name"], "warehouse");
+    assert_eq!(list.json()["items"][0]["name"], "warehouse");
     // Every GET route, as an admin: the value is in none of them.
     let doc = api.call("GET", "/api/openapi.json", &[], None).await.json();
     let mut bodies = vec![set.text, bad_name.text, list.text];
@@ -657,8 +660,44 @@ async fn health_readiness_and_metrics() {
     let viewer = api.token(Role::Viewer).await;
     let op = api.token(Role::Operator).await;
     let start = json!({"project": "demo", "workflow": "hello"});
-    api.as_token(&op, "POST", "/api/attempts", Some(start))
+    let attempt = api
+        .as_token(&op, "POST", "/api/attempts", Some(start))
+        .await
+        .json();
+    // Following the log of a task that has not run: with `wait_ms` the
+    // answer waits for text that does not come, then says "not complete".
+    let tasks = api
+        .as_token(
+            &viewer,
+            "GET",
+            &format!("/api/attempts/{}/tasks", attempt["id"]),
+            None,
+        )
+        .await
+        .json();
+    let task = tasks["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["state"] == "ready")
+        .unwrap_or_else(|| panic!("a ready task: {tasks}"))
+        .clone();
+    let t0 = std::time::Instant::now();
+    let log = api
+        .as_token(
+            &viewer,
+            "GET",
+            &format!("/api/tasks/{}/log?wait_ms=600", task["id"]),
+            None,
+        )
         .await;
+    assert!(
+        t0.elapsed() >= std::time::Duration::from_millis(500),
+        "it waited"
+    );
+    assert_eq!(log.status, StatusCode::OK, "{}", log.text);
+    assert_eq!(log.json()["complete"], false);
+    assert_eq!(log.json()["text"], "");
     let metrics = api.as_token(&viewer, "GET", "/metrics", None).await;
     assert_eq!(metrics.status, StatusCode::OK);
     assert!(
@@ -671,6 +710,13 @@ async fn health_readiness_and_metrics() {
         "{}",
         metrics.text
     );
+    for line in [
+        "sluice_running_task_retries 0",
+        "sluice_running_task_lease_expiries 0",
+        "sluice_workers_alive 0",
+    ] {
+        assert!(metrics.text.contains(line), "{line}: {}", metrics.text);
+    }
     let public = new_api(ApiConfig {
         metrics_public: true,
         ..ApiConfig::default()

@@ -76,7 +76,7 @@ function bytes(n) {
   return v.toFixed(i ? 1 : 0) + " " + units[i];
 }
 
-function stopPolling() { if (state.timer) { clearTimeout(state.timer); state.timer = null; } }
+function stopPolling() { state.following = null; if (state.timer) { clearTimeout(state.timer); state.timer = null; } }
 function poll(fn, every) { stopPolling(); state.timer = setTimeout(async () => { await fn(); }, every); }
 
 // --- sign in and out ---
@@ -261,13 +261,18 @@ async function showLog(task, title, box) {
   box.hidden = false;
   box.textContent = "";
   let offset = 0;
+  // Long polling: the server holds the request until more is written (or
+  // 10 s pass), so lines show as they come. A newer log view ends this one.
+  const mine = (state.following = {});
   const follow = async () => {
+    if (state.following !== mine) return;
     try {
-      const page = await api("GET", `/api/tasks/${task.id}/log?offset=${offset}`);
+      const page = await api("GET", `/api/tasks/${task.id}/log?offset=${offset}&wait_ms=10000`);
+      if (state.following !== mine) return;
       box.append(page.text);
       offset = page.next_offset;
       box.scrollTop = box.scrollHeight;
-      if (!page.complete) state.timer = setTimeout(follow, page.text ? 200 : 1000);
+      if (!page.complete) state.timer = setTimeout(follow, 0);
     } catch (e) {
       box.append(`\n(${e.message})`);
     }
@@ -276,7 +281,8 @@ async function showLog(task, title, box) {
 }
 
 async function fleetView(view) {
-  const [workers, queue] = await Promise.all([api("GET", "/api/workers"), api("GET", "/api/queue")]);
+  const [workers, queue, plugins] = await Promise.all([
+    api("GET", "/api/workers"), api("GET", "/api/queue"), api("GET", "/api/plugins?limit=500")]);
   view.replaceChildren(
     h("div", { class: "card" }, h("h1", {}, "Queue"),
       h("p", { id: "queue-depth" }, `${queue.ready} ready`, queue.ready ? `, oldest waiting ${ms(queue.oldest_ready_seconds * 1000)}` : ""),
@@ -286,7 +292,12 @@ async function fleetView(view) {
         h("tbody", {}, workers.map((w) => h("tr", { "data-worker": w.id },
           h("td", {}, w.id, w.stopping ? h("span", { class: "muted" }, " (stopping)") : ""), h("td", {}, w.host), h("td", {}, w.roles),
           h("td", {}, `${w.heartbeat_age_seconds.toFixed(0)} s ago`),
-          h("td", {}, w.running.map((t) => h("div", {}, h("a", { href: `#/attempts/${t.attempt_id}` }, t.name))))))))));
+          h("td", {}, w.running.map((t) => h("div", {}, h("a", { href: `#/attempts/${t.attempt_id}` }, t.name))))))))),
+    h("div", { class: "card" }, h("h1", {}, "Plugins"),
+      h("table", { id: "plugins" }, h("thead", {}, h("tr", {}, ["Plugin", "Kind", "Version", "Capabilities", "About"].map((t) => h("th", {}, t)))),
+        h("tbody", {}, plugins.items.map((p) => h("tr", {},
+          h("td", {}, p.name || p.file), h("td", {}, p.kind || ""), h("td", {}, p.version || ""),
+          h("td", {}, (p.capabilities || []).join(", ")), h("td", {}, p.error ? `does not load: ${p.error}` : p.description || "")))))));
   poll(() => route(), 5000);
 }
 

@@ -94,6 +94,28 @@ async fn metrics(State(state): State<ApiState>, request: Request) -> ApiResult<R
         "Tasks live workers hold.",
         &[(String::new(), running as f64)],
     );
+    let (retries, expiries) = store.running_task_trouble().await?;
+    gauge(
+        &mut out,
+        "sluice_running_task_retries",
+        "Retries so far among the tasks of running attempts.",
+        &[(String::new(), retries as f64)],
+    );
+    gauge(
+        &mut out,
+        "sluice_running_task_lease_expiries",
+        "Leases that expired (a worker lost) among the tasks of running attempts.",
+        &[(String::new(), expiries as f64)],
+    );
+    gauge(
+        &mut out,
+        "sluice_scheduler_lag_seconds",
+        "How long the earliest due schedule has waited to fire (0 when none is due).",
+        &[(
+            String::new(),
+            store.scheduler_lag_ms(now_ms()).await? as f64 / 1000.0,
+        )],
+    );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }
 

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod fleet;
 pub mod health;
+pub mod plugins;
 pub mod runs;
 pub mod secrets;
 pub mod sign_in;

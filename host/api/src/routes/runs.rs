@@ -243,6 +243,10 @@ pub struct LogQuery {
     pub offset: Option<u64>,
     /// Which lease's log (default: the latest).
     pub lease: Option<i64>,
+    /// Follow a running task: when nothing past `offset` is written yet,
+    /// wait up to this many milliseconds (at most 30,000) for more.
+    #[param(minimum = 0, maximum = 30000)]
+    pub wait_ms: Option<u64>,
 }
 
 /// A page of a task's log.
@@ -267,8 +271,8 @@ pub struct LogPage {
 /// The most bytes of log a page returns.
 const LOG_PAGE_BYTES: usize = 256 * 1024;
 
-/// A page of a task's log; poll with `next_offset` to follow it as it is
-/// written.
+/// A page of a task's log; ask again from `next_offset` (with `wait_ms`
+/// to wait for what is written next) to follow it as it is written.
 #[utoipa::path(get, path = "/api/tasks/{id}/log", tag = "runs",
     params(("id" = i64, Path, description = "Task id"), LogQuery),
     responses((status = 200, body = LogPage)),
@@ -279,6 +283,19 @@ async fn task_log(
     Path(id): Path<i64>,
     Query(query): Query<LogQuery>,
 ) -> ApiResult<Json<LogPage>> {
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_millis(query.wait_ms.unwrap_or(0).min(30_000));
+    loop {
+        let page = log_page(&state, id, &query).await?;
+        let waiting = !page.complete && page.text.is_empty();
+        if !waiting || std::time::Instant::now() >= deadline {
+            return Ok(Json(page));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+async fn log_page(state: &ApiState, id: i64, query: &LogQuery) -> ApiResult<LogPage> {
     let (_, task) = state.store().task(id).await?;
     let locations = state.store().task_log_locations(id).await?;
     let leases: Vec<i64> = locations.iter().map(|(l, _)| *l).collect();
@@ -297,7 +314,7 @@ async fn task_log(
     let offset = query.offset.unwrap_or(0);
     let finished = task.finished_at.is_some();
     let Some((lease, location)) = chosen else {
-        return Ok(Json(LogPage {
+        return Ok(LogPage {
             task_id: id,
             lease: None,
             leases,
@@ -305,7 +322,7 @@ async fn task_log(
             offset,
             next_offset: offset,
             complete: finished,
-        }));
+        });
     };
     let text = tokio::task::spawn_blocking(move || sluice_server::read_log(&location))
         .await
@@ -325,7 +342,7 @@ async fn task_log(
     let start = (start..=end)
         .find(|i| text.is_char_boundary(*i))
         .unwrap_or(end);
-    Ok(Json(LogPage {
+    Ok(LogPage {
         task_id: id,
         lease: Some(lease),
         leases,
@@ -333,5 +350,5 @@ async fn task_log(
         offset: start as u64,
         next_offset: end as u64,
         complete: finished && end == bytes.len(),
-    }))
+    })
 }

@@ -2,7 +2,7 @@
 //! never sent back: not here, not in an error, not in a log line.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 
 use crate::access::{Admin, Auth};
 use crate::error::{ApiError, ApiResult};
+use crate::page::{Page, PageQuery};
 use crate::state::ApiState;
 use crate::views::time;
 
@@ -32,24 +33,28 @@ pub struct SecretView {
 
 /// The names of a project's secrets.
 #[utoipa::path(get, path = "/api/projects/{project}/secrets", tag = "secrets",
-    params(("project" = String, Path, description = "Project name")),
-    responses((status = 200, body = Vec<SecretView>)),
+    params(("project" = String, Path, description = "Project name"), PageQuery),
+    responses((status = 200, body = Page<SecretView>)),
     security(("token" = ["admin"]), ("session" = ["admin"])))]
 async fn list_secrets(
     _: Auth<Admin>,
     State(state): State<ApiState>,
     Path(project): Path<String>,
-) -> ApiResult<Json<Vec<SecretView>>> {
-    let names = state.store().secret_names(&project).await?;
-    Ok(Json(
-        names
-            .into_iter()
-            .map(|(name, updated_at)| SecretView {
-                name,
-                updated_at: time(updated_at),
-            })
-            .collect(),
-    ))
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Json<Page<SecretView>>> {
+    let limit = page.limit()?;
+    let names = state
+        .store()
+        .secret_names(&project, page.cursor.as_deref(), limit + 1)
+        .await?;
+    let items = names
+        .into_iter()
+        .map(|(name, updated_at)| SecretView {
+            name,
+            updated_at: time(updated_at),
+        })
+        .collect();
+    Ok(Json(Page::from_fetched(items, limit, |s| s.name.clone())))
 }
 
 /// A secret's value.

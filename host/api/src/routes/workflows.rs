@@ -2,7 +2,9 @@
 //! disable, backfill, skip).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sluice_server::ProjectFiles;
@@ -11,8 +13,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::access::{Auth, Operator, Viewer};
-use crate::error::ApiResult;
+use crate::access::{Admin, Auth, Operator, Viewer};
+use crate::error::{ApiError, ApiResult};
 use crate::page::{Page, PageQuery};
 use crate::state::ApiState;
 use crate::views::time;
@@ -28,7 +30,15 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(disable_schedule))
         .routes(routes!(backfill_schedule))
         .routes(routes!(skip_schedule))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(push_revision))
+                .layer(DefaultBodyLimit::max(MAX_ARCHIVE_BYTES)),
+        )
 }
+
+/// The most bytes a pushed archive may hold, compressed.
+const MAX_ARCHIVE_BYTES: usize = 16 << 20;
 
 /// A project.
 #[derive(Debug, Serialize, ToSchema)]
@@ -105,6 +115,89 @@ async fn list_revisions(
         })
         .collect();
     Ok(Json(Page::from_fetched(items, limit, |r| r.id.to_string())))
+}
+
+/// How to name a pushed revision.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PushQuery {
+    /// The revision's name (default: the time of the push).
+    pub revision: Option<String>,
+}
+
+/// What a push made.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PushedView {
+    /// Project.
+    pub project: String,
+    /// The new revision's id.
+    pub revision_id: i64,
+    /// Its name.
+    pub revision: String,
+    /// How many files it holds.
+    pub files: usize,
+    /// The workflows in it.
+    pub workflows: Vec<String>,
+}
+
+/// Push a revision: the project's files as a gzipped tar (what `sluice
+/// push --server` sends). Entries must be relative paths inside the
+/// project, regular files of UTF-8 text; links, devices, `..`, absolute
+/// paths and archives that unpack past the limits are refused by name.
+#[utoipa::path(post, path = "/api/projects/{project}/revisions", tag = "projects",
+    params(("project" = String, Path, description = "Project name"), PushQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "A .tar.gz of the project's files (sent as application/gzip or application/octet-stream)"),
+    responses((status = 201, body = PushedView)),
+    security(("token" = ["admin"]), ("session" = ["admin"])))]
+async fn push_revision(
+    Auth { caller, .. }: Auth<Admin>,
+    State(state): State<ApiState>,
+    Path(project): Path<String>,
+    Query(query): Query<PushQuery>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<PushedView>)> {
+    check_name("project", &project)?;
+    let revision = query
+        .revision
+        .unwrap_or_else(|| chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string());
+    check_name("revision", &revision)?;
+    let files = tokio::task::spawn_blocking(move || sluice_server::unpack(&body))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::invalid(format!("project {project}: {e}")))?;
+    let count = files.len();
+    let now = sluice_server::now_ms();
+    let (revision_id, workflows) =
+        sluice_server::push_project(state.store(), &project, &revision, files, now).await?;
+    tracing::info!(caller = %caller.name, %project, %revision, files = count, "api: revision pushed");
+    Ok((
+        StatusCode::CREATED,
+        Json(PushedView {
+            project,
+            revision_id,
+            revision,
+            files: count,
+            workflows,
+        }),
+    ))
+}
+
+/// Names end up in paths and URLs: keep them plain.
+fn check_name(what: &str, name: &str) -> ApiResult<()> {
+    let plain = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if plain {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!(
+            "{what} {name:?}: use 1 to 128 letters, digits, `-`, `_` or `.`, not starting with `.`"
+        )))
+    }
 }
 
 /// Which project.
