@@ -202,7 +202,7 @@ pub struct ServerArgs {
     retention_days: Option<f64>,
 }
 
-fn parse_params(items: &[String]) -> Result<Params> {
+pub fn parse_params(items: &[String]) -> Result<Params> {
     let mut params = Params::new();
     for item in items {
         let (k, v) = item
@@ -379,7 +379,7 @@ fn locate(file: &Path) -> Result<(PathBuf, String)> {
     Ok((dir, wf.name().to_string()))
 }
 
-fn project_name(dir: &Path) -> String {
+pub fn project_name(dir: &Path) -> String {
     dir.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "local".into())
@@ -473,19 +473,12 @@ pub async fn secrets(ctx: &Ctx, command: &SecretsCommand) -> Result<()> {
             value,
         } => {
             let key = required_key()?;
-            let value = match value {
-                Some(v) => v.clone(),
-                None => {
-                    let mut s = String::new();
-                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
-                    s.trim_end_matches(['\n', '\r']).to_string()
-                }
-            };
+            let value = secret_value(value.as_deref())?;
             ctx.store.set_secret(&key, project, name, &value).await?;
             println!("secret {name} set for project {project}");
         }
         SecretsCommand::List { project } => {
-            for (name, updated) in ctx.store.secret_names(project).await? {
+            for (name, updated) in ctx.store.secret_names(project, None, i64::MAX).await? {
                 println!("{name}\t(updated {})", format_time(updated, "UTC"));
             }
         }
@@ -497,6 +490,19 @@ pub async fn secrets(ctx: &Ctx, command: &SecretsCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A secret's value: the argument, or else stdin (so it stays out of the
+/// shell's history).
+pub fn secret_value(given: Option<&str>) -> Result<String> {
+    Ok(match given {
+        Some(v) => v.to_string(),
+        None => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+            s.trim_end_matches(['\n', '\r']).to_string()
+        }
+    })
 }
 
 pub async fn schedule(ctx: &Ctx, command: &ScheduleCommand) -> Result<()> {
@@ -626,7 +632,8 @@ pub async fn server(ctx: &Ctx, args: &ServerArgs) -> Result<()> {
             secure_cookies: args.cookie_secure,
             metrics_public: args.metrics_public,
         };
-        let state = sluice_api::ApiState::new(ctx.store.clone(), config, secret_key()?);
+        let state = sluice_api::ApiState::new(ctx.store.clone(), config, secret_key()?)
+            .with_plugins(plugin_lister(ctx));
         let rx = shutdown.clone();
         tracing::info!(listen = %args.listen, "api listening");
         tasks.spawn(async move {
@@ -640,6 +647,46 @@ pub async fn server(ctx: &Ctx, args: &ServerArgs) -> Result<()> {
         done??;
     }
     Ok(())
+}
+
+/// What `GET /api/plugins` lists: each plugin file in the plugin
+/// directories, loaded (from the compiled cache when it is there).
+fn plugin_lister(ctx: &Ctx) -> sluice_api::PluginLister {
+    let (runtime, dirs) = (ctx.runtime.clone(), ctx.plugins.clone());
+    Arc::new(move || {
+        let mut files = dirs.all_files();
+        files.sort();
+        files
+            .into_iter()
+            .map(|file| {
+                let mut view = sluice_api::PluginView {
+                    file: file.display().to_string(),
+                    name: None,
+                    version: None,
+                    kind: None,
+                    description: None,
+                    capabilities: Vec::new(),
+                    wit_version: None,
+                    config_schema: None,
+                    error: None,
+                };
+                match runtime.load(&file) {
+                    Ok(plugin) => {
+                        let info = plugin.info();
+                        view.name = Some(info.name.clone());
+                        view.version = Some(info.version.clone());
+                        view.kind = Some(info.kind.as_str().to_string());
+                        view.description = Some(info.description.clone());
+                        view.capabilities = info.capabilities.clone();
+                        view.wit_version = Some(plugin.wit_version().to_string());
+                        view.config_schema = Some(info.config_schema.clone());
+                    }
+                    Err(e) => view.error = Some(e.to_string()),
+                }
+                view
+            })
+            .collect()
+    })
 }
 
 /// Listings.

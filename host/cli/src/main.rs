@@ -6,6 +6,7 @@ mod admin;
 mod fleet;
 mod output;
 mod plugin;
+mod remote;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,6 +44,14 @@ struct Cli {
         hide_env_values = true
     )]
     database_url: Option<String>,
+    /// A server's API (`https://sluice.example.com`): the fleet commands
+    /// (push, start, attempts, tasks, logs, retry, kill, secrets, schedule)
+    /// go through it instead of the database.
+    #[arg(long, global = true, env = "SLUICE_SERVER")]
+    server: Option<String>,
+    /// The API token for `--server` (from `sluice admin token create`).
+    #[arg(long, global = true, env = "SLUICE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -257,6 +266,11 @@ fn real_main(cli: Cli) -> Result<()> {
             let store = rt.block_on(open_store(&cli))?;
             rt.block_on(admin::run(&store, command))
         }
+        command if cli.server.is_some() && remote_command(command) => {
+            let server = cli.server.as_deref().unwrap_or_default();
+            let remote = remote::Remote::new(server, cli.token.clone())?;
+            tokio_runtime()?.block_on(remote_fleet_command(&remote, command))
+        }
         command => {
             let rt = tokio_runtime()?;
             let store = rt.block_on(open_store(&cli))?;
@@ -308,6 +322,64 @@ async fn fleet_command(ctx: &fleet::Ctx, command: &Command) -> Result<()> {
         Command::Schedule { command } => fleet::schedule(ctx, command).await,
         Command::Server(args) => fleet::server(ctx, args).await,
         _ => unreachable!("handled in real_main"),
+    }
+}
+
+/// The fleet commands that a server's API can do.
+fn remote_command(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Push { .. }
+            | Command::Start { .. }
+            | Command::Attempts { .. }
+            | Command::Tasks { .. }
+            | Command::Logs { .. }
+            | Command::Retry { .. }
+            | Command::Kill { .. }
+            | Command::Secrets { .. }
+            | Command::Schedule { .. }
+    )
+}
+
+async fn remote_fleet_command(remote: &remote::Remote, command: &Command) -> Result<()> {
+    match command {
+        Command::Push {
+            dir,
+            project,
+            revision,
+        } => {
+            let project = match project {
+                Some(p) => p.clone(),
+                None => fleet::project_name(&dir.canonicalize().unwrap_or(dir.clone())),
+            };
+            remote.push(dir, &project, revision.as_deref()).await
+        }
+        Command::Start {
+            project,
+            workflow,
+            session,
+            params,
+        } => {
+            let params = fleet::parse_params(params)?;
+            remote.start(project, workflow, session, params).await
+        }
+        Command::Attempts {
+            project,
+            workflow,
+            before,
+            limit,
+        } => {
+            remote
+                .attempts(project.as_deref(), workflow.as_deref(), *before, *limit)
+                .await
+        }
+        Command::Tasks { attempt } => remote.tasks(*attempt).await,
+        Command::Logs { attempt, task } => remote.logs(*attempt, task.as_deref()).await,
+        Command::Retry { attempt, resume } => remote.retry(*attempt, *resume).await,
+        Command::Kill { attempt } => remote.kill(*attempt).await,
+        Command::Secrets { command } => remote.secrets(command).await,
+        Command::Schedule { command } => remote.schedule(command).await,
+        _ => unreachable!("remote_command said so"),
     }
 }
 
