@@ -87,6 +87,16 @@ impl Fleet {
         output_text(&out)
     }
 
+    /// A new API token with this role: what `sluice admin token create`
+    /// prints on stdout (its notice goes to stderr).
+    fn token(&self, role: &str, name: &str) -> String {
+        let created = self.sluice(&["admin", "token", "create", "--role", role, "--name", name]);
+        assert!(created.status.success(), "{}", output_text(&created));
+        let token = String::from_utf8_lossy(&created.stdout).trim().to_string();
+        assert!(token.starts_with("sluice_"), "{token}");
+        token
+    }
+
     /// Start `sluice server` with these roles and flags; returns its index.
     fn server(&mut self, roles: &str, extra: &[&str]) -> usize {
         let mut args = vec![
@@ -951,12 +961,7 @@ fn the_rest_api_drives_a_fleet_with_tokens_and_a_signed_in_admin() {
         "params: {out: /nowhere}\ntasks:\n  - {name: one, sh: 'echo hello-from-one'}\n  - {name: two, sh: 'test -f ${out}/fixed'}\n",
     );
     f.ok(&["push", "proj", "--project", "p", "--revision", "v1"]);
-    let created = f.sluice(&[
-        "admin", "token", "create", "--role", "operator", "--name", "ci",
-    ]);
-    assert!(created.status.success(), "{}", output_text(&created));
-    let token = String::from_utf8_lossy(&created.stdout).trim().to_string();
-    assert!(token.starts_with("sluice_"), "{token}");
+    let token = f.token("operator", "ci");
     let listed = f.ok(&["admin", "token", "list"]);
     assert!(
         listed.contains("ci") && !listed.contains(&token),
@@ -1098,6 +1103,275 @@ fn the_rest_api_drives_a_fleet_with_tokens_and_a_signed_in_admin() {
 /// succeed, open its log, make one fail and retry it from the failed task,
 /// sign out. Screenshots are kept in `SLUICE_TEST_ARTIFACTS` (`cargo xtask
 /// test` prints where).
+/// A gzipped tar with one entry whose header is written by hand, so the
+/// hostile names and kinds a normal archiver refuses can be sent.
+fn hostile_archive(path: &str, kind: u8, data: &[u8], link: &str) -> Vec<u8> {
+    let mut header = [0u8; 512];
+    header[..path.len()].copy_from_slice(path.as_bytes());
+    header[100..107].copy_from_slice(b"0000644");
+    header[124..135].copy_from_slice(format!("{:011o}", data.len()).as_bytes());
+    header[136..147].copy_from_slice(b"00000000000");
+    header[156] = kind;
+    header[157..157 + link.len()].copy_from_slice(link.as_bytes());
+    header[148..156].copy_from_slice(b"        ");
+    let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
+    header[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    let mut tar = header.to_vec();
+    tar.extend_from_slice(data);
+    tar.resize(tar.len().div_ceil(512) * 512 + 1024, 0);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn the_cli_drives_a_server_through_its_api_with_a_token_and_hostile_archives_are_refused() {
+    const PLANTED: &str = "planted-cli-secret-7Hw";
+    let mut f = Fleet::new("remote");
+    let out = f.s.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    f.s.write(
+        "proj/flow.yaml",
+        "params: {out: /nowhere}\ntasks:\n  - {name: one, sh: 'echo hello-remote'}\n  - {name: two, sh: 'test -f ${out}/fixed'}\n",
+    );
+    f.s.write(
+        "proj/daily.yaml",
+        "schedule: {daily: '02:00'}\ntasks:\n  - {name: one, sh: 'true'}\n",
+    );
+    let (admin, viewer) = (f.token("admin", "admin"), f.token("viewer", "viewer"));
+    let port = f.api_server();
+    let server = format!("http://127.0.0.1:{port}");
+    // No database for these commands: an unreachable URL proves they use
+    // the API alone.
+    let remote = |token: &str, args: &[&str]| {
+        f.s.sluice_env(
+            args,
+            &[
+                ("SLUICE_SERVER", server.as_str()),
+                ("SLUICE_TOKEN", token),
+                ("SLUICE_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+            ],
+        )
+    };
+    let remote_ok = |token: &str, args: &[&str]| {
+        let out = remote(token, args);
+        assert!(
+            out.status.success(),
+            "sluice {args:?}:\n{}",
+            output_text(&out)
+        );
+        output_text(&out)
+    };
+
+    // A viewer may not push; without a token, nothing.
+    let refused = remote(
+        &viewer,
+        &["push", "proj", "--project", "p", "--revision", "v1"],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let text = output_text(&refused);
+    assert!(
+        text.contains("403") && text.contains("role is too low"),
+        "{text}"
+    );
+    let anonymous = remote("", &["attempts"]);
+    assert!(
+        output_text(&anonymous).contains("401"),
+        "{}",
+        output_text(&anonymous)
+    );
+
+    let pushed = remote_ok(
+        &admin,
+        &["push", "proj", "--project", "p", "--revision", "v1"],
+    );
+    assert!(
+        pushed.contains("pushed 2 files") && pushed.contains("daily, flow"),
+        "{pushed}"
+    );
+    let again = remote(
+        &admin,
+        &["push", "proj", "--project", "p", "--revision", "v1"],
+    );
+    assert!(
+        output_text(&again).contains("already has a revision v1"),
+        "{}",
+        output_text(&again)
+    );
+    let schedules = remote_ok(&viewer, &["schedule", "list"]);
+    assert!(
+        schedules.contains("p/daily") && schedules.contains("true"),
+        "{schedules}"
+    );
+    remote_ok(&admin, &["schedule", "disable", "p", "daily"]);
+    assert!(remote_ok(&viewer, &["schedule", "list"]).contains("false"));
+
+    remote_ok(&admin, &["secrets", "set", "p", "key", "--value", PLANTED]);
+    let secrets = remote_ok(&admin, &["secrets", "list", "p"]);
+    assert!(
+        secrets.contains("key") && !secrets.contains(PLANTED),
+        "{secrets}"
+    );
+
+    let out_param = format!("out={}", out.display());
+    let started = remote_ok(&admin, &["start", "p", "flow", "-p", &out_param]);
+    assert!(started.contains("started attempt 1"), "{started}");
+    assert_eq!(f.wait_attempt(1, Duration::from_secs(60)), "failed");
+    let tasks = remote_ok(&viewer, &["tasks", "1"]);
+    assert!(
+        tasks.contains("+flow+two") && tasks.contains("failed"),
+        "{tasks}"
+    );
+    let logs = remote_ok(&viewer, &["logs", "1", "--task", "one"]);
+    assert!(logs.contains("hello-remote"), "{logs}");
+    let denied = remote(&viewer, &["retry", "1", "--resume"]);
+    assert!(
+        output_text(&denied).contains("403"),
+        "{}",
+        output_text(&denied)
+    );
+    std::fs::write(out.join("fixed"), "").unwrap();
+    let retried = remote_ok(&admin, &["retry", "1", "--resume"]);
+    assert!(retried.contains("attempt 2 retries attempt 1"), "{retried}");
+    assert_eq!(f.wait_attempt(2, Duration::from_secs(60)), "succeeded");
+    let attempts = remote_ok(&viewer, &["attempts", "--project", "p"]);
+    assert!(
+        attempts.contains("succeeded") && attempts.contains("failed"),
+        "{attempts}"
+    );
+
+    // The plugins the server has, as they describe themselves.
+    let listed = http(
+        port,
+        "GET",
+        "/api/plugins?limit=500",
+        &[("authorization", &format!("Bearer {viewer}"))],
+        None,
+    )
+    .unwrap();
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let plugins = listed.json();
+    let generate = plugins["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "generate")
+        .unwrap_or_else(|| panic!("no generate plugin: {plugins}"));
+    assert_eq!(generate["kind"], "source");
+    assert!(generate["config_schema"].is_object(), "{generate}");
+
+    // Hostile archives: refused by name, no revision made, nothing written
+    // outside the project (nor anywhere: a push writes no files at all).
+    let auth = format!("Bearer {admin}");
+    let outside = f.s.path("escaped.yaml");
+    for (label, archive, expect) in [
+        (
+            "parent",
+            hostile_archive("../escaped.yaml", b'0', b"x: 1\n", ""),
+            "`..`",
+        ),
+        (
+            "absolute",
+            hostile_archive(&outside.display().to_string(), b'0', b"x: 1\n", ""),
+            "absolute",
+        ),
+        (
+            "symlink",
+            hostile_archive("flow.yaml", b'2', b"", "/etc/passwd"),
+            "symbolic link",
+        ),
+        (
+            "hardlink",
+            hostile_archive("flow.yaml", b'1', b"", "/etc/passwd"),
+            "hard link",
+        ),
+        (
+            "bomb",
+            hostile_archive("big.yaml", b'0', &vec![b'a'; 100 << 20], ""),
+            "bytes",
+        ),
+        (
+            "garbage",
+            b"PK\x03\x04 not a tarball".to_vec(),
+            "not a readable",
+        ),
+    ] {
+        let reply = http_body(
+            port,
+            "POST",
+            &format!("/api/projects/evil/revisions?revision={label}"),
+            &[("authorization", &auth)],
+            Some(("application/gzip", &archive)),
+        )
+        .unwrap();
+        assert_eq!(reply.status, 422, "{label}: {}", reply.body);
+        let error = reply.json();
+        assert_eq!(error["error"]["code"], "invalid", "{label}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expect), "{label}: {message}");
+    }
+    assert!(!outside.exists());
+    assert_eq!(
+        f.number("SELECT count(*) FROM revisions r JOIN projects p ON p.id = r.project_id WHERE p.name = 'evil'"),
+        0
+    );
+    let logs = f.server_logs();
+    assert!(!logs.contains(PLANTED), "a secret in the server log");
+}
+
+#[test]
+fn fuzzing_the_api_from_its_openapi_document_finds_no_5xx_and_nothing_off_schema() {
+    let schemathesis =
+        std::env::var("SLUICE_TEST_SCHEMATHESIS").unwrap_or_else(|_| "schemathesis".into());
+    let mut f = Fleet::new("fuzz");
+    f.s.write(
+        "proj/flow.yaml",
+        "schedule: {daily: '02:00'}\ntasks:\n  - {name: one, sh: 'echo fuzzed'}\n",
+    );
+    f.ok(&["push", "proj", "--project", "p", "--revision", "v1"]);
+    let token = f.token("admin", "fuzz");
+    let port = f.api_server();
+    f.ok(&["start", "p", "flow"]);
+    f.wait_attempt(1, Duration::from_secs(60));
+    let report = std::env::var_os("SLUICE_TEST_ARTIFACTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| f.s.path("artifacts"))
+        .join("schemathesis");
+    let out = std::process::Command::new(&schemathesis)
+        .arg("run")
+        .arg(format!("http://127.0.0.1:{port}/api/openapi.json"))
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,\
+             response_schema_conformance,ignored_auth",
+        ])
+        // Revoking tokens would revoke the fuzzer's own.
+        .args(["--exclude-path", "/api/tokens/{id}"])
+        .args([
+            "--max-examples",
+            "30",
+            "--seed",
+            "20261202",
+            "--workers",
+            "2",
+        ])
+        .args(["--report", "junit", "--report-dir"])
+        .arg(&report)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("{schemathesis}: {e} (cargo xtask test installs it from PyPI)"));
+    let text = output_text(&out);
+    assert!(
+        out.status.success(),
+        "schemathesis found problems (report in {}):\n{text}\nserver log:\n{}",
+        report.display(),
+        f.server_logs()
+    );
+    // It really ran the operations: the summary counts them.
+    assert!(text.contains("passed"), "{text}");
+}
+
 #[test]
 fn the_web_ui_in_a_real_browser() {
     let mut f = Fleet::new("ui");
@@ -1109,7 +1383,7 @@ fn the_web_ui_in_a_real_browser() {
     );
     f.s.write(
         "proj/flaky.yaml",
-        &format!(
+        format!(
             "tasks:\n  - {{name: first, sh: 'echo first'}}\n  - {{name: check, sh: 'test -f {}/fixed'}}\n",
             out.display()
         ),
@@ -1169,6 +1443,7 @@ fn the_web_ui_in_a_real_browser() {
     // The fleet page shows the worker; sign out ends the session.
     b.click("a[data-nav='fleet']");
     b.element("tr[data-worker]", long);
+    b.wait_text("#plugins", long, |t| t.contains("generate"));
     b.screenshot("6-fleet");
     b.click("#sign-out");
     b.element("#sign-in", long);

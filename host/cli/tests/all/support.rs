@@ -199,6 +199,18 @@ pub fn http(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> std::io::Result<HttpReply> {
+    let body = body.map(|b| ("application/json", b.as_bytes()));
+    http_body(port, method, path, headers, body)
+}
+
+/// [`http`] with a body of any type: `(content type, bytes)`.
+pub fn http_body(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+) -> std::io::Result<HttpReply> {
     use std::io::{Read, Write};
     let mut socket = std::net::TcpStream::connect(("127.0.0.1", port))?;
     socket.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
@@ -207,15 +219,16 @@ pub fn http(
     for (k, v) in headers {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
-    if let Some(body) = body {
+    if let Some((content_type, body)) = body {
         request.push_str(&format!(
-            "content-type: application/json\r\ncontent-length: {}\r\n",
+            "content-type: {content_type}\r\ncontent-length: {}\r\n",
             body.len()
         ));
     }
     request.push_str("\r\n");
-    request.push_str(body.unwrap_or(""));
-    socket.write_all(request.as_bytes())?;
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body.map_or(&[][..], |(_, b)| b));
+    socket.write_all(&bytes)?;
     // Read the head, then exactly the body its framing says: a server may
     // keep the connection open despite `Connection: close`.
     let mut reader = std::io::BufReader::new(socket);
