@@ -742,13 +742,13 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     let mut which = "all".to_string();
     let mut rows: u64 = 5_000_000;
     let mut object_gb = 5.0;
-    let mut tasks: u64 = 20_000;
+    let mut tasks: Option<u64> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--rows" => rows = it.next().context("--rows N")?.replace('_', "").parse()?,
             "--object-gb" => object_gb = it.next().context("--object-gb G")?.parse()?,
-            "--tasks" => tasks = it.next().context("--tasks N")?.replace('_', "").parse()?,
+            "--tasks" => tasks = Some(it.next().context("--tasks N")?.replace('_', "").parse()?),
             other => which = other.to_string(),
         }
     }
@@ -767,13 +767,22 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         "filter" => filter(),
         "db" => db(&work, rows),
         "s3" => s3(&work, rows, object_gb),
-        "queue" => queue(tasks),
+        "queue" => queue(tasks.unwrap_or(20_000)),
+        "api" => api(tasks.unwrap_or(1_000_000)),
         "all" => {
             files(&work, rows)?;
             filter()
         }
-        other => bail!("unknown benchmark {other}: use files, filter, db, s3, queue or all"),
+        other => bail!("unknown benchmark {other}: use files, filter, db, s3, queue, api or all"),
     }
+}
+
+/// The REST API with a million historic tasks in PostgreSQL against the
+/// same requests on a nearly empty store (two databases of its own).
+fn api(tasks: u64) -> Result<()> {
+    let url = crate::services::postgres_database("sluice_bench_api")?;
+    println!("\n### REST API: {tasks} historic tasks vs an empty store (PostgreSQL)");
+    run(Command::new(bench_bin()).args(["api", &url, &tasks.to_string()]))
 }
 
 /// The task queue on the local PostgreSQL: empty tasks leased and completed

@@ -52,7 +52,7 @@ fn main() -> Result<()> {
         "bench" => bench::run_bench(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test | lint | build-plugins | bench [files|filter|all]>"
+                "usage: cargo xtask <demo | test | lint | build-plugins | bench [files|filter|db|s3|queue|api|all]>"
             );
             if task == "help" {
                 Ok(())
@@ -279,6 +279,7 @@ fn test() -> Result<()> {
     };
     let (s3_denying, _s3_denying_server) = services::s3_server(5056, true)?;
     services::browser()?;
+    let schemathesis = services::pypi_tool("schemathesis", "schemathesis")?;
     lint_deploy()?;
     let target = target_dir();
     let artifacts = target.join("test-artifacts");
@@ -294,7 +295,8 @@ fn test() -> Result<()> {
         .env("SLUICE_TEST_S3_DENYING_ENDPOINT", &s3_denying)
         .env("SLUICE_TEST_PLUGIN_DIR", bin_dir().join("test-plugins"))
         .env("SLUICE_TEST_WASM_TARGET_DIR", wasm_target_dir())
-        .env("SLUICE_TEST_ARTIFACTS", &artifacts))?;
+        .env("SLUICE_TEST_ARTIFACTS", &artifacts)
+        .env("SLUICE_TEST_SCHEMATHESIS", schemathesis.get_program()))?;
     eprintln!(
         "test artifacts (browser screenshots): {}",
         artifacts.display()

@@ -11,6 +11,8 @@
 //!   plugins: the native floor for `sluice run` on the same file.
 //! - `generate-to-parquet <rows> <out.parquet>`: the generator compiled
 //!   natively writing Parquet: the floor for the `generate` source.
+//! - `api <postgres-url> <tasks>`: REST API latency with that many historic
+//!   tasks beside a nearly empty store.
 //! - `time <cmd…>`: run a command, print wall seconds and peak RSS as JSON.
 //! - `count-parquet <file>`: rows in a Parquet file (outputs are verified).
 
@@ -28,6 +30,7 @@ use sluice_filter_select::{Config as SelectConfig, SelectTransformer};
 use sluice_runtime::{Grants, Limits, Runtime, RuntimeConfig};
 use sluice_sdk::Transformer as _;
 
+mod api;
 mod queue;
 
 fn main() -> Result<()> {
@@ -42,6 +45,7 @@ fn main() -> Result<()> {
             generate_to_parquet(arg(&args, 1)?.parse()?, Path::new(arg(&args, 2)?))
         }
         Some("time") => time(&args[1..]),
+        Some("api") => api::api(arg(&args, 1)?, arg(&args, 2)?.parse()?),
         Some("queue") => queue::queue(
             arg(&args, 1)?,
             arg(&args, 2)?.parse()?,

@@ -1359,6 +1359,8 @@ fn fuzzing_the_api_from_its_openapi_document_finds_no_5xx_and_nothing_off_schema
         .args(["--report", "junit", "--report-dir"])
         .arg(&report)
         .env("NO_COLOR", "1")
+        // Its hypothesis database goes in the scratch directory, not the clone.
+        .current_dir(f.s.path(""))
         .output()
         .unwrap_or_else(|e| panic!("{schemathesis}: {e} (cargo xtask test installs it from PyPI)"));
     let text = output_text(&out);
