@@ -177,8 +177,12 @@ pub fn materialize(root: &Path, files: &BTreeMap<String, String>) -> std::io::Re
     }
     let parent = root.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
+    // Unique per call: a worker's tasks of one attempt materialize the
+    // same revision at once, in one process as well as in several.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = parent.join(format!(
-        ".{}.tmp-{}",
+        ".{}.tmp-{}-{call}",
         root.file_name().unwrap_or_default().to_string_lossy(),
         std::process::id()
     ));
@@ -202,5 +206,38 @@ pub fn materialize(root: &Path, files: &BTreeMap<String, String>) -> std::io::Re
             Ok(())
         }
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tasks of one attempt start together and each materializes the
+    /// revision: all of them must find it whole.
+    #[test]
+    fn many_tasks_materialize_one_revision_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("revisions").join("1");
+        let files: BTreeMap<String, String> = (0..50)
+            .map(|i| (format!("jobs/j{i}.yaml"), format!("n: {i}\n")))
+            .collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| materialize(&root, &files)))
+                .collect();
+            for h in handles {
+                h.join().unwrap().unwrap();
+            }
+        });
+        assert_eq!(
+            std::fs::read_to_string(root.join("jobs/j49.yaml")).unwrap(),
+            "n: 49\n"
+        );
+        let left: Vec<_> = std::fs::read_dir(root.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["1"], "no temporary directory is left behind");
     }
 }
