@@ -81,6 +81,16 @@ impl ApiState {
         }))
     }
 
+    /// Start listing the installed plugins in the background, so the first
+    /// `GET /api/plugins` does not wait for every component to compile.
+    pub fn warm_plugins(&self) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let listed = state.plugins().await.len();
+            tracing::debug!(plugins = listed, "installed plugins listed");
+        });
+    }
+
     /// The installed plugins, listed once (they come with the image).
     pub async fn plugins(&self) -> &[PluginView] {
         self.0

@@ -634,6 +634,7 @@ pub async fn server(ctx: &Ctx, args: &ServerArgs) -> Result<()> {
         };
         let state = sluice_api::ApiState::new(ctx.store.clone(), config, secret_key()?)
             .with_plugins(plugin_lister(ctx));
+        state.warm_plugins();
         let rx = shutdown.clone();
         tracing::info!(listen = %args.listen, "api listening");
         tasks.spawn(async move {
