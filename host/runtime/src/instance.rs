@@ -96,7 +96,12 @@ impl Sandbox {
         }
         self.store
             .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
-        match f(&mut self.store) {
+        let started = std::time::Instant::now();
+        let returned = f(&mut self.store);
+        self.plugin
+            .call_times()
+            .record(self.plugin.name(), call, started.elapsed());
+        match returned {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(Error::Plugin {
                 plugin: self.plugin.name().into(),

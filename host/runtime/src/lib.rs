@@ -15,6 +15,7 @@
 mod batch;
 mod bindings;
 mod cache;
+mod call_times;
 pub mod capability;
 mod error;
 mod instance;
@@ -22,6 +23,7 @@ mod limits;
 mod plugin;
 
 pub use batch::{Batch, SchemaDecoder, decode_schema, encode_messages, encode_schema, same_fields};
+pub use call_times::{CALL_SECONDS_BUCKETS, CallHistogram, CallTimes};
 pub use capability::http::{HttpGrant, Secret};
 pub use capability::{BlobGrant, ConnectionUrl, Grants};
 pub use error::{Error, ErrorKind, Result};

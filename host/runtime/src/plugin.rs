@@ -10,6 +10,7 @@ use wasmtime::{Config, Engine, Store};
 
 use crate::bindings::{self, filter, sink, source};
 use crate::cache::ComponentCache;
+use crate::call_times::CallTimes;
 use crate::capability::{Grants, HostState};
 use crate::error::{Error, Result};
 use crate::instance::{FilterInstance, Sandbox, SinkInstance, SourceInstance, call_error};
@@ -134,6 +135,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
     cache: Option<ComponentCache>,
+    call_times: Arc<CallTimes>,
     _ticker: EpochTicker,
 }
 
@@ -188,8 +190,14 @@ impl Runtime {
             engine,
             linker: Arc::new(linker),
             cache,
+            call_times: Arc::new(CallTimes::default()),
             _ticker: EpochTicker { stop },
         })
+    }
+
+    /// How long the calls into every plugin loaded here have taken.
+    pub fn call_times(&self) -> &CallTimes {
+        &self.call_times
     }
 
     /// Load a plugin from a `.wasm` component file: from the cache when it
@@ -257,6 +265,7 @@ impl Runtime {
                 exports,
                 wit: version,
                 info: None,
+                call_times: self.call_times.clone(),
                 report: LoadReport {
                     from_cache,
                     elapsed: Duration::ZERO,
@@ -291,6 +300,7 @@ struct PluginInner {
     wit: String,
     info: Option<PluginInfo>,
     report: LoadReport,
+    call_times: Arc<CallTimes>,
 }
 
 /// A compiled, linked plugin; cheap to clone and to instantiate per task.
@@ -327,6 +337,11 @@ impl Plugin {
             .as_ref()
             .map(|i| i.name.as_str())
             .unwrap_or(&self.inner.label)
+    }
+
+    /// Where its instances count how long their calls take.
+    pub(crate) fn call_times(&self) -> &CallTimes {
+        &self.inner.call_times
     }
 
     pub(crate) fn new_store(&self, grants: Arc<Grants>, limits: &Limits) -> Store<HostState> {
