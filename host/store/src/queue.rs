@@ -1098,7 +1098,7 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::workflows::{NewAttempt, NewTask, RetryPolicy};
     use crate::{Error, Pruned};
@@ -1470,7 +1470,7 @@ mod tests {
 
     /// A fresh database on the test PostgreSQL, when one is given (as
     /// `cargo xtask test` does).
-    async fn fresh_postgres(name: &str) -> Option<String> {
+    pub(crate) async fn fresh_postgres(name: &str) -> Option<String> {
         let Ok(base) = std::env::var("SLUICE_TEST_POSTGRES_URL") else {
             eprintln!("SLUICE_TEST_POSTGRES_URL is not set: skipped");
             return None;
