@@ -717,6 +717,50 @@ async fn health_readiness_and_metrics() {
     ] {
         assert!(metrics.text.contains(line), "{line}: {}", metrics.text);
     }
+    // What workers add is served as counters and histograms.
+    let delta = |name: &str, labels: &str, value: f64| sluice_store::MetricDelta {
+        name: name.into(),
+        labels: labels.into(),
+        value,
+    };
+    let read = r#"plugin="file",call="reader.next""#;
+    api.state
+        .store()
+        .add_metric_totals(&[
+            delta("sluice_tasks_succeeded_total", r#"kind="transfer""#, 3.0),
+            delta(
+                "sluice_plugin_rows_total",
+                r#"plugin="file",stage="source""#,
+                1500.0,
+            ),
+            delta(
+                "sluice_plugin_call_seconds_bucket",
+                &format!("{read},le=\"0.01\""),
+                2.0,
+            ),
+            delta(
+                "sluice_plugin_call_seconds_bucket",
+                &format!("{read},le=\"+Inf\""),
+                3.0,
+            ),
+            delta("sluice_plugin_call_seconds_sum", read, 0.75),
+            delta("sluice_plugin_call_seconds_count", read, 3.0),
+        ])
+        .await
+        .unwrap();
+    let metrics = api.as_token(&viewer, "GET", "/metrics", None).await.text;
+    for line in [
+        "# TYPE sluice_tasks_succeeded_total counter",
+        "sluice_tasks_succeeded_total{kind=\"transfer\"} 3",
+        "sluice_plugin_rows_total{plugin=\"file\",stage=\"source\"} 1500",
+        "# TYPE sluice_plugin_call_seconds histogram",
+        "sluice_plugin_call_seconds_bucket{plugin=\"file\",call=\"reader.next\",le=\"0.01\"} 2\n\
+         sluice_plugin_call_seconds_bucket{plugin=\"file\",call=\"reader.next\",le=\"+Inf\"} 3\n\
+         sluice_plugin_call_seconds_sum{plugin=\"file\",call=\"reader.next\"} 0.75\n\
+         sluice_plugin_call_seconds_count{plugin=\"file\",call=\"reader.next\"} 3\n",
+    ] {
+        assert!(metrics.contains(line), "{line}: {metrics}");
+    }
     let public = new_api(ApiConfig {
         metrics_public: true,
         ..ApiConfig::default()

@@ -13,6 +13,7 @@ use sluice_store::{LeasedTask, Outcome, RunStatus, Store};
 use sluice_workflow::Params;
 use tokio::sync::watch;
 
+use crate::metrics::WorkerMetrics;
 use crate::state::StoreState;
 
 /// Why a running task is asked to stop.
@@ -33,6 +34,7 @@ pub struct Executor {
     plugins: PluginDirs,
     allow_sh: bool,
     http: reqwest::Client,
+    metrics: WorkerMetrics,
 }
 
 /// Where a task runs and what it may know.
@@ -142,7 +144,18 @@ impl Executor {
             plugins,
             allow_sh,
             http,
+            metrics: WorkerMetrics::default(),
         }
+    }
+
+    /// What the tasks run here add to the fleet's metrics, not yet flushed.
+    pub fn metrics(&self) -> &WorkerMetrics {
+        &self.metrics
+    }
+
+    /// Add what gathered (and the plugins' call times) to the store.
+    pub async fn flush_metrics(&self) {
+        self.metrics.flush(&self.store, &self.runtime).await;
     }
 
     /// Run a task to its outcome, stopping early when `stop` says so.
@@ -305,6 +318,7 @@ impl Executor {
                     "outputs": summary.outputs,
                 });
                 ctx.log.line(&format!("transfer done: {line}"));
+                self.metrics.transfer_moved(&summary);
                 if let Some(run) = run {
                     let _ = self
                         .store

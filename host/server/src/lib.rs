@@ -10,6 +10,7 @@ mod error;
 mod execute;
 mod launch;
 mod logs;
+mod metrics;
 mod operate;
 mod project;
 mod queue_metrics;
@@ -25,6 +26,7 @@ pub use error::{Error, Result};
 pub use execute::Executor;
 pub use launch::{Launch, SessionTime, push_project, start_workflow};
 pub use logs::{LogSink, read_log};
+pub use metrics::{WorkerMetrics, label_value};
 pub use operate::{
     Backfill, backfill, retry_attempt, schedule_of, set_schedule_enabled, skip_schedule,
     start_latest,

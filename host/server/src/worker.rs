@@ -188,8 +188,10 @@ impl Worker {
                     .insert(task.id, stop_tx);
                 let worker = self.clone();
                 let done = done_tx.clone();
+                self.executor.metrics().task_started(&task.kind);
                 tokio::spawn(async move {
                     let outcome = worker.run_task(&task, stop_rx).await;
+                    worker.executor.metrics().task_ended(&task.kind, &outcome);
                     worker
                         .running
                         .lock()
@@ -208,6 +210,7 @@ impl Worker {
         let _ = reporter.await;
         beats.abort();
         listener.abort();
+        self.executor.flush_metrics().await;
         let _ = self
             .store
             .worker_alive(&cfg.id, &host(), &cfg.roles, true)
@@ -389,6 +392,7 @@ impl Worker {
                                 let _ = finished.send(Some(*status));
                             }
                         }
+                        self.executor.flush_metrics().await;
                         break;
                     }
                     Err(e) => {
@@ -432,6 +436,8 @@ impl Worker {
                     .store
                     .worker_alive(&cfg.id, &host(), &cfg.roles, stopping)
                     .await;
+                // Long transfers' call times show while they run.
+                self.executor.flush_metrics().await;
             }
             beat += 1;
             tokio::select! {

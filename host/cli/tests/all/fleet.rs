@@ -958,7 +958,10 @@ fn the_rest_api_drives_a_fleet_with_tokens_and_a_signed_in_admin() {
     std::fs::create_dir_all(&out).unwrap();
     f.s.write(
         "proj/flow.yaml",
-        "params: {out: /nowhere}\ntasks:\n  - {name: one, sh: 'echo hello-from-one'}\n  - {name: two, sh: 'test -f ${out}/fixed'}\n",
+        "params: {out: /nowhere}\ntasks:\n  \
+         - name: make\n    transfer:\n      source: {plugin: generate, config: {rows: 500, seed: 3}}\n      \
+         sink: {plugin: file, grants: {blob: '${out}'}, config: {path: made.csv, mode: overwrite}}\n  \
+         - {name: one, sh: 'echo hello-from-one'}\n  - {name: two, sh: 'test -f ${out}/fixed'}\n",
     );
     f.ok(&["push", "proj", "--project", "p", "--revision", "v1"]);
     let token = f.token("operator", "ci");
@@ -1043,6 +1046,46 @@ fn the_rest_api_drives_a_fleet_with_tokens_and_a_signed_in_admin() {
         "{}",
         metrics.body
     );
+    // What the worker counted: the transfer's rows per plugin (it ran once:
+    // the retry resumed after it), the failed try, the plugins' calls.
+    let t0 = Instant::now();
+    let wanted = [
+        "sluice_plugin_rows_total{plugin=\"generate\",stage=\"source\"} 500\n",
+        "sluice_plugin_rows_total{plugin=\"file\",stage=\"sink\"} 500\n",
+        "sluice_tasks_succeeded_total{kind=\"transfer\"} 1\n",
+        "sluice_tasks_failed_total{kind=\"sh\"} 1\n",
+        "sluice_plugin_call_seconds_bucket{plugin=\"file\",call=\"writer.commit\",le=\"+Inf\"} 1\n",
+    ];
+    loop {
+        let metrics = call("GET", "/metrics", None).body;
+        let missing: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|l| !metrics.contains(l))
+            .collect();
+        if missing.is_empty() {
+            let sink = metrics
+                .lines()
+                .find(|l| {
+                    l.starts_with("sluice_plugin_bytes_total{plugin=\"file\",stage=\"sink\"}")
+                })
+                .unwrap_or_else(|| panic!("no sink bytes: {metrics}"));
+            let bytes: u64 = sink.rsplit(' ').next().unwrap().parse().unwrap();
+            let written = std::fs::metadata(out.join("made.csv")).unwrap().len();
+            assert_eq!(bytes, written, "{sink}");
+            let reads = metrics
+                .lines()
+                .find(|l| l.starts_with("sluice_plugin_call_seconds_count{plugin=\"generate\",call=\"reader.next\"}"))
+                .unwrap_or_else(|| panic!("no generate reads: {metrics}"));
+            assert!(!reads.ends_with(" 0"), "{reads}");
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "metrics lack {missing:?}:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // The admin signs in with the password from the environment, and sets
     // a secret with the session's CSRF token.
@@ -1333,6 +1376,25 @@ fn fuzzing_the_api_from_its_openapi_document_finds_no_5xx_and_nothing_off_schema
     let port = f.api_server();
     f.ok(&["start", "p", "flow"]);
     f.wait_attempt(1, Duration::from_secs(60));
+    // Listing the plugins compiles each one the first time (the server
+    // starts that at boot); the fuzzer's 10 s read timeout is for the
+    // API, not for a cold compile on a busy machine.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let auth = format!("Bearer {token}");
+        match http(
+            port,
+            "GET",
+            "/api/plugins",
+            &[("authorization", &auth)],
+            None,
+        ) {
+            Ok(reply) if reply.status == 200 => break,
+            Ok(reply) => panic!("GET /api/plugins: {} {}", reply.status, reply.body),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            Err(e) => panic!("GET /api/plugins never answered: {e}"),
+        }
+    }
     let report = std::env::var_os("SLUICE_TEST_ARTIFACTS")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| f.s.path("artifacts"))
