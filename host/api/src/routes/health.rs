@@ -172,8 +172,14 @@ fn totals(out: &mut String, samples: &[(String, String, f64)]) {
             format!("{family}_sum"),
             format!("{family}_count"),
         );
-        // series labels -> (le, labels, value) and its sum and count.
-        let mut series: BTreeMap<&str, Vec<(f64, &str, f64)>> = BTreeMap::new();
+        // Per series (its labels without `le`): buckets, sum and count.
+        #[derive(Default)]
+        struct Series<'a> {
+            buckets: Vec<(f64, &'a str, f64)>,
+            sum: Option<f64>,
+            count: Option<f64>,
+        }
+        let mut series: BTreeMap<&str, Series> = BTreeMap::new();
         for (name, labels, value) in samples {
             if *name == bucket {
                 let (base, le) = labels.rsplit_once(",le=\"").unwrap_or(("", labels));
@@ -183,22 +189,22 @@ fn totals(out: &mut String, samples: &[(String, String, f64)]) {
                 } else {
                     le.parse().unwrap_or(f64::NAN)
                 };
-                series
-                    .entry(base)
-                    .or_default()
-                    .push((bound, labels, *value));
-            } else if *name == sum || *name == count {
-                series.entry(labels).or_default();
+                let s = series.entry(base).or_default();
+                s.buckets.push((bound, labels, *value));
+            } else if *name == sum {
+                series.entry(labels).or_default().sum = Some(*value);
+            } else if *name == count {
+                series.entry(labels).or_default().count = Some(*value);
             }
         }
-        for (base, mut buckets) in series {
-            buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-            for (_, labels, value) in buckets {
+        for (base, mut s) in series {
+            s.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for (_, labels, value) in s.buckets {
                 sample(out, &bucket, labels, value);
             }
-            for name in [&sum, &count] {
-                if let Some((_, _, value)) = samples.iter().find(|s| &s.0 == name && s.1 == base) {
-                    sample(out, name, base, *value);
+            for (name, value) in [(&sum, s.sum), (&count, s.count)] {
+                if let Some(value) = value {
+                    sample(out, name, base, value);
                 }
             }
         }
