@@ -2,9 +2,9 @@
 //! and failed, rows and bytes each plugin moved, and how long the calls
 //! into plugins took.
 //!
-//! Increases gather here and go to the store in one statement after each
-//! batch of finished tasks and with the heartbeat, never on the path that
-//! leases or runs a task. A store outage keeps them for the next flush.
+//! Increases gather here and go to the store in one transaction with each
+//! heartbeat and when the worker stops, never on the path that leases, runs
+//! or reports a task. A store outage keeps them for the next flush.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -392,7 +392,6 @@ impl Worker {
                                 let _ = finished.send(Some(*status));
                             }
                         }
-                        self.executor.flush_metrics().await;
                         break;
                     }
                     Err(e) => {
@@ -436,9 +435,10 @@ impl Worker {
                     .store
                     .worker_alive(&cfg.id, &host(), &cfg.roles, stopping)
                     .await;
-                // Long transfers' call times show while they run.
-                self.executor.flush_metrics().await;
             }
+            // Off the lease and report paths: what a worker counted reaches
+            // /metrics within a heartbeat, long transfers' call times too.
+            self.executor.flush_metrics().await;
             beat += 1;
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
