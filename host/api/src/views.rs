@@ -1,6 +1,7 @@
 //! What the API returns: the store's records as JSON, times as RFC 3339.
+//! They deserialize too, so the remote CLI reads exactly what is served.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sluice_store::{AttemptRecord, SessionRecord, TaskRecord};
 use utoipa::ToSchema;
@@ -50,7 +51,7 @@ impl From<SessionRecord> for SessionView {
 }
 
 /// One run of a session.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AttemptView {
     /// Attempt id.
     pub id: i64,
@@ -96,7 +97,7 @@ impl From<AttemptRecord> for AttemptView {
 }
 
 /// A task of an attempt.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TaskView {
     /// Task id.
     pub id: i64,

@@ -314,7 +314,7 @@ pub async fn workflow(ctx: &Ctx, command: &WorkflowCommand) -> Result<()> {
             )
             .await?;
             let tasks = ctx.store.tasks(attempt.id).await?;
-            output::print_tasks(&tasks);
+            output::print_tasks(&views(tasks));
             println!(
                 "workflow {} (project {project}), session {}: attempt {} {}",
                 attempt.workflow,
@@ -510,7 +510,7 @@ pub async fn schedule(ctx: &Ctx, command: &ScheduleCommand) -> Result<()> {
     match command {
         ScheduleCommand::List => {
             let all = store.schedules(None).await?;
-            output::print_schedules(&all);
+            output::print_schedules(&views(all));
         }
         ScheduleCommand::Enable { project, workflow } => {
             sluice_server::set_schedule_enabled(store, project, workflow, true).await?;
@@ -698,25 +698,28 @@ pub async fn attempts(
     before: Option<i64>,
     limit: i64,
 ) -> Result<()> {
-    let list = ctx
+    // One more than asked says whether there is a next page.
+    let mut list = ctx
         .store
-        .attempts(project, workflow, None, before, limit)
+        .attempts(project, workflow, None, before, limit.saturating_add(1))
         .await?;
-    output::print_attempts(&list);
+    let more = list.len() as i64 > limit;
+    list.truncate(limit.max(0) as usize);
+    let next = more.then(|| list.last().map(|a| a.id.to_string())).flatten();
+    output::print_attempts(&views(list), next.as_deref());
     Ok(())
+}
+
+/// Store records as the API serves them, for the printers both share.
+fn views<R, V: From<R>>(records: Vec<R>) -> Vec<V> {
+    records.into_iter().map(V::from).collect()
 }
 
 pub async fn tasks(ctx: &Ctx, attempt: i64) -> Result<()> {
     let a = ctx.store.attempt(attempt).await?;
     let tasks = ctx.store.tasks(attempt).await?;
-    output::print_tasks(&tasks);
-    println!(
-        "attempt {} of {}/{}: {}",
-        a.id,
-        a.project,
-        a.workflow,
-        a.status.as_str()
-    );
+    output::print_tasks(&views(tasks));
+    output::print_attempt_status(&a.into());
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use sluice_api::{AttemptView, ScheduleView, TaskView};
 use sluice_pipeline::{Progress, Summary};
 use sluice_runtime::{Plugin, StreamInfo};
 use sluice_store::RunRecord;
@@ -195,20 +196,21 @@ impl ProgressReporter {
     }
 }
 
-fn when(ms: Option<i64>) -> String {
-    ms.map(|t| sluice_workflow::format_time(t, "UTC"))
+fn took(ms: Option<i64>) -> String {
+    ms.map(|ms| format!("{:.1}s", ms as f64 / 1000.0))
         .unwrap_or_else(|| "-".into())
 }
 
-fn took(start: Option<i64>, end: Option<i64>) -> String {
-    match (start, end) {
-        (Some(s), Some(e)) => format!("{:.1}s", (e - s) as f64 / 1000.0),
-        _ => "-".into(),
-    }
+fn or_dash(text: Option<&str>) -> &str {
+    text.unwrap_or("-")
 }
 
-/// An attempt's tasks as a table: one line each, errors under their task.
-pub fn print_tasks(tasks: &[sluice_store::TaskRecord]) {
+/// An attempt's tasks as a table: one line each, what a transfer moved and
+/// the error of a task that failed under their task.
+///
+/// Local commands and `--server` print the same table: both hand over the
+/// API's views, built from the store's records or read from the server.
+pub fn print_tasks(tasks: &[TaskView]) {
     println!(
         "{:>6}  {:<10} {:<9} {:>7} {:>8}  NAME",
         "ID", "STATE", "KIND", "RETRIES", "TOOK"
@@ -220,7 +222,7 @@ pub fn print_tasks(tasks: &[sluice_store::TaskRecord]) {
             t.state,
             t.kind,
             t.retries,
-            took(t.started_at, t.finished_at),
+            took(t.duration_ms),
             t.name
         );
         if let Some(summary) = &t.summary {
@@ -232,38 +234,50 @@ pub fn print_tasks(tasks: &[sluice_store::TaskRecord]) {
     }
 }
 
-/// Attempts as a table.
-pub fn print_attempts(attempts: &[sluice_store::AttemptRecord]) {
+/// The line under a task table: which attempt, and how it ended.
+pub fn print_attempt_status(a: &AttemptView) {
     println!(
-        "{:>6}  {:<10} {:<26} {:<26} {:>8}  PROJECT/WORKFLOW",
+        "attempt {} of {}/{}: {}",
+        a.id, a.project, a.workflow, a.status
+    );
+}
+
+/// Attempts as a table, newest first; `next` is where the next page
+/// starts, when there is one.
+pub fn print_attempts(attempts: &[AttemptView], next: Option<&str>) {
+    println!(
+        "{:>6}  {:<10} {:<24} {:<24} {:>8}  PROJECT/WORKFLOW",
         "ID", "STATUS", "SESSION", "CREATED", "TOOK"
     );
     for a in attempts {
         println!(
-            "{:>6}  {:<10} {:<26} {:<26} {:>8}  {}/{}",
+            "{:>6}  {:<10} {:<24} {:<24} {:>8}  {}/{}",
             a.id,
-            a.status.as_str(),
-            when(Some(a.session_time)),
-            when(Some(a.created_at)),
-            took(Some(a.created_at), a.finished_at),
+            a.status,
+            a.session_time,
+            a.created_at,
+            took(a.duration_ms),
             a.project,
             a.workflow
         );
     }
+    if let Some(next) = next {
+        println!("(more: --before {next})");
+    }
 }
 
 /// Schedules with their next run time.
-pub fn print_schedules(schedules: &[sluice_store::ScheduleRecord]) {
+pub fn print_schedules(schedules: &[ScheduleView]) {
     println!(
-        "{:<8} {:<26} {:<26}  PROJECT/WORKFLOW  SPEC",
+        "{:<8} {:<24} {:<24}  PROJECT/WORKFLOW  SPEC",
         "ENABLED", "NEXT RUN", "LAST SESSION"
     );
     for s in schedules {
         println!(
-            "{:<8} {:<26} {:<26}  {}/{}  {}",
+            "{:<8} {:<24} {:<24}  {}/{}  {}",
             if s.enabled { "yes" } else { "no" },
-            when(Some(s.next_run_time)),
-            when(s.last_session_time),
+            or_dash(s.next_run_time.as_deref()),
+            or_dash(s.last_session_time.as_deref()),
             s.project,
             s.workflow,
             s.spec

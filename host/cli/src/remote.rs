@@ -8,9 +8,12 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use sluice_api::{AttemptView, ScheduleView, TaskView};
 
 use crate::fleet::{ScheduleCommand, SecretsCommand};
+use crate::output;
 
 /// A server's API, with the caller's token.
 pub struct Remote {
@@ -151,57 +154,17 @@ impl Remote {
         let page = self
             .get(&format!("/api/attempts?{}", query.join("&")))
             .await?;
-        println!(
-            "{:>8}  {:<28} {:<24} {:<10} {:>9}",
-            "ATTEMPT", "WORKFLOW", "SESSION", "STATUS", "SECONDS"
-        );
-        for a in items(&page) {
-            println!(
-                "{:>8}  {:<28} {:<24} {:<10} {:>9}",
-                a["id"],
-                format!("{}/{}", text(&a["project"]), text(&a["workflow"])),
-                text(&a["session_time"]),
-                text(&a["status"]),
-                seconds(&a["duration_ms"]),
-            );
-        }
-        if let Some(next) = page["next_cursor"].as_str() {
-            println!("(more: --before {next})");
-        }
+        let attempts: Vec<AttemptView> = read("attempts", &page["items"])?;
+        output::print_attempts(&attempts, page["next_cursor"].as_str());
         Ok(())
     }
 
     /// `sluice tasks`.
     pub async fn tasks(&self, attempt: i64) -> Result<()> {
         let list = self.get(&format!("/api/attempts/{attempt}/tasks")).await?;
-        println!(
-            "{:<40} {:<10} {:>7} {:>9} {:>12}",
-            "TASK", "STATE", "RETRIES", "SECONDS", "ROWS"
-        );
-        for t in list["tasks"].as_array().into_iter().flatten() {
-            println!(
-                "{:<40} {:<10} {:>7} {:>9} {:>12}",
-                text(&t["name"]),
-                text(&t["state"]),
-                t["retries"],
-                seconds(&t["duration_ms"]),
-                t["summary"]["rows"]
-                    .as_u64()
-                    .map(|r| r.to_string())
-                    .unwrap_or_default(),
-            );
-            if let Some(error) = t["error"].as_str() {
-                println!("    error: {error}");
-            }
-        }
-        let a = &list["attempt"];
-        println!(
-            "attempt {} of {}/{}: {}",
-            a["id"],
-            text(&a["project"]),
-            text(&a["workflow"]),
-            text(&a["status"])
-        );
+        let tasks: Vec<TaskView> = read("tasks", &list["tasks"])?;
+        output::print_tasks(&tasks);
+        output::print_attempt_status(&read("attempt", &list["attempt"])?);
         Ok(())
     }
 
@@ -333,19 +296,8 @@ impl Remote {
         match command {
             ScheduleCommand::List => {
                 let page = self.get("/api/schedules?limit=500").await?;
-                println!(
-                    "{:<36} {:<8} {:<26} {:<26}",
-                    "WORKFLOW", "ENABLED", "NEXT RUN", "LAST SESSION"
-                );
-                for s in items(&page) {
-                    println!(
-                        "{:<36} {:<8} {:<26} {:<26}",
-                        format!("{}/{}", text(&s["project"]), text(&s["workflow"])),
-                        s["enabled"],
-                        text(&s["next_run_time"]),
-                        text(&s["last_session_time"]),
-                    );
-                }
+                let schedules: Vec<ScheduleView> = read("schedules", &page["items"])?;
+                output::print_schedules(&schedules);
             }
             ScheduleCommand::Enable { project, workflow } => {
                 self.post(&at(project, workflow, "enable"), json!({}))
@@ -406,6 +358,12 @@ enum Body {
     Gzip(Vec<u8>),
 }
 
+/// Part of a response as the API's own view type.
+fn read<T: DeserializeOwned>(what: &str, value: &Value) -> Result<T> {
+    serde_json::from_value(value.clone())
+        .with_context(|| format!("the server's {what} are not what this sluice reads"))
+}
+
 fn items(page: &Value) -> impl Iterator<Item = &Value> {
     page["items"].as_array().into_iter().flatten()
 }
@@ -425,12 +383,6 @@ fn join(v: &Value) -> String {
         .map(text)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn seconds(ms: &Value) -> String {
-    ms.as_i64()
-        .map(|ms| format!("{:.1}", ms as f64 / 1000.0))
-        .unwrap_or_default()
 }
 
 /// A name as one URL path segment or query value.

@@ -289,7 +289,7 @@ fn next_run(s: &ScheduleRecord) -> Option<String> {
 }
 
 /// A workflow's schedule.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ScheduleView {
     /// Id.
     pub id: i64,

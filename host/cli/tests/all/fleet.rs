@@ -1205,6 +1205,16 @@ fn the_cli_drives_a_server_through_its_api_with_a_token_and_hostile_archives_are
         );
         output_text(&out)
     };
+    // What the fleet commands print through the API is what they print
+    // on the store.
+    let same = |args: &[&str]| {
+        let (there, here) = (remote(&viewer, args).stdout, f.sluice(args).stdout);
+        assert_eq!(
+            String::from_utf8_lossy(&there),
+            String::from_utf8_lossy(&here),
+            "sluice {args:?} through the API and on the store"
+        );
+    };
 
     // A viewer may not push; without a token, nothing.
     let refused = remote(
@@ -1243,11 +1253,19 @@ fn the_cli_drives_a_server_through_its_api_with_a_token_and_hostile_archives_are
     );
     let schedules = remote_ok(&viewer, &["schedule", "list"]);
     assert!(
-        schedules.contains("p/daily") && schedules.contains("true"),
+        schedules
+            .lines()
+            .any(|l| l.starts_with("yes ") && l.contains("p/daily")),
         "{schedules}"
     );
     remote_ok(&admin, &["schedule", "disable", "p", "daily"]);
-    assert!(remote_ok(&viewer, &["schedule", "list"]).contains("false"));
+    let schedules = remote_ok(&viewer, &["schedule", "list"]);
+    assert!(
+        schedules
+            .lines()
+            .any(|l| l.starts_with("no ") && l.contains("p/daily")),
+        "{schedules}"
+    );
 
     remote_ok(&admin, &["secrets", "set", "p", "key", "--value", PLANTED]);
     let secrets = remote_ok(&admin, &["secrets", "list", "p"]);
@@ -1260,7 +1278,9 @@ fn the_cli_drives_a_server_through_its_api_with_a_token_and_hostile_archives_are
     let started = remote_ok(&admin, &["start", "p", "flow", "-p", &out_param]);
     assert!(started.contains("started attempt 1"), "{started}");
     assert_eq!(f.wait_attempt(1, Duration::from_secs(60)), "failed");
+    // The same table as `sluice tasks` on the store prints.
     let tasks = remote_ok(&viewer, &["tasks", "1"]);
+    same(&["tasks", "1"]);
     assert!(
         tasks.contains("+flow+two") && tasks.contains("failed"),
         "{tasks}"
@@ -1282,6 +1302,12 @@ fn the_cli_drives_a_server_through_its_api_with_a_token_and_hostile_archives_are
         attempts.contains("succeeded") && attempts.contains("failed"),
         "{attempts}"
     );
+    same(&["attempts", "--project", "p"]);
+    // A page at a time, the same through the API as on the store.
+    let first = remote_ok(&viewer, &["attempts", "--limit", "1"]);
+    assert!(first.contains("(more: --before 2)"), "{first}");
+    same(&["attempts", "--limit", "1"]);
+    same(&["schedule", "list"]);
 
     // The plugins the server has, as they describe themselves.
     let listed = http(
