@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, InstancePre, Linker};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine, ProfilingStrategy, Store};
 
 use crate::bindings::{self, filter, sink, source};
 use crate::cache::ComponentCache;
@@ -63,6 +63,9 @@ fn wit_versions(component: &Component, engine: &Engine) -> Vec<String> {
 
 /// How often the epoch advances: the granularity of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Set (to anything) to have plugin code show up by name in `perf`.
+pub const PERF_MAP_VAR: &str = "SLUICE_PERF_MAP";
 
 /// Runtime settings.
 #[derive(Debug, Clone, Default)]
@@ -154,6 +157,11 @@ impl Runtime {
         let mut wasm_config = Config::new();
         wasm_config.wasm_component_model(true);
         wasm_config.epoch_interruption(true);
+        // `perf record` of a run then names each plugin function
+        // (/tmp/perf-<pid>.map): how a connector author finds a hot loop.
+        if std::env::var_os(PERF_MAP_VAR).is_some() {
+            wasm_config.profiler(ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&wasm_config).map_err(|e| load_err(e.to_string()))?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| load_err(e.to_string()))?;
