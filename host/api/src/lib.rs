@@ -27,11 +27,11 @@ use utoipa_axum::router::OpenApiRouter;
 pub use access::Role;
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorDetail};
 pub use page::{Page, PageQuery};
-pub use routes::workflows::ScheduleView;
-pub use views::{AttemptView, TaskView};
 pub use routes::admin::{CreatedToken, create_token, put_user_record};
 pub use routes::plugins::PluginView;
+pub use routes::workflows::ScheduleView;
 pub use state::{ApiConfig, ApiState, PluginLister};
+pub use views::{AttemptView, TaskView};
 
 #[derive(OpenApi)]
 #[openapi(

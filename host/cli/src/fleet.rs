@@ -705,7 +705,9 @@ pub async fn attempts(
         .await?;
     let more = list.len() as i64 > limit;
     list.truncate(limit.max(0) as usize);
-    let next = more.then(|| list.last().map(|a| a.id.to_string())).flatten();
+    let next = more
+        .then(|| list.last().map(|a| a.id.to_string()))
+        .flatten();
     output::print_attempts(&views(list), next.as_deref());
     Ok(())
 }
