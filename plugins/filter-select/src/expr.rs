@@ -601,9 +601,12 @@ fn eval(e: &Expr, batch: &RecordBatch) -> Result<Value, String> {
 /// `column in ('a', 'b', …)` over a string column, in one pass.
 ///
 /// The general path runs one equality kernel per item and ORs the results;
-/// this compares each value's length first and its bytes only when the
-/// length matches, with no call per row (in wasm, a `memcmp` call per row
-/// was most of a string filter's time). `None` when it does not apply.
+/// this reads each value once, with no call per row (in wasm, a `memcmp`
+/// call per row was most of a string filter's time). When every item is at
+/// most 8 bytes, a value is one masked 64-bit word compared with each item
+/// without a branch: with values like `'alpha'`/`'bravo'` in random order a
+/// length test per item mispredicts on most rows. `None` when it does not
+/// apply.
 fn strings_in(column: &Value, items: &[Literal], negated: bool) -> Option<BooleanArray> {
     let Value::Array(array) = column else {
         return None;
@@ -616,39 +619,49 @@ fn strings_in(column: &Value, items: &[Literal], negated: bool) -> Option<Boolea
             _ => None,
         })
         .collect::<Option<_>>()?;
-    // Values of up to 8 bytes compare as one masked 64-bit word.
-    let needles: Vec<(usize, u64, u64)> = wanted
-        .iter()
-        .map(|w| {
-            let mut word = [0u8; 8];
-            let n = w.len().min(8);
-            word[..n].copy_from_slice(&w[..n]);
-            let mask = if w.len() >= 8 {
-                u64::MAX
-            } else {
-                (1u64 << (8 * w.len())) - 1
-            };
-            (w.len(), u64::from_le_bytes(word), mask)
-        })
-        .collect();
     let offsets = strings.value_offsets();
     let data = strings.value_data();
-    let hits = BooleanBuffer::collect_bool(strings.len(), |i| {
-        let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
-        let len = end - start;
-        let word = data
-            .get(start..start + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
-        let found = needles.iter().zip(&wanted).any(|(&(n, w, mask), bytes)| {
-            n == len
-                && match word {
-                    Some(v) if len <= 8 => v & mask == w,
-                    _ => &data[start..end] == *bytes,
-                }
-        });
-        found != negated
-    });
+    let hits = if wanted.iter().all(|w| w.len() <= 8) {
+        let needles: Vec<(usize, u64)> = wanted.iter().map(|w| (w.len(), word(w))).collect();
+        BooleanBuffer::collect_bool(strings.len(), |i| {
+            let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+            let len = end - start;
+            // Bytes past the value are masked off; a value longer than 8
+            // bytes matches no item by its length alone.
+            let v = match data.get(start..start + 8) {
+                Some(b) => u64::from_le_bytes(b.try_into().expect("8 bytes")),
+                None => word(&data[start..end.min(start + 8)]),
+            } & mask(len);
+            let mut found = false;
+            for &(n, w) in &needles {
+                found |= (len == n) & (v == w);
+            }
+            found != negated
+        })
+    } else {
+        BooleanBuffer::collect_bool(strings.len(), |i| {
+            let value = &data[offsets[i] as usize..offsets[i + 1] as usize];
+            wanted.iter().any(|w| value == *w) != negated
+        })
+    };
     Some(BooleanArray::new(hits, strings.nulls().cloned()))
+}
+
+/// Up to 8 bytes as a little-endian word, zero-padded.
+fn word(bytes: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = bytes.len().min(8);
+    w[..n].copy_from_slice(&bytes[..n]);
+    u64::from_le_bytes(w)
+}
+
+/// The low `len` bytes of a word (all of it from 8 on).
+fn mask(len: usize) -> u64 {
+    if len >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * len)) - 1
+    }
 }
 
 /// Evaluate a predicate over a batch: one boolean per row.
@@ -723,6 +736,67 @@ mod tests {
             rows("(amount = 5)"),
             [Some(true), Some(false), None, Some(false)]
         );
+    }
+
+    #[test]
+    fn string_in_matches_item_by_item_equality() {
+        // Short and long values, prefixes of items, the empty string, a
+        // value of exactly 8 bytes and values at the very end of the data
+        // buffer; then the same over a slice (offsets not from zero).
+        let pool = [
+            "",
+            "a",
+            "al",
+            "alpha",
+            "alphabet",
+            "alphabets",
+            "bravo",
+            "brav",
+            "zz",
+            "charlie",
+        ];
+        let mut x = 7u64;
+        let values: Vec<Option<&str>> = (0..500)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let pick = (x >> 33) as usize % (pool.len() + 1);
+                pool.get(pick).copied()
+            })
+            .collect();
+        let full = RecordBatch::try_from_iter([(
+            "s",
+            Arc::new(StringArray::from(values.clone())) as ArrayRef,
+        )])
+        .unwrap();
+        for batch in [full.clone(), full.slice(3, 400)] {
+            for list in [
+                vec!["alpha", "bravo"],
+                vec!["", "alphabet"],
+                vec!["al", "zz", "charlie"],
+                vec!["alphabets", "a"],
+            ] {
+                let src = format!(
+                    "s in ({})",
+                    list.iter()
+                        .map(|v| format!("'{v}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let got = evaluate(&parse(&src).unwrap(), &batch).unwrap();
+                let column = batch
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .unwrap();
+                let want: Vec<Option<bool>> = column
+                    .iter()
+                    .map(|v| v.map(|v| list.contains(&v)))
+                    .collect();
+                assert_eq!(got.iter().collect::<Vec<_>>(), want, "{src}");
+            }
+        }
     }
 
     #[test]
