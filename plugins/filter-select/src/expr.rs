@@ -641,7 +641,7 @@ fn strings_in(column: &Value, items: &[Literal], negated: bool) -> Option<Boolea
     } else {
         BooleanBuffer::collect_bool(strings.len(), |i| {
             let value = &data[offsets[i] as usize..offsets[i + 1] as usize];
-            wanted.iter().any(|w| value == *w) != negated
+            wanted.contains(&value) != negated
         })
     };
     Some(BooleanArray::new(hits, strings.nulls().cloned()))
