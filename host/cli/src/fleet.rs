@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
+use sluice_api::{AttemptView, Page};
 use sluice_server::{
     Executor, InPlace, Launch, Scheduler, SessionTime, Worker, WorkerConfig, now_ms, push_project,
     read_dir, run_in_place, worker_id,
@@ -698,17 +699,13 @@ pub async fn attempts(
     before: Option<i64>,
     limit: i64,
 ) -> Result<()> {
-    // One more than asked says whether there is a next page.
-    let mut list = ctx
+    // One more than asked says whether there is a next page, as in the API.
+    let list = ctx
         .store
         .attempts(project, workflow, None, before, limit.saturating_add(1))
         .await?;
-    let more = list.len() as i64 > limit;
-    list.truncate(limit.max(0) as usize);
-    let next = more
-        .then(|| list.last().map(|a| a.id.to_string()))
-        .flatten();
-    output::print_attempts(&views(list), next.as_deref());
+    let page = Page::from_fetched(views(list), limit, |a: &AttemptView| a.id.to_string());
+    output::print_attempts(&page.items, page.next_cursor.as_deref());
     Ok(())
 }
 

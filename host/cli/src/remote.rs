@@ -360,7 +360,7 @@ enum Body {
 
 /// Part of a response as the API's own view type.
 fn read<T: DeserializeOwned>(what: &str, value: &Value) -> Result<T> {
-    serde_json::from_value(value.clone())
+    T::deserialize(value)
         .with_context(|| format!("the server's {what} are not what this sluice reads"))
 }
 
