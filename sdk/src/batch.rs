@@ -14,11 +14,12 @@ use crate::{Error, Result};
 
 #[cfg(target_arch = "wasm32")]
 use {
-    crate::__wit::sluice::plugin::types as wit,
-    arrow_buffer::Buffer,
-    arrow_ipc::reader::FileDecoder,
+    crate::__wit::sluice::plugin::{arrays as wit_arrays, types as wit},
+    arrow_array::{ArrayRef, RecordBatchOptions, make_array},
+    arrow_buffer::{BooleanBuffer, Buffer, NullBuffer},
+    arrow_data::{ArrayData, ArrayDataBuilder},
     arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteOptions, write_message},
-    arrow_ipc::{Block, MessageHeader, MetadataVersion},
+    arrow_schema::DataType,
     std::cell::RefCell,
     std::sync::Arc,
 };
@@ -105,18 +106,19 @@ impl Batch {
         decode_schema(&self.0.schema())
     }
 
-    /// Copy the batch into the plugin.
+    /// Copy the batch into the plugin: each Arrow buffer once, straight
+    /// from the host's memory into the plugin's.
     ///
     /// # Errors
-    /// When the IPC bytes do not decode (a host bug).
+    /// When what the host sends does not fit the schema (a host bug).
     pub fn to_record_batch(&self) -> Result<RecordBatch> {
-        BatchDecoder::new(&self.0.schema())?.decode(self.0.to_ipc())
+        self.to_record_batch_with(&decode_schema(&self.0.schema())?)
     }
 
-    /// Copy the batch into the plugin with a decoder for its known schema:
-    /// what transformers use, so the schema is not fetched per batch.
-    pub(crate) fn to_record_batch_with(&self, decoder: &mut BatchDecoder) -> Result<RecordBatch> {
-        decoder.decode(self.0.to_ipc())
+    /// Copy the batch into the plugin, its schema known: what transformers
+    /// use, so the schema is not fetched per batch.
+    pub(crate) fn to_record_batch_with(&self, schema: &SchemaRef) -> Result<RecordBatch> {
+        from_arrays(schema, wit_arrays::to_arrays(&self.0))
     }
 
     pub(crate) fn into_wit(self) -> wit::Batch {
@@ -183,12 +185,12 @@ impl Batch {
 pub(crate) fn encode_messages(batch: &RecordBatch) -> Result<Vec<u8>> {
     let options = IpcWriteOptions::default();
     let mut tracker = DictionaryTracker::new(false);
-    let (dictionaries, message) = IpcDataGenerator::default().encode(
-        batch,
-        &mut tracker,
-        &options,
-        &mut Default::default(),
-    )?;
+    let generator = IpcDataGenerator::default();
+    // Encoding the schema numbers its dictionaries, as the host's decoder
+    // (primed with this schema's IPC) numbers them.
+    generator.schema_to_bytes_with_dictionary_tracker(&batch.schema(), &mut tracker, &options);
+    let (dictionaries, message) =
+        generator.encode(batch, &mut tracker, &options, &mut Default::default())?;
     let mut out = Vec::with_capacity(batch.get_array_memory_size() + 512);
     for encoded in dictionaries.into_iter().chain(std::iter::once(message)) {
         write_message(&mut out, encoded, &options)?;
@@ -196,68 +198,119 @@ pub(crate) fn encode_messages(batch: &RecordBatch) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Decodes the host's schema-less batch messages for one schema.
+/// Rebuild a batch from its arrays as the host laid them out
+/// (`wit/arrays.wit`): the buffers become the arrays' own, with no copy
+/// unless one is not aligned for its type.
 #[cfg(target_arch = "wasm32")]
-pub(crate) struct BatchDecoder {
-    decoder: FileDecoder,
+fn from_arrays(schema: &SchemaRef, arrays: wit_arrays::BatchArrays) -> Result<RecordBatch> {
+    let rows = usize::try_from(arrays.rows).map_err(|_| bad_arrays("row count"))?;
+    let mut layouts = arrays.arrays.into_iter();
+    let mut buffers = arrays.buffers.into_iter();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            Ok(make_array(array(
+                f.data_type(),
+                &mut layouts,
+                &mut buffers,
+            )?))
+        })
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    if layouts.next().is_some() || buffers.next().is_some() {
+        return Err(bad_arrays("more arrays or buffers than the schema has"));
+    }
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )?)
 }
 
 #[cfg(target_arch = "wasm32")]
-impl BatchDecoder {
-    #[allow(unsafe_code)]
-    pub(crate) fn new(schema_ipc: &[u8]) -> Result<BatchDecoder> {
-        let schema = decode_schema(schema_ipc)?;
-        // SAFETY: batches decoded here come from the host, which wrote them
-        // with Arrow's own IPC writer from batches it had already validated
-        // (everything a plugin hands the host is validated there).
-        // Validating again would only repeat the host's work on every batch.
-        let decoder =
-            unsafe { FileDecoder::new(schema, MetadataVersion::V5).with_skip_validation(true) };
-        Ok(BatchDecoder { decoder })
-    }
+fn bad_arrays(what: &str) -> Error {
+    Error::internal(format!("bad batch arrays from the host: {what}"))
+}
 
-    fn decode(&mut self, messages: Vec<u8>) -> Result<RecordBatch> {
-        let bad = |what: &str| Error::internal(format!("bad IPC batch from the host: {what}"));
-        let buf = Buffer::from_vec(messages);
-        let mut at = 0;
-        let mut batch = None;
-        while at < buf.len() {
-            let bytes = &buf[at..];
-            let word = |i: usize| {
-                bytes
-                    .get(i..i + 4)
-                    .map(|w| i32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-                    .ok_or_else(|| bad("truncated message"))
-            };
-            // A message: continuation marker, metadata length, metadata, body.
-            let (prefix, meta_len) = match word(0)? {
-                -1 => (8, word(4)?),
-                len => (4, len),
-            };
-            let meta_end = prefix + usize::try_from(meta_len).map_err(|_| bad("length"))?;
-            let message = arrow_ipc::root_as_message(
-                bytes
-                    .get(prefix..meta_end)
-                    .ok_or_else(|| bad("truncated metadata"))?,
-            )
-            .map_err(|e| bad(&e.to_string()))?;
-            let body_len = usize::try_from(message.bodyLength()).map_err(|_| bad("length"))?;
-            let total = meta_end + body_len;
-            if total > bytes.len() {
-                return Err(bad("truncated body"));
+/// One array of type `dt` and its children, depth first.
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)]
+fn array(
+    dt: &DataType,
+    layouts: &mut impl Iterator<Item = wit_arrays::ArrayLayout>,
+    buffers: &mut impl Iterator<Item = Vec<u8>>,
+) -> Result<ArrayData> {
+    let layout = layouts
+        .next()
+        .ok_or_else(|| bad_arrays("fewer arrays than the schema has"))?;
+    let size = |n: u64| usize::try_from(n).map_err(|_| bad_arrays("size"));
+    let (len, offset) = (size(layout.length)?, size(layout.offset)?);
+    let mut take = || {
+        buffers
+            .next()
+            .map(Buffer::from_vec)
+            .ok_or_else(|| bad_arrays("fewer buffers than the arrays need"))
+    };
+    let nulls = match layout.null_count {
+        0 => None,
+        count => {
+            let bits = take()?;
+            let start = size(layout.validity_offset)?;
+            if bits.len() * 8 < start.saturating_add(len) {
+                return Err(bad_arrays("validity bitmap too short"));
             }
-            let block = Block::new(at as i64, meta_end as i32, body_len as i64);
-            let slice = buf.slice_with_length(at, total);
-            match message.header_type() {
-                MessageHeader::DictionaryBatch => self.decoder.read_dictionary(&block, &slice)?,
-                MessageHeader::RecordBatch => {
-                    batch = self.decoder.read_record_batch(&block, &slice)?
-                }
-                other => return Err(bad(&format!("unexpected {other:?} message"))),
-            }
-            at += total;
+            let bits = BooleanBuffer::new(bits, start, len);
+            // SAFETY: the count is the host's, for the bitmap it laid out
+            // (checked by `validate` below).
+            Some(unsafe { NullBuffer::new_unchecked(bits, size(count)?) })
         }
-        batch.ok_or_else(|| bad("no record batch"))
+    };
+    let values = (0..layout.buffers)
+        .map(|_| take())
+        .collect::<Result<Vec<_>>>()?;
+    let child_types = children(dt);
+    if child_types.len() != layout.children as usize {
+        return Err(bad_arrays(&format!(
+            "{dt} has {} children, the host sent {}",
+            child_types.len(),
+            layout.children
+        )));
+    }
+    let child_data = child_types
+        .into_iter()
+        .map(|t| array(t, layouts, buffers))
+        .collect::<Result<Vec<_>>>()?;
+    let builder = ArrayDataBuilder::new(dt.clone())
+        .len(len)
+        .offset(offset)
+        .nulls(nulls)
+        .buffers(values)
+        .child_data(child_data)
+        .align_buffers(true);
+    // SAFETY: the arrays come from the host, which holds only batches it
+    // validated (everything a plugin hands it is validated there), so their
+    // values are not checked again here. Their shape is: buffer counts and
+    // sizes, offsets and lengths (`validate`, which reads no values).
+    let data = unsafe { builder.build_unchecked() };
+    data.validate()?;
+    Ok(data)
+}
+
+/// The types of an array's children, in Arrow's order.
+#[cfg(target_arch = "wasm32")]
+fn children(dt: &DataType) -> Vec<&DataType> {
+    match dt {
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => vec![f.data_type()],
+        DataType::Struct(fields) => fields.iter().map(|f| f.data_type()).collect(),
+        DataType::Union(fields, _) => fields.iter().map(|(_, f)| f.data_type()).collect(),
+        DataType::Dictionary(_, values) => vec![values.as_ref()],
+        DataType::RunEndEncoded(ends, values) => vec![ends.data_type(), values.data_type()],
+        _ => Vec::new(),
     }
 }
 

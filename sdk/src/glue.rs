@@ -8,9 +8,11 @@ use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use arrow_schema::SchemaRef;
+
 use crate::__wit::exports::sluice::plugin::{filter, sink, source};
 use crate::__wit::sluice::plugin::types as wit;
-use crate::batch::{Batch, BatchDecoder, decode_schema, encode_schema};
+use crate::batch::{Batch, decode_schema, encode_schema};
 use crate::traits::{config_schema, parse_config};
 use crate::{
     Error, Event, Filter, Info, OutputColumn, Partition, Plan, Reader, Sink, Source, SyncMode,
@@ -54,7 +56,10 @@ impl filter::GuestTransformer for Unsupported {
     fn plan(&self) -> Option<filter::Plan> {
         None
     }
-    fn select(&self, _columns: wit::Batch) -> Result<filter::Selection, wit::Error> {
+    fn keep(&self, _columns: wit::Batch) -> Result<Vec<u8>, wit::Error> {
+        Err(Error::unsupported("transforming").into())
+    }
+    fn compute(&self, _columns: wit::Batch) -> Result<wit::Batch, wit::Error> {
         Err(Error::unsupported("transforming").into())
     }
     fn process(&self, _batch: wit::Batch) -> Result<Vec<wit::Batch>, wit::Error> {
@@ -241,12 +246,15 @@ other_exports!(
 /// Exports a [`Filter`]; named by [`export_filter!`](crate::export_filter).
 pub struct FilterPlugin<T>(PhantomData<T>);
 
-/// A [`Transformer`] behind the WIT `transformer` resource, with a decoder
-/// for its input schema (known at open, so never sent again), or for the
-/// columns its plan reads.
+/// A [`Transformer`] behind the WIT `transformer` resource, with the
+/// schemas of what it is given (known at open, so never sent again): the
+/// whole input for `process`, or the columns its plan's `keep` and
+/// `compute` read.
 pub struct TransformerAdapter<T: Filter> {
     transformer: RefCell<T::Transformer>,
-    input: RefCell<BatchDecoder>,
+    input: SchemaRef,
+    keep_input: SchemaRef,
+    compute_input: SchemaRef,
     plan: Option<Plan>,
 }
 
@@ -275,18 +283,23 @@ impl<T: Filter> filter::GuestTransformer for TransformerAdapter<T> {
         let input = decode_schema(&input_schema)?;
         let transformer = T::open(config, input.clone())?;
         let plan = transformer.plan();
-        let decoder = match &plan {
-            Some(plan) => {
-                let read = input.project(&plan.reads).map_err(|e| {
-                    Error::internal(format!("the plan reads a column the input lacks: {e}"))
-                })?;
-                BatchDecoder::new(&encode_schema(&Arc::new(read)))?
-            }
-            None => BatchDecoder::new(&input_schema)?,
+        let columns = |reads: &[usize]| {
+            input.project(reads).map(Arc::new).map_err(|e| {
+                Error::internal(format!("the plan reads a column the input lacks: {e}"))
+            })
+        };
+        let (keep_input, compute_input) = match &plan {
+            Some(plan) => (
+                columns(plan.keep_reads.as_deref().unwrap_or_default())?,
+                columns(&plan.compute_reads)?,
+            ),
+            None => (columns(&[])?, columns(&[])?),
         };
         Ok(filter::Transformer::new(TransformerAdapter::<T> {
             transformer: RefCell::new(transformer),
-            input: RefCell::new(decoder),
+            input,
+            keep_input,
+            compute_input,
             plan,
         }))
     }
@@ -297,8 +310,10 @@ impl<T: Filter> filter::GuestTransformer for TransformerAdapter<T> {
 
     fn plan(&self) -> Option<filter::Plan> {
         let index = |i: usize| u32::try_from(i).expect("fewer than 2^32 columns");
+        let indexes = |reads: &[usize]| reads.iter().map(|&i| index(i)).collect();
         self.plan.as_ref().map(|p| filter::Plan {
-            reads: p.reads.iter().map(|&i| index(i)).collect(),
+            keep_reads: p.keep_reads.as_deref().map(indexes),
+            compute_reads: indexes(&p.compute_reads),
             columns: p
                 .columns
                 .iter()
@@ -310,19 +325,20 @@ impl<T: Filter> filter::GuestTransformer for TransformerAdapter<T> {
         })
     }
 
-    fn select(&self, columns: wit::Batch) -> Result<filter::Selection, wit::Error> {
-        let columns = Batch(columns).to_record_batch_with(&mut self.input.borrow_mut())?;
-        let selection = self.transformer.borrow_mut().select(columns)?;
-        let keep = selection.keep.map(|k| k.sliced().as_slice().to_vec());
-        let computed = match selection.computed {
-            Some(c) => Some(Batch::from_record_batch(&c)?.into_wit()),
-            None => None,
-        };
-        Ok(filter::Selection { keep, computed })
+    fn keep(&self, columns: wit::Batch) -> Result<Vec<u8>, wit::Error> {
+        let columns = Batch(columns).to_record_batch_with(&self.keep_input)?;
+        let keep = self.transformer.borrow_mut().keep(columns)?;
+        Ok(keep.sliced().as_slice().to_vec())
+    }
+
+    fn compute(&self, columns: wit::Batch) -> Result<wit::Batch, wit::Error> {
+        let rows = Batch(columns).to_record_batch_with(&self.compute_input)?;
+        let computed = self.transformer.borrow_mut().compute(rows)?;
+        Ok(Batch::from_record_batch(&computed)?.into_wit())
     }
 
     fn process(&self, batch: wit::Batch) -> Result<Vec<wit::Batch>, wit::Error> {
-        let batch = Batch(batch).to_record_batch_with(&mut self.input.borrow_mut())?;
+        let batch = Batch(batch).to_record_batch_with(&self.input)?;
         let out = self.transformer.borrow_mut().process(batch)?;
         hand_over(out)
     }

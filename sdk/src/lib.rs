@@ -43,6 +43,7 @@ pub mod testing;
 mod traits;
 
 pub use arrow_array;
+pub use arrow_buffer;
 pub use arrow_schema;
 pub use batch::{Batch, decode_schema, encode_schema};
 pub use error::{Error, ErrorKind, Result};
@@ -50,7 +51,7 @@ pub use schemars;
 pub use serde_json;
 /// Names shared with the host: type names (`parse_type`), file formats.
 pub use sluice_types as types;
-pub use sluice_types::columnar::{OutputColumn, Plan, Selection};
+pub use sluice_types::columnar::{OutputColumn, Plan, keep_where};
 pub use traits::{
     CommitInfo, Event, Filter, Info, Partition, Reader, Sink, Source, StreamInfo, SyncMode,
     Transformer, Writer,

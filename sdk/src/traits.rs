@@ -4,10 +4,11 @@
 //! does; unsupported operations answer with a clear config error.
 
 use arrow_array::RecordBatch;
+use arrow_buffer::BooleanBuffer;
 use arrow_schema::SchemaRef;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
-use sluice_types::columnar::{self, Plan, Selection};
+use sluice_types::columnar::{self, Plan};
 
 use crate::{Batch, Error, Result};
 
@@ -152,10 +153,12 @@ pub trait Filter: 'static {
 /// Row-wise transformers implement [`process`](Transformer::process) (and
 /// [`finish`](Transformer::finish) if they hold rows back). Column-wise ones
 /// (keep some rows, pass some columns through, compute others) implement
-/// [`plan`](Transformer::plan) and [`select`](Transformer::select) instead:
-/// the host then sends only the columns the plan reads and assembles the
-/// output natively, which is what makes a wasm filter nearly as fast as
-/// native code. `process` then has a default built from the two.
+/// [`plan`](Transformer::plan), [`keep`](Transformer::keep) and
+/// [`compute`](Transformer::compute) instead: the host then sends `keep`
+/// only the columns it reads, `compute` only the columns it reads for the
+/// rows kept, and filters and assembles everything else natively, which is
+/// what makes a wasm filter nearly as fast as native code. `process` then
+/// has a default built from the three.
 pub trait Transformer: 'static {
     /// The schema of every batch returned.
     fn output_schema(&self) -> SchemaRef;
@@ -165,35 +168,55 @@ pub trait Transformer: 'static {
         None
     }
 
-    /// Column-wise: choose the rows of one batch and compute new columns
-    /// (one value per kept row). `columns` holds exactly `plan().reads`.
+    /// Column-wise: which rows of one batch to keep, one bit per row.
+    /// `columns` holds exactly the plan's `keep_reads`;
+    /// [`keep_where`](crate::keep_where) turns a boolean mask into the
+    /// answer. Called only when the plan has `keep_reads`.
     ///
     /// # Errors
     /// Whatever is wrong, typed.
-    fn select(&mut self, columns: RecordBatch) -> Result<Selection> {
+    fn keep(&mut self, columns: RecordBatch) -> Result<BooleanBuffer> {
         let _ = columns;
         Err(Error::internal(
-            "this transformer has no plan, so `select` is never called",
+            "the plan has keep_reads, but the transformer has no `keep`",
+        ))
+    }
+
+    /// Column-wise: the computed columns (the plan's `Computed(k)`), one
+    /// value per row of `rows`, which holds the plan's `compute_reads` for
+    /// the kept rows only: a cast never sees a value `keep` dropped. Called
+    /// only when the plan has computed columns and some row is kept.
+    ///
+    /// # Errors
+    /// Whatever is wrong, typed.
+    fn compute(&mut self, rows: RecordBatch) -> Result<RecordBatch> {
+        let _ = rows;
+        Err(Error::internal(
+            "the plan has computed columns, but the transformer has no `compute`",
         ))
     }
 
     /// Transform one batch into zero or more.
     ///
-    /// The default serves column-wise transformers, through the same
-    /// assembly as the host ([`sluice_types::columnar::assemble`]).
+    /// The default serves column-wise transformers, through the same code
+    /// as the host ([`sluice_types::columnar::run`]).
     ///
     /// # Errors
     /// Whatever is wrong, typed.
     fn process(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
         let Some(plan) = self.plan() else {
             return Err(Error::internal(
-                "a transformer must implement `process` or `plan` and `select`",
+                "a transformer must implement `process`, or `plan` with `keep` or `compute`",
             ));
         };
-        let columns = plan.project(&batch).map_err(Error::internal)?;
-        let selection = self.select(columns)?;
-        let out = columnar::assemble(&batch, &plan, selection, &self.output_schema())
-            .map_err(Error::internal)?;
+        let output = self.output_schema();
+        let out =
+            columnar::run(&batch, &plan, &output, &mut Native(self)).map_err(|f| match f {
+                columnar::Failure::Filter(e) => e,
+                columnar::Failure::Invalid { call, message } => {
+                    Error::internal(format!("{call}: {message}"))
+                }
+            })?;
         Ok(if out.num_rows() == 0 {
             Vec::new()
         } else {
@@ -207,6 +230,19 @@ pub trait Transformer: 'static {
     /// Whatever is wrong, typed.
     fn finish(&mut self) -> Result<Vec<RecordBatch>> {
         Ok(Vec::new())
+    }
+}
+
+/// A transformer answering the host's column-wise questions in-process.
+struct Native<'a, T: ?Sized>(&'a mut T);
+
+impl<T: Transformer + ?Sized> columnar::ColumnWise for Native<'_, T> {
+    type Error = Error;
+    fn keep(&mut self, columns: RecordBatch) -> Result<BooleanBuffer> {
+        self.0.keep(columns)
+    }
+    fn compute(&mut self, rows: RecordBatch) -> Result<RecordBatch> {
+        self.0.compute(rows)
     }
 }
 

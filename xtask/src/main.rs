@@ -38,6 +38,7 @@ const TEST_PLUGINS: &[(&str, &str)] = &[
     ("misbehave", "source-misbehave"),
     ("http-probe", "source-http-probe"),
     ("future-wit", "source-future-wit"),
+    ("echo", "filter-echo"),
 ];
 
 fn main() -> Result<()> {

@@ -56,7 +56,11 @@ const GATHER_FROM_BYTES: usize = 256 * 1024;
 fn encode_small(batch: &RecordBatch) -> Vec<u8> {
     let options = IpcWriteOptions::default();
     let mut tracker = DictionaryTracker::new(false);
-    let (dictionaries, message) = IpcDataGenerator::default()
+    let generator = IpcDataGenerator::default();
+    // Encoding the schema numbers its dictionaries, as a decoder primed
+    // with the schema's IPC numbers them.
+    generator.schema_to_bytes_with_dictionary_tracker(&batch.schema(), &mut tracker, &options);
+    let (dictionaries, message) = generator
         .encode(batch, &mut tracker, &options, &mut Default::default())
         .expect("encoding a valid batch cannot fail");
     let mut out = Vec::with_capacity(batch.get_array_memory_size() + 512);

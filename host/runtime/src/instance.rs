@@ -7,7 +7,7 @@
 use arrow::buffer::{BooleanBuffer, Buffer};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use sluice_types::columnar::{OutputColumn, Plan, Selection, assemble};
+use sluice_types::columnar::{self, ColumnWise, Failure, OutputColumn, Plan};
 use wasmtime::Store;
 use wasmtime::component::{Resource, ResourceAny};
 
@@ -409,8 +409,10 @@ impl FilterInstance {
 
 /// A plan from the guest, checked against the schemas it will meet.
 fn checked_plan(plan: filter::Plan, input: &SchemaRef, output: &SchemaRef) -> Result<Plan, String> {
+    let indexes = |reads: Vec<u32>| reads.into_iter().map(|i| i as usize).collect();
     let plan = Plan {
-        reads: plan.reads.into_iter().map(|i| i as usize).collect(),
+        keep_reads: plan.keep_reads.map(indexes),
+        compute_reads: indexes(plan.compute_reads),
         columns: plan
             .columns
             .into_iter()
@@ -440,12 +442,45 @@ fn checked_plan(plan: filter::Plan, input: &SchemaRef, output: &SchemaRef) -> Re
 fn keep_bits(bytes: Vec<u8>, rows: usize) -> Result<BooleanBuffer, String> {
     if bytes.len() < rows.div_ceil(8) {
         return Err(format!(
-            "selection has {} bytes, {rows} rows need {}",
+            "`keep` returned {} bytes, {rows} rows need {}",
             bytes.len(),
             rows.div_ceil(8)
         ));
     }
     Ok(BooleanBuffer::new(Buffer::from_vec(bytes), 0, rows))
+}
+
+/// A column-wise transformer's two calls, for [`columnar::run`].
+struct Questions<'a> {
+    instance: &'a mut FilterInstance,
+    handle: ResourceAny,
+}
+
+impl ColumnWise for Questions<'_> {
+    type Error = crate::Error;
+
+    fn keep(&mut self, columns: RecordBatch) -> Result<BooleanBuffer> {
+        const CALL: &str = "transformer.keep";
+        let rows = columns.num_rows();
+        let input = self.instance.sandbox.lend(columns)?;
+        let (guest, handle) = (&self.instance.guest, self.handle);
+        let bytes = self
+            .instance
+            .sandbox
+            .call(CALL, |s| guest.transformer().call_keep(s, handle, input))?;
+        keep_bits(bytes, rows).map_err(|e| self.instance.sandbox.invalid(CALL, e))
+    }
+
+    fn compute(&mut self, rows: RecordBatch) -> Result<RecordBatch> {
+        const CALL: &str = "transformer.compute";
+        let input = self.instance.sandbox.lend(rows)?;
+        let (guest, handle) = (&self.instance.guest, self.handle);
+        let computed = self
+            .instance
+            .sandbox
+            .call(CALL, |s| guest.transformer().call_compute(s, handle, input))?;
+        self.instance.sandbox.take(CALL, computed)
+    }
 }
 
 /// An open transformer.
@@ -492,7 +527,7 @@ impl Transformer {
     /// The plugin's error, a sandbox failure, or an invalid batch.
     pub fn process(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
         if self.plan.is_some() {
-            return self.select(batch);
+            return self.column_wise(batch);
         }
         let handle = self.handle.expect("open until dropped");
         let input = self.instance.sandbox.lend(batch)?;
@@ -503,35 +538,23 @@ impl Transformer {
         self.collect("transformer.process", handles)
     }
 
-    /// A column-wise filter: send the columns it reads, assemble the output
-    /// here from its selection.
-    fn select(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
-        const CALL: &str = "transformer.select";
+    /// A column-wise filter: ask it which rows to keep and what it computes
+    /// (sending each question only the columns it reads), and assemble the
+    /// output here.
+    fn column_wise(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
+        let plan = self.plan.as_ref().expect("called for column-wise filters");
         let handle = self.handle.expect("open until dropped");
-        let plan = self.plan.as_ref().expect("called for column-wise filters");
-        let columns = plan
-            .project(&batch)
-            .map_err(|e| self.instance.sandbox.invalid(CALL, e))?;
-        let input = self.instance.sandbox.lend(columns)?;
-        let guest = &self.instance.guest;
-        let selection = self
-            .instance
-            .sandbox
-            .call(CALL, |s| guest.transformer().call_select(s, handle, input))?;
-        let computed = match selection.computed {
-            Some(h) => Some(self.instance.sandbox.take(CALL, h)?),
-            None => None,
+        let mut guest = Questions {
+            instance: &mut self.instance,
+            handle,
         };
-        let keep = match selection.keep {
-            Some(bytes) => Some(
-                keep_bits(bytes, batch.num_rows())
-                    .map_err(|e| self.instance.sandbox.invalid(CALL, e))?,
-            ),
-            None => None,
-        };
-        let plan = self.plan.as_ref().expect("called for column-wise filters");
-        let out = assemble(&batch, plan, Selection { keep, computed }, &self.output)
-            .map_err(|e| self.instance.sandbox.invalid(CALL, e))?;
+        let out = columnar::run(&batch, plan, &self.output, &mut guest).map_err(|f| match f {
+            Failure::Filter(e) => e,
+            Failure::Invalid { call, message } => self
+                .instance
+                .sandbox
+                .invalid(&format!("transformer.{call}"), message),
+        })?;
         Ok(if out.num_rows() == 0 {
             Vec::new()
         } else {

@@ -61,6 +61,20 @@ fn wit_versions(component: &Component, engine: &Engine) -> Vec<String> {
     found
 }
 
+/// Link every `sluice:plugin` interface a plugin may import. Each is linked
+/// on its own, not through the world's `add_to_linker`, because `arrays` is
+/// linked by hand (see [`crate::capability::arrays`]).
+fn add_plugin_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use bindings::{blob, codec, log, sql, types};
+    type Data = wasmtime::component::HasSelf<HostState>;
+    types::add_to_linker::<HostState, Data>(linker, |state| state)?;
+    log::add_to_linker::<HostState, Data>(linker, |state| state)?;
+    blob::add_to_linker::<HostState, Data>(linker, |state| state)?;
+    codec::add_to_linker::<HostState, Data>(linker, |state| state)?;
+    sql::add_to_linker::<HostState, Data>(linker, |state| state)?;
+    crate::capability::arrays::add_to_linker(linker, WIT_VERSION)
+}
+
 /// How often the epoch advances: the granularity of call deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -168,11 +182,7 @@ impl Runtime {
         // Outgoing HTTP: every request goes through the instance's grant.
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
             .map_err(|e| load_err(e.to_string()))?;
-        bindings::Plugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
-            &mut linker,
-            |state| state,
-        )
-        .map_err(|e| load_err(e.to_string()))?;
+        add_plugin_imports(&mut linker).map_err(|e| load_err(e.to_string()))?;
 
         let stop = Arc::new(AtomicBool::new(false));
         {

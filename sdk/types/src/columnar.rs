@@ -1,25 +1,34 @@
-//! Column-wise filters: a plan declared once, a row selection per batch, and
-//! the assembly of the output from both.
+//! Column-wise filters: a plan declared once, then per batch the rows to
+//! keep, the computed columns, and the assembly of the output.
 //!
-//! A filter that keeps, drops or renames columns and keeps some rows does
-//! not need to see every column. With a [`Plan`] it reads only the columns
-//! its predicate and casts use; the host keeps the others and assembles the
-//! output with [`assemble`]. The SDK's native path calls the same function,
-//! so a plugin's unit tests see exactly what the host will produce.
+//! A filter that keeps, drops, renames or computes columns and keeps some
+//! rows does not need to see every column, nor every row. With a [`Plan`]
+//! it is asked which rows to keep, given only the columns that decision
+//! reads (`keep`), and then for its computed columns, given only the
+//! columns they are computed from and only for the kept rows (`compute`):
+//! a cast never sees a value the predicate dropped, and rows that are
+//! dropped never cross into the plugin twice. Everything else is native
+//! work: the host filters and assembles with [`run`]. The SDK's native path
+//! calls the same function, so a plugin's unit tests see exactly what the
+//! host will produce.
 
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
 use arrow_buffer::BooleanBuffer;
 use arrow_schema::SchemaRef;
-use arrow_select::filter::FilterBuilder;
+use arrow_select::filter::{FilterBuilder, FilterPredicate};
 
 /// How a column-wise filter uses each batch; fixed when it opens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
-    /// Input columns the filter reads, by index in the input schema. The
-    /// batch it is given has exactly these, in this order.
-    pub reads: Vec<usize>,
+    /// Input columns `keep` reads, by index in the input schema; the batch
+    /// it is given has exactly these, in this order. `None` when the filter
+    /// keeps every row (`keep` is then never called).
+    pub keep_reads: Option<Vec<usize>>,
+    /// Input columns `compute` reads, by index in the input schema; it is
+    /// given exactly these, for the kept rows only.
+    pub compute_reads: Vec<usize>,
     /// Where each output column comes from, in output order.
     pub columns: Vec<OutputColumn>,
 }
@@ -29,27 +38,15 @@ pub struct Plan {
 pub enum OutputColumn {
     /// An input column, by index in the input schema, passed through.
     Input(usize),
-    /// A column of [`Selection::computed`], by index.
+    /// A column of what `compute` returns, by index.
     Computed(usize),
 }
 
-/// What a column-wise filter decided for one batch.
-#[derive(Debug, Clone, Default)]
-pub struct Selection {
-    /// The rows kept, one bit per input row; `None` keeps every row.
-    pub keep: Option<BooleanBuffer>,
-    /// Computed columns with one value per *kept* row, so that a cast never
-    /// sees a value the predicate dropped.
-    pub computed: Option<RecordBatch>,
-}
-
-impl Selection {
-    /// The rows where `mask` is true; null counts as false (SQL semantics).
-    pub fn keep_where(mask: &BooleanArray) -> BooleanBuffer {
-        match mask.nulls() {
-            Some(nulls) => mask.values() & nulls.inner(),
-            None => mask.values().clone(),
-        }
+/// The rows where `mask` is true; null counts as false (SQL semantics).
+pub fn keep_where(mask: &BooleanArray) -> BooleanBuffer {
+    match mask.nulls() {
+        Some(nulls) => mask.values() & nulls.inner(),
+        None => mask.values().clone(),
     }
 }
 
@@ -59,7 +56,8 @@ impl Plan {
     /// # Errors
     /// A message naming the first index out of range.
     pub fn check(&self, input_columns: usize, output_columns: usize) -> Result<(), String> {
-        if let Some(i) = self.reads.iter().find(|&&i| i >= input_columns) {
+        let reads = self.keep_reads.iter().flatten().chain(&self.compute_reads);
+        if let Some(i) = reads.into_iter().find(|&&i| i >= input_columns) {
             return Err(format!(
                 "plan reads input column {i}, but the input has {input_columns}"
             ));
@@ -82,7 +80,8 @@ impl Plan {
         Ok(())
     }
 
-    /// The number of computed columns the plan refers to.
+    /// The number of computed columns the plan refers to: `compute` is
+    /// called only when there are any.
     pub fn computed_columns(&self) -> usize {
         self.columns
             .iter()
@@ -93,94 +92,169 @@ impl Plan {
             .max()
             .unwrap_or(0)
     }
-
-    /// The columns the filter reads, out of a whole input batch.
-    ///
-    /// # Errors
-    /// When the plan does not fit the batch.
-    pub fn project(&self, input: &RecordBatch) -> Result<RecordBatch, String> {
-        input.project(&self.reads).map_err(|e| e.to_string())
-    }
 }
 
-/// Build the output batch: the input's pass-through columns and the
-/// computed ones, keeping the selected rows. Everything the filter returned
-/// is checked, so a bad selection is an error, never a panic.
+/// The two questions a column-wise filter answers for each batch.
+pub trait ColumnWise {
+    /// The filter's own error.
+    type Error;
+    /// Which rows to keep, one bit per row, given the `keep_reads` columns.
+    ///
+    /// # Errors
+    /// The filter's.
+    fn keep(&mut self, columns: RecordBatch) -> Result<BooleanBuffer, Self::Error>;
+    /// The computed columns, given the `compute_reads` columns of the kept
+    /// rows.
+    ///
+    /// # Errors
+    /// The filter's.
+    fn compute(&mut self, rows: RecordBatch) -> Result<RecordBatch, Self::Error>;
+}
+
+/// Why a column-wise filter produced no batch.
+#[derive(Debug)]
+pub enum Failure<E> {
+    /// The filter's own error, from `keep` or `compute`.
+    Filter(E),
+    /// What the filter returned does not fit the plan or the schemas.
+    Invalid {
+        /// `keep` or `compute`.
+        call: &'static str,
+        /// What does not fit.
+        message: String,
+    },
+}
+
+/// Run a column-wise filter over one batch: ask `keep` which rows to keep
+/// (given the `keep_reads` columns), filter the `compute_reads` columns to
+/// those rows, ask `compute` for the computed columns, and assemble the
+/// output in `plan.columns` order. Everything the filter returns is checked,
+/// so a bad answer is an error, never a panic.
 ///
 /// # Errors
-/// A message saying what does not fit: the selection's length, the number
-/// of computed rows or columns, or a column's type against `output`.
-pub fn assemble(
+/// The filter's error, or what does not fit: the length of the rows kept,
+/// the number of computed rows or columns, or a column's type against
+/// `output`.
+pub fn run<E>(
     input: &RecordBatch,
     plan: &Plan,
-    selection: Selection,
     output: &SchemaRef,
-) -> Result<RecordBatch, String> {
+    filter: &mut impl ColumnWise<Error = E>,
+) -> Result<RecordBatch, Failure<E>> {
+    let invalid = |call, message| Failure::Invalid { call, message };
     let rows = input.num_rows();
-    let keep = match selection.keep {
-        Some(keep) if keep.len() != rows => {
-            return Err(format!(
-                "selection has {} rows, the batch {rows}",
-                keep.len()
-            ));
+    let keep = match &plan.keep_reads {
+        None => None,
+        Some(reads) => {
+            let columns = project(input, reads).map_err(|m| invalid("keep", m))?;
+            let kept = filter.keep(columns).map_err(Failure::Filter)?;
+            if kept.len() != rows {
+                return Err(invalid(
+                    "keep",
+                    format!("{} rows kept or dropped, the batch has {rows}", kept.len()),
+                ));
+            }
+            Some(kept)
         }
-        Some(keep) if keep.count_set_bits() == rows => None,
-        other => other,
     };
-    let kept = keep.as_ref().map_or(rows, BooleanBuffer::count_set_bits);
+    let predicate = match keep {
+        Some(k) if k.count_set_bits() < rows => Some(
+            FilterBuilder::new(&BooleanArray::new(k, None))
+                .optimize()
+                .build(),
+        ),
+        _ => None,
+    };
+    let kept = predicate.as_ref().map_or(rows, FilterPredicate::count);
+    if kept == 0 {
+        return Ok(RecordBatch::new_empty(Arc::clone(output)));
+    }
+    let rows_of = |column: &ArrayRef| match &predicate {
+        Some(f) => f.filter(column).map_err(|e| e.to_string()),
+        None => Ok(Arc::clone(column)),
+    };
     let needed = plan.computed_columns();
-    let computed = match selection.computed {
-        Some(c) if c.num_columns() < needed => {
-            return Err(format!(
-                "{} computed columns returned, the plan uses {needed}",
-                c.num_columns()
+    let computed = if needed == 0 {
+        None
+    } else {
+        let from = project(input, &plan.compute_reads).map_err(|m| invalid("compute", m))?;
+        let from = match &predicate {
+            Some(_) => {
+                let columns = from
+                    .columns()
+                    .iter()
+                    .map(rows_of)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|m| invalid("compute", m))?;
+                with_rows(from.schema(), columns, kept).map_err(|m| invalid("compute", m))?
+            }
+            None => from,
+        };
+        let computed = filter.compute(from).map_err(Failure::Filter)?;
+        if computed.num_columns() < needed {
+            return Err(invalid(
+                "compute",
+                format!(
+                    "{} computed columns returned, the plan uses {needed}",
+                    computed.num_columns()
+                ),
             ));
         }
-        Some(c) if c.num_rows() != kept => {
-            return Err(format!(
-                "computed columns have {} rows, the selection keeps {kept}",
-                c.num_rows()
+        if computed.num_rows() != kept {
+            return Err(invalid(
+                "compute",
+                format!(
+                    "{} computed rows returned for {kept} kept rows",
+                    computed.num_rows()
+                ),
             ));
         }
-        None if needed > 0 => {
-            return Err(format!(
-                "no computed columns returned, the plan uses {needed}"
-            ));
-        }
-        other => other,
+        Some(computed)
     };
-    let filter = keep.map(|k| {
-        FilterBuilder::new(&BooleanArray::new(k, None))
-            .optimize()
-            .build()
-    });
     let columns = plan
         .columns
         .iter()
         .map(|c| match *c {
-            OutputColumn::Input(i) => {
-                let column = input
-                    .columns()
-                    .get(i)
-                    .ok_or_else(|| format!("no input column {i}"))?;
-                match &filter {
-                    Some(f) => f.filter(column).map_err(|e| e.to_string()),
-                    None => Ok(column.clone()),
-                }
-            }
+            OutputColumn::Input(i) => input
+                .columns()
+                .get(i)
+                .ok_or_else(|| format!("no input column {i}"))
+                .and_then(rows_of),
             OutputColumn::Computed(k) => Ok(computed
                 .as_ref()
                 .expect("checked above: computed columns are present")
                 .column(k)
                 .clone()),
         })
-        .collect::<Result<Vec<ArrayRef>, String>>()?;
+        .collect::<Result<Vec<ArrayRef>, String>>()
+        .map_err(|m| invalid("plan", m))?;
+    with_rows(Arc::clone(output), columns, kept).map_err(|m| {
+        invalid(
+            "plan",
+            format!("the assembled batch does not fit the output schema: {m}"),
+        )
+    })
+}
+
+/// The columns `reads` of `input`, keeping its row count (a filter may read
+/// no column at all).
+fn project(input: &RecordBatch, reads: &[usize]) -> Result<RecordBatch, String> {
+    let schema = input.schema().project(reads).map_err(|e| e.to_string())?;
+    let columns = reads.iter().map(|&i| Arc::clone(input.column(i))).collect();
+    with_rows(Arc::new(schema), columns, input.num_rows())
+}
+
+fn with_rows(
+    schema: SchemaRef,
+    columns: Vec<ArrayRef>,
+    rows: usize,
+) -> Result<RecordBatch, String> {
     RecordBatch::try_new_with_options(
-        Arc::clone(output),
+        schema,
         columns,
-        &arrow_array::RecordBatchOptions::new().with_row_count(Some(kept)),
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
     )
-    .map_err(|e| format!("the assembled batch does not fit the output schema: {e}"))
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -211,9 +285,11 @@ mod tests {
         ]))
     }
 
+    /// Keep by `name`, compute `id` as a float.
     fn plan() -> Plan {
         Plan {
-            reads: vec![0],
+            keep_reads: Some(vec![1]),
+            compute_reads: vec![0],
             columns: vec![OutputColumn::Input(1), OutputColumn::Computed(0)],
         }
     }
@@ -223,14 +299,57 @@ mod tests {
         RecordBatch::try_new(schema, vec![Arc::new(Float64Array::from(values))]).unwrap()
     }
 
+    /// A filter from two closures.
+    struct Answers<K, C>(K, C);
+
+    impl<K, C> ColumnWise for Answers<K, C>
+    where
+        K: FnMut(RecordBatch) -> Result<BooleanBuffer, String>,
+        C: FnMut(RecordBatch) -> Result<RecordBatch, String>,
+    {
+        type Error = String;
+        fn keep(&mut self, columns: RecordBatch) -> Result<BooleanBuffer, String> {
+            (self.0)(columns)
+        }
+        fn compute(&mut self, rows: RecordBatch) -> Result<RecordBatch, String> {
+            (self.1)(rows)
+        }
+    }
+
+    fn run_with(
+        plan: &Plan,
+        output: &SchemaRef,
+        keep: impl FnMut(RecordBatch) -> Result<BooleanBuffer, String>,
+        compute: impl FnMut(RecordBatch) -> Result<RecordBatch, String>,
+    ) -> Result<RecordBatch, Failure<String>> {
+        run(&input(), plan, output, &mut Answers(keep, compute))
+    }
+
+    fn as_floats(batch: &RecordBatch) -> Vec<f64> {
+        let ids = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        ids.values().iter().map(|&v| v as f64).collect()
+    }
+
     #[test]
-    fn keeps_selected_rows_of_both_kinds_of_column() {
-        let mask = BooleanArray::from(vec![Some(true), None, Some(true)]);
-        let selection = Selection {
-            keep: Some(Selection::keep_where(&mask)),
-            computed: Some(computed(vec![1.0, 3.0])),
-        };
-        let out = assemble(&input(), &plan(), selection, &output()).unwrap();
+    fn keep_sees_its_columns_and_compute_only_the_kept_rows() {
+        let out = run_with(
+            &plan(),
+            &output(),
+            |columns| {
+                assert_eq!(columns.schema().field(0).name(), "name");
+                let mask = BooleanArray::from(vec![Some(true), None, Some(true)]);
+                Ok(keep_where(&mask))
+            },
+            |rows| {
+                assert_eq!(rows.schema().field(0).name(), "id");
+                Ok(computed(as_floats(&rows)))
+            },
+        )
+        .unwrap();
         assert_eq!(out.num_rows(), 2);
         let names = out
             .column(0)
@@ -238,37 +357,76 @@ mod tests {
             .downcast_ref::<StringArray>()
             .unwrap();
         assert_eq!((names.value(0), names.value(1)), ("a", "c"));
+        let ids = out
+            .column(1)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        assert_eq!(ids.values().to_vec(), vec![1.0, 3.0]);
     }
 
     #[test]
-    fn bad_selections_are_errors() {
-        let short = Selection {
-            keep: Some(BooleanBuffer::new_set(2)),
-            computed: Some(computed(vec![1.0, 2.0])),
+    fn nothing_is_computed_when_nothing_is_kept_or_nothing_is_needed() {
+        let out = run_with(
+            &plan(),
+            &output(),
+            |_| Ok(BooleanBuffer::new_unset(3)),
+            |_| panic!("compute called with no rows"),
+        )
+        .unwrap();
+        assert_eq!(out.num_rows(), 0);
+        let passthrough = Plan {
+            keep_reads: None,
+            compute_reads: vec![],
+            columns: vec![OutputColumn::Input(1), OutputColumn::Input(0)],
         };
-        let err = assemble(&input(), &plan(), short, &output()).unwrap_err();
-        assert!(err.contains("selection has 2 rows"), "{err}");
+        let out = run_with(
+            &passthrough,
+            &input().schema().project(&[1, 0]).map(Arc::new).unwrap(),
+            |_| panic!("keep called without keep_reads"),
+            |_| panic!("compute called with no computed columns"),
+        )
+        .unwrap();
+        assert_eq!(out.num_rows(), 3);
+    }
 
-        let missing = Selection {
-            keep: None,
-            computed: None,
+    #[test]
+    fn bad_answers_are_errors() {
+        let invalid = |r: Result<RecordBatch, Failure<String>>| match r {
+            Err(Failure::Invalid { call, message }) => format!("{call}: {message}"),
+            other => panic!("expected an invalid answer, got {other:?}"),
         };
-        let err = assemble(&input(), &plan(), missing, &output()).unwrap_err();
-        assert!(err.contains("no computed columns"), "{err}");
+        let short = run_with(
+            &plan(),
+            &output(),
+            |_| Ok(BooleanBuffer::new_set(2)),
+            |rows| Ok(computed(as_floats(&rows))),
+        );
+        assert!(invalid(short).contains("keep: 2 rows"));
 
-        let wrong_rows = Selection {
-            keep: None,
-            computed: Some(computed(vec![1.0])),
-        };
-        let err = assemble(&input(), &plan(), wrong_rows, &output()).unwrap_err();
-        assert!(err.contains("selection keeps 3"), "{err}");
+        let few = run_with(
+            &plan(),
+            &output(),
+            |_| Ok(BooleanBuffer::new_set(3)),
+            |_| Ok(computed(vec![1.0])),
+        );
+        assert!(invalid(few).contains("1 computed rows returned for 3 kept rows"));
 
         let wrong_type = Plan {
-            reads: vec![],
+            keep_reads: None,
+            compute_reads: vec![],
             columns: vec![OutputColumn::Input(0), OutputColumn::Input(1)],
         };
-        let err = assemble(&input(), &wrong_type, Selection::default(), &output()).unwrap_err();
-        assert!(err.contains("does not fit the output schema"), "{err}");
+        let err = run_with(
+            &wrong_type,
+            &output(),
+            |_| unreachable!(),
+            |_| unreachable!(),
+        );
+        assert!(invalid(err).contains("does not fit the output schema"));
+
+        let theirs = run_with(&plan(), &output(), |_| Err("no".into()), |_| unreachable!());
+        assert!(matches!(theirs, Err(Failure::Filter(m)) if m == "no"));
     }
 
     #[test]
@@ -276,9 +434,9 @@ mod tests {
         assert!(plan().check(2, 2).is_ok());
         assert!(
             plan()
-                .check(0, 2)
+                .check(1, 2)
                 .unwrap_err()
-                .contains("reads input column 0")
+                .contains("reads input column 1")
         );
         assert!(plan().check(2, 3).unwrap_err().contains("lists 2 output"));
     }

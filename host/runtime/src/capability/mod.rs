@@ -5,6 +5,7 @@
 //! the named connections in [`Grants::sql`], outgoing `wasi:http` an
 //! [`http::HttpGrant`].
 
+pub(crate) mod arrays;
 pub(crate) mod blob;
 pub mod codec;
 pub mod http;
