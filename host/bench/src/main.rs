@@ -7,8 +7,11 @@
 //!   compiled natively, over identical generated batches.
 //! - `overhead <plugins>`: per-call cost of a one-row batch through an
 //!   identity filter (wasm vs native).
-//! - `csv-to-parquet <in.csv> <out.parquet>`: the host codec alone, no
-//!   plugins: the native floor for `sluice run` on the same file.
+//! - `csv-to-parquet <in.csv> <out.parquet>`: arrow-csv and the Parquet
+//!   writer alone, no plugins, one thread: the native baseline for
+//!   `sluice run` on the same file.
+//! - `csv-decode <in.csv>`: decoding alone (no Parquet), Sluice's CSV
+//!   reader beside arrow-csv's, best of three each.
 //! - `generate-to-parquet <rows> <out.parquet>`: the generator compiled
 //!   natively writing Parquet: the floor for the `generate` source.
 //! - `api <postgres-url> <tasks>`: REST API latency with that many historic
@@ -41,6 +44,7 @@ fn main() -> Result<()> {
         Some("csv-to-parquet") => {
             csv_to_parquet(Path::new(arg(&args, 1)?), Path::new(arg(&args, 2)?))
         }
+        Some("csv-decode") => csv_decode(Path::new(arg(&args, 1)?)),
         Some("generate-to-parquet") => {
             generate_to_parquet(arg(&args, 1)?.parse()?, Path::new(arg(&args, 2)?))
         }
@@ -200,6 +204,77 @@ fn csv_to_parquet(input: &Path, output: &Path) -> Result<()> {
     println!(
         "{}",
         serde_json::json!({"rows": rows, "seconds": started.elapsed().as_secs_f64()})
+    );
+    Ok(())
+}
+
+fn csv_decode(input: &Path) -> Result<()> {
+    use std::sync::atomic::AtomicU64;
+    let bytes = std::fs::metadata(input)?.len() as f64;
+    let dir = input.parent().context("the file's directory")?;
+    let name = input
+        .file_name()
+        .context("a file name")?
+        .to_string_lossy()
+        .into_owned();
+    let store: Arc<dyn sluice_codec::ObjectStore> = Arc::new(sluice_codec::LocalStore::new(dir));
+    let options: sluice_codec::DecodeOptions =
+        serde_json::from_value(serde_json::json!({"format": "csv", "batch_size": 65_536}))?;
+    let sluice = || -> Result<(usize, Duration)> {
+        let started = Instant::now();
+        let mut decoder = sluice_codec::Decoder::open(
+            &store,
+            &name,
+            &options,
+            Arc::new(AtomicU64::new(0)),
+            Default::default(),
+        )?;
+        let mut rows = 0;
+        while let Some(batch) = decoder.next_batch()? {
+            rows += batch.num_rows();
+        }
+        Ok((rows, started.elapsed()))
+    };
+    let arrow_csv = || -> Result<(usize, Duration)> {
+        let started = Instant::now();
+        let format = arrow::csv::reader::Format::default().with_header(true);
+        let (schema, _) = format.infer_schema(File::open(input)?, Some(1000))?;
+        let reader = arrow::csv::ReaderBuilder::new(Arc::new(schema))
+            .with_format(format)
+            .with_batch_size(65_536)
+            .build(std::io::BufReader::with_capacity(
+                1 << 20,
+                File::open(input)?,
+            ))?;
+        let mut rows = 0;
+        for batch in reader {
+            rows += batch?.num_rows();
+        }
+        Ok((rows, started.elapsed()))
+    };
+    let best = |run: &dyn Fn() -> Result<(usize, Duration)>| -> Result<(usize, Duration)> {
+        let mut best = (0, Duration::MAX);
+        for _ in 0..3 {
+            let (rows, took) = run()?;
+            best = (rows, best.1.min(took));
+        }
+        Ok(best)
+    };
+    let (rows, ours) = best(&sluice)?;
+    let (arrow_rows, theirs) = best(&arrow_csv)?;
+    if rows != arrow_rows {
+        bail!("sluice read {rows} rows, arrow-csv {arrow_rows}");
+    }
+    let mbs = |d: Duration| bytes / 1e6 / d.as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "rows": rows,
+            "sluice_s": ours.as_secs_f64(),
+            "sluice_mb_s": mbs(ours),
+            "arrow_csv_s": theirs.as_secs_f64(),
+            "arrow_csv_mb_s": mbs(theirs),
+        })
     );
     Ok(())
 }

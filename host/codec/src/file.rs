@@ -17,11 +17,15 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression as ParquetCompression, GzipLevel, ZstdLevel};
 use parquet::errors::ParquetError;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{
+    DEFAULT_DICTIONARY_PAGE_SIZE_LIMIT, DEFAULT_MAX_ROW_GROUP_ROW_COUNT, WriterProperties,
+};
 use parquet::file::reader::{ChunkReader, Length};
+use parquet::schema::types::ColumnPath;
 use serde::Deserialize;
 use sluice_types::parse_type;
 
+use crate::csv::CsvReader;
 use crate::error::Error;
 use crate::reject::{CsvFraming, RejectLog, SkippingCsv, SkippingJson};
 use crate::store::{ObjectStore, ObjectWriter, Staged};
@@ -425,6 +429,20 @@ impl Decoder {
             .infer_schema(sample, Some(o.infer_rows))
             .map_err(|e| Error::data(format!("{path}: cannot read CSV header: {e}")))?;
         let schema = Arc::new(apply_overrides(inferred, &o.columns, path)?);
+        if let Some(f) = schema
+            .fields()
+            .iter()
+            .find(|f| !crate::csv::supported(f.data_type()))
+        {
+            return Err(Error::config(format!(
+                "{path}: columns.{}: CSV cannot hold {} values",
+                f.name(),
+                sluice_types::type_name(f.data_type())
+            )));
+        }
+        if matches!(one_byte("delimiter", &o.delimiter)?, b'\n' | b'\r') {
+            return Err(Error::config("delimiter cannot be a line break"));
+        }
         let (input, from_start) = Self::input(store, path, compression, o, count)?;
         let format = format.with_header(o.header && from_start);
         if o.on_invalid == OnInvalid::Skip {
@@ -442,12 +460,28 @@ impl Decoder {
             reader.salvage.rejected = rejected;
             return Ok((schema, Box::new(reader)));
         }
-        let reader = arrow::csv::ReaderBuilder::new(schema.clone())
-            .with_format(format)
-            .with_batch_size(o.batch_size)
-            .build_buffered(input)
-            .map_err(|e| Error::data(format!("{path}: {e}")))?;
-        Ok((schema, Box::new(reader)))
+        let first_line = if from_start {
+            o.skip_lines as u64 + 1
+        } else {
+            1
+        };
+        let options = crate::csv::CsvOptions {
+            delimiter: one_byte("delimiter", &o.delimiter)?,
+            quote: one_byte("quote", &o.quote)?,
+            escape: o
+                .escape
+                .as_deref()
+                .map(|e| one_byte("escape", e))
+                .transpose()?,
+            null_string: o.null_string.clone(),
+            header: o.header && from_start,
+            batch_size: o.batch_size,
+            first_line,
+        };
+        Ok((
+            schema.clone(),
+            Box::new(CsvReader::new(input, schema, options)),
+        ))
     }
 
     fn open_json(
@@ -810,6 +844,13 @@ enum Writer {
     Csv(arrow::csv::Writer<Compressed>),
     Json(arrow::json::LineDelimitedWriter<Compressed>),
     Parquet(ArrowWriter<FileOut>),
+    /// A Parquet file whose writer waits for the first batch, which decides
+    /// the columns written without a dictionary ([`crate::dictionary`]).
+    ParquetPending {
+        file: FileOut,
+        props: parquet::file::properties::WriterPropertiesBuilder,
+        group_rows: usize,
+    },
 }
 
 /// An object being written from batches.
@@ -887,17 +928,16 @@ impl Encoder {
                     }
                 };
                 let mut props = WriterProperties::builder().set_compression(codec);
+                let mut group_rows = DEFAULT_MAX_ROW_GROUP_ROW_COUNT;
                 if let Some(rows) = o.row_group_rows {
-                    props = props.set_max_row_group_row_count(Some(rows.max(1)));
+                    group_rows = rows.max(1);
+                    props = props.set_max_row_group_row_count(Some(group_rows));
                 }
-                Writer::Parquet(
-                    ArrowWriter::try_new(
-                        file,
-                        crate::parquet_compat::writable_schema(&schema),
-                        Some(props.build()),
-                    )
-                    .map_err(|e| Error::data(format!("{path}: {e}")))?,
-                )
+                Writer::ParquetPending {
+                    file,
+                    props,
+                    group_rows,
+                }
             }
         };
         Ok(Encoder {
@@ -918,6 +958,9 @@ impl Encoder {
                 self.schema.fields()
             )));
         }
+        if matches!(self.writer, Some(Writer::ParquetPending { .. })) {
+            self.open_parquet(Some(batch))?;
+        }
         let result = match self.writer.as_mut() {
             Some(Writer::Csv(w)) => w.write(batch),
             Some(Writer::Json(w)) => w.write(batch),
@@ -927,6 +970,7 @@ impl Encoder {
                         .map_err(|e| ArrowError::ExternalError(Box::new(e)))
                 })
             }
+            Some(Writer::ParquetPending { .. }) => unreachable!("opened above"),
             None => {
                 return Err(Error::data(format!(
                     "{}: encoder already finished",
@@ -935,6 +979,34 @@ impl Encoder {
             }
         };
         result.map_err(|e| Error::data(format!("{}: {e}", self.path)))
+    }
+
+    /// Start the Parquet writer, with the columns `first` shows to be
+    /// too varied for a dictionary written plain.
+    fn open_parquet(&mut self, first: Option<&RecordBatch>) -> Result<(), Error> {
+        let Some(Writer::ParquetPending {
+            file,
+            mut props,
+            group_rows,
+        }) = self.writer.take()
+        else {
+            return Ok(());
+        };
+        if let Some(batch) = first {
+            let limit = DEFAULT_DICTIONARY_PAGE_SIZE_LIMIT;
+            for i in crate::dictionary::plain_columns(batch, group_rows, limit) {
+                let name = self.schema.field(i).name().clone();
+                props = props.set_column_dictionary_enabled(ColumnPath::new(vec![name]), false);
+            }
+        }
+        let writer = ArrowWriter::try_new(
+            file,
+            crate::parquet_compat::writable_schema(&self.schema),
+            Some(props.build()),
+        )
+        .map_err(|e| Error::data(format!("{}: {e}", self.path)))?;
+        self.writer = Some(Writer::Parquet(writer));
+        Ok(())
     }
 
     /// The path being written, relative to the store's root.
@@ -953,6 +1025,10 @@ impl Encoder {
     /// When the end of the file cannot be written or stored; the object is
     /// then discarded.
     pub fn finish(&mut self) -> Result<Finished, Error> {
+        if matches!(self.writer, Some(Writer::ParquetPending { .. })) {
+            // No batch came: a file with the schema and no rows.
+            self.open_parquet(None)?;
+        }
         let err = |e: String| Error::data(format!("{}: {e}", self.path));
         let out = match self.writer.take() {
             Some(Writer::Csv(w)) => w.into_inner().finish().map_err(|e| err(e.to_string()))?,
@@ -961,6 +1037,7 @@ impl Encoder {
                 w.into_inner().finish().map_err(|e| err(e.to_string()))?
             }
             Some(Writer::Parquet(w)) => w.into_inner().map_err(|e| err(e.to_string()))?,
+            Some(Writer::ParquetPending { .. }) => unreachable!("opened above"),
             None => return Err(err("encoder already finished".into())),
         };
         let object = out

@@ -7,6 +7,8 @@
 //! native test harness uses the same code, so a plugin's `cargo test` sees
 //! exactly what the host would do.
 
+mod csv;
+mod dictionary;
 mod error;
 mod file;
 pub mod local;
