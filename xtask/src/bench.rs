@@ -157,22 +157,43 @@ fn files(work: &Path, rows: u64) -> Result<()> {
         bytes,
     });
     if Command::new("taskset").arg("--version").output().is_ok() {
-        // The same run held to one core: the "on one core" figure.
-        let (s, m) = timed(
-            Command::new("taskset")
-                .args(["-c", "0"])
-                .arg(&sluice)
-                .current_dir(work)
-                .args(["run", "--full-refresh", "csv-to-parquet.yaml"]),
+        // The same run held to one core: the "on one core" figure, and
+        // beside it the same with uncompressed Parquet, which shows what
+        // zstd costs on this machine.
+        std::fs::write(
+            work.join("csv-to-parquet-plain.yaml"),
+            format!(
+                "source:\n  plugin: file\n  grants: {{blob: ./data}}\n  config: {{paths: [lineitem-{rows}.csv], batch_size: 65536}}\nsink:\n  plugin: file\n  grants: {{blob: ./out}}\n  config: {{path: sluice-plain.parquet, compression: none, mode: overwrite}}\n"
+            ),
         )?;
-        check_rows(&work.join("out/sluice.parquet"), rows)?;
-        table.push(Row {
-            what: "sluice run, one core (taskset -c 0)".into(),
-            seconds: s,
-            rss_mb: Some(m),
-            rows,
-            bytes,
-        });
+        for (job, out, what) in [
+            (
+                "csv-to-parquet.yaml",
+                "sluice.parquet",
+                "sluice run, one core (taskset -c 0)",
+            ),
+            (
+                "csv-to-parquet-plain.yaml",
+                "sluice-plain.parquet",
+                "sluice run, one core, Parquet not compressed",
+            ),
+        ] {
+            let (s, m) = timed(
+                Command::new("taskset")
+                    .args(["-c", "0"])
+                    .arg(&sluice)
+                    .current_dir(work)
+                    .args(["run", "--full-refresh", job]),
+            )?;
+            check_rows(&work.join("out").join(out), rows)?;
+            table.push(Row {
+                what: what.into(),
+                seconds: s,
+                rss_mb: Some(m),
+                rows,
+                bytes,
+            });
+        }
     }
     // One file, read as byte ranges by both cores at once.
     std::fs::write(
@@ -262,6 +283,7 @@ fn files(work: &Path, rows: u64) -> Result<()> {
         &table,
         0,
     );
+    csv_decode(&csv)?;
 
     // generate → Parquet.
     std::fs::write(
@@ -299,6 +321,42 @@ fn files(work: &Path, rows: u64) -> Result<()> {
         bytes: 0,
     });
     print_table(&format!("generate → Parquet, {rows} rows"), &table, 0);
+    Ok(())
+}
+
+/// Decoding alone, no Parquet: Sluice's CSV reader against arrow-csv on the
+/// same file, in one process held to one core (best of three passes each).
+fn csv_decode(csv: &Path) -> Result<()> {
+    let mut cmd = if Command::new("taskset").arg("--version").output().is_ok() {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", "0"]).arg(bench_bin());
+        cmd
+    } else {
+        Command::new(bench_bin())
+    };
+    let out = cmd.arg("csv-decode").arg(csv).output()?;
+    if !out.status.success() {
+        bail!(
+            "sluice-bench csv-decode: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let v: Value = serde_json::from_slice(&out.stdout)?;
+    let num = |key: &str| v[key].as_f64().unwrap_or(f64::NAN);
+    println!("\n### CSV decoding alone, one core, {} rows\n", v["rows"]);
+    println!("| decoder | seconds | MB/s | time vs sluice |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| sluice CSV reader | {:.2} | {:.1} | 1.00× |",
+        num("sluice_s"),
+        num("sluice_mb_s")
+    );
+    println!(
+        "| arrow-csv | {:.2} | {:.1} | {:.2}× |",
+        num("arrow_csv_s"),
+        num("arrow_csv_mb_s"),
+        num("arrow_csv_s") / num("sluice_s")
+    );
     Ok(())
 }
 
@@ -347,7 +405,7 @@ fn filter() -> Result<()> {
         f["ratio"].as_f64().unwrap_or(0.0)
     );
     let o = median("overhead", "wasm_us_per_call")?;
-    println!("\n### Per-batch call overhead (one-row batches through an identity select)\n");
+    println!("\n### Per-batch call overhead (one-row batches through `where: order_key >= 0`)\n");
     println!("| calls | native µs/call | wasm µs/call | overhead µs/call |");
     println!("|---:|---:|---:|---:|");
     let (n, w) = (

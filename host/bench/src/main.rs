@@ -5,8 +5,8 @@
 //!
 //! - `filter <plugins>`: the `select` filter through wasm vs the same crate
 //!   compiled natively, over identical generated batches.
-//! - `overhead <plugins>`: per-call cost of a one-row batch through an
-//!   identity filter (wasm vs native).
+//! - `overhead <plugins>`: per-call cost of a one-row batch through a
+//!   one-column predicate (wasm vs native).
 //! - `csv-to-parquet <in.csv> <out.parquet>`: arrow-csv and the Parquet
 //!   writer alone, no plugins, one thread: the native baseline for
 //!   `sluice run` on the same file.
@@ -103,7 +103,12 @@ fn lineitem(rows: u64, batch: u64) -> Result<Vec<RecordBatch>> {
 
 fn filter(plugins: &Path, overhead: bool) -> Result<()> {
     let (batches, config) = if overhead {
-        (lineitem(20_000, 1)?, serde_json::json!({}))
+        // A predicate on one column, so every batch crosses into the
+        // plugin (an identity select plans no call at all).
+        (
+            lineitem(20_000, 1)?,
+            serde_json::json!({"where": "order_key >= 0"}),
+        )
     } else {
         (
             lineitem(2_000_000, 65_536)?,
