@@ -384,37 +384,38 @@ impl Decoder {
         (log, rejected): (RejectLog, Arc<AtomicU64>),
     ) -> Result<(SchemaRef, BatchIter), Error> {
         let compression = o.compression.resolve(path);
+        let delimiter = one_byte("delimiter", &o.delimiter)?;
+        let quote = one_byte("quote", &o.quote)?;
+        let escape = o
+            .escape
+            .as_deref()
+            .map(|e| one_byte("escape", e))
+            .transpose()?;
         let mut format = arrow::csv::reader::Format::default()
             .with_header(o.header)
-            .with_delimiter(one_byte("delimiter", &o.delimiter)?)
-            .with_quote(one_byte("quote", &o.quote)?);
-        if let Some(escape) = &o.escape {
-            format = format.with_escape(one_byte("escape", escape)?);
+            .with_delimiter(delimiter)
+            .with_quote(quote);
+        if let Some(escape) = escape {
+            format = format.with_escape(escape);
         }
         if let Some(null) = &o.null_string {
             let re = regex::Regex::new(&format!("^{}$", regex::escape(null)))
                 .map_err(|e| Error::config(format!("null_string: {e}")))?;
             format = format.with_null_regex(re);
         }
-        let framing = || -> Result<CsvFraming, Error> {
-            Ok(CsvFraming {
-                delimiter: one_byte("delimiter", &o.delimiter)?,
-                quote: one_byte("quote", &o.quote)?,
-                escape: o
-                    .escape
-                    .as_deref()
-                    .map(|e| one_byte("escape", e))
-                    .transpose()?,
-                header: o.header,
-                first_line: o.skip_lines as u64 + 1,
-            })
+        let framing = || CsvFraming {
+            delimiter,
+            quote,
+            escape,
+            header: o.header,
+            first_line: o.skip_lines as u64 + 1,
         };
         let mut sample = open_sample(store, path, compression, o)?;
         if o.on_invalid == OnInvalid::Skip {
             // Infer from the rows that have the header's shape.
             let clean = SkippingCsv::new(
                 sample,
-                framing()?,
+                framing(),
                 Arc::new(Schema::empty()),
                 format.clone(),
                 1,
@@ -440,13 +441,13 @@ impl Decoder {
                 sluice_types::type_name(f.data_type())
             )));
         }
-        if matches!(one_byte("delimiter", &o.delimiter)?, b'\n' | b'\r') {
+        if matches!(delimiter, b'\n' | b'\r') {
             return Err(Error::config("delimiter cannot be a line break"));
         }
         let (input, from_start) = Self::input(store, path, compression, o, count)?;
         let format = format.with_header(o.header && from_start);
         if o.on_invalid == OnInvalid::Skip {
-            let mut framing = framing()?;
+            let mut framing = framing();
             framing.header &= from_start;
             let mut reader = SkippingCsv::new(
                 input,
@@ -466,13 +467,9 @@ impl Decoder {
             1
         };
         let options = crate::csv::CsvOptions {
-            delimiter: one_byte("delimiter", &o.delimiter)?,
-            quote: one_byte("quote", &o.quote)?,
-            escape: o
-                .escape
-                .as_deref()
-                .map(|e| one_byte("escape", e))
-                .transpose()?,
+            delimiter,
+            quote,
+            escape,
             null_string: o.null_string.clone(),
             header: o.header && from_start,
             batch_size: o.batch_size,
