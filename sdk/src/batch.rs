@@ -18,7 +18,6 @@ use {
     arrow_array::{ArrayRef, RecordBatchOptions, make_array},
     arrow_buffer::{BooleanBuffer, Buffer, NullBuffer},
     arrow_data::{ArrayData, ArrayDataBuilder},
-    arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteOptions, write_message},
     arrow_schema::DataType,
     std::cell::RefCell,
     std::sync::Arc,
@@ -73,7 +72,7 @@ impl Batch {
     /// # Errors
     /// When the host refuses the bytes (never, for a valid batch).
     pub fn from_record_batch(batch: &RecordBatch) -> Result<Batch> {
-        let messages = encode_messages(batch)?;
+        let messages = sluice_types::ipc::encode_batch_messages(batch)?;
         let handle = with_host_schema(&batch.schema(), |s| wit::Batch::from_ipc(s, &messages))??;
         Ok(Batch(handle))
     }
@@ -178,24 +177,6 @@ impl Batch {
     pub fn to_record_batch(&self) -> Result<RecordBatch> {
         Ok(self.0.clone())
     }
-}
-
-/// Encode one batch as IPC messages without the schema.
-#[cfg(target_arch = "wasm32")]
-pub(crate) fn encode_messages(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let options = IpcWriteOptions::default();
-    let mut tracker = DictionaryTracker::new(false);
-    let generator = IpcDataGenerator::default();
-    // Encoding the schema numbers its dictionaries, as the host's decoder
-    // (primed with this schema's IPC) numbers them.
-    generator.schema_to_bytes_with_dictionary_tracker(&batch.schema(), &mut tracker, &options);
-    let (dictionaries, message) =
-        generator.encode(batch, &mut tracker, &options, &mut Default::default())?;
-    let mut out = Vec::with_capacity(batch.get_array_memory_size() + 512);
-    for encoded in dictionaries.into_iter().chain(std::iter::once(message)) {
-        write_message(&mut out, encoded, &options)?;
-    }
-    Ok(out)
 }
 
 /// Rebuild a batch from its arrays as the host laid them out

@@ -8,10 +8,7 @@ use std::io::Cursor;
 use arrow::buffer::Buffer;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::ipc::reader::{StreamDecoder, StreamReader};
-use arrow::ipc::writer::{
-    DictionaryTracker, IpcDataGenerator, IpcWriteOptions, StreamEncoder, StreamWriter,
-    write_message,
-};
+use arrow::ipc::writer::{StreamEncoder, StreamWriter};
 use arrow::record_batch::RecordBatch;
 
 /// A record batch held by the host on behalf of a plugin.
@@ -54,20 +51,7 @@ pub fn encode_messages(batch: &RecordBatch) -> Vec<u8> {
 const GATHER_FROM_BYTES: usize = 256 * 1024;
 
 fn encode_small(batch: &RecordBatch) -> Vec<u8> {
-    let options = IpcWriteOptions::default();
-    let mut tracker = DictionaryTracker::new(false);
-    let generator = IpcDataGenerator::default();
-    // Encoding the schema numbers its dictionaries, as a decoder primed
-    // with the schema's IPC numbers them.
-    generator.schema_to_bytes_with_dictionary_tracker(&batch.schema(), &mut tracker, &options);
-    let (dictionaries, message) = generator
-        .encode(batch, &mut tracker, &options, &mut Default::default())
-        .expect("encoding a valid batch cannot fail");
-    let mut out = Vec::with_capacity(batch.get_array_memory_size() + 512);
-    for encoded in dictionaries.into_iter().chain(std::iter::once(message)) {
-        write_message(&mut out, encoded, &options).expect("writing to a Vec cannot fail");
-    }
-    out
+    sluice_types::ipc::encode_batch_messages(batch).expect("encoding a valid batch cannot fail")
 }
 
 /// Decodes schema-less batch messages against one known schema: the host

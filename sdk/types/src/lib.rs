@@ -4,12 +4,14 @@
 //! `csv`, `.jsonl.zst`), whether the host's codec or a plugin reads them;
 //! this small crate (no wasm or host dependencies) is their one definition.
 //! It also holds what both sides must compute identically: how a
-//! column-wise filter's output is assembled ([`columnar`]).
+//! column-wise filter's output is assembled ([`columnar`]), and how a batch is
+//! encoded as IPC messages ([`ipc`]).
 
 pub mod columnar;
 mod data_type;
 mod dialect;
 mod format;
+pub mod ipc;
 mod schema;
 
 pub use data_type::{parse_type, type_name};
