@@ -51,7 +51,7 @@ pub(crate) fn stage(path: &str, staged: Box<dyn Staged>) {
 }
 
 pub(crate) fn publish(path: &str) -> Result<()> {
-    let staged = STAGED
+    let mut staged = STAGED
         .with(|s| s.borrow_mut().remove(path))
         .ok_or_else(|| Error::config(format!("nothing staged at {path}")))?;
     Ok(staged.publish()?)
@@ -99,7 +99,10 @@ impl Harness {
 
     /// A harness that grants `dir` as the `blob` capability (read-write).
     pub fn with_blob(dir: impl AsRef<Path>) -> Harness {
-        let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::new(dir.as_ref()));
+        let store: Arc<dyn ObjectStore> = Arc::new(
+            LocalStore::open(dir.as_ref())
+                .unwrap_or_else(|e| panic!("the harness's blob directory: {e}")),
+        );
         GRANT.with(|g| *g.borrow_mut() = Some(store));
         Harness { _private: () }
     }

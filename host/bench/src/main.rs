@@ -222,7 +222,7 @@ fn csv_decode(input: &Path) -> Result<()> {
         .context("a file name")?
         .to_string_lossy()
         .into_owned();
-    let store: Arc<dyn sluice_codec::ObjectStore> = Arc::new(sluice_codec::LocalStore::new(dir));
+    let store: Arc<dyn sluice_codec::ObjectStore> = Arc::new(sluice_codec::LocalStore::open(dir)?);
     let options: sluice_codec::DecodeOptions =
         serde_json::from_value(serde_json::json!({"format": "csv", "batch_size": 65_536}))?;
     let sluice = || -> Result<(usize, Duration)> {

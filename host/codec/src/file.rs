@@ -5,7 +5,6 @@
 //! options are JSON so a plugin can pass its user's config straight through.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -355,11 +354,8 @@ impl Decoder {
                 bytes_read.clone(),
                 (rejects, rejected.clone()),
             )?,
-            Format::Parquet => match store.local_file(path)? {
-                Some(full) => {
-                    let file = File::open(&full).map_err(|e| Error::io(path, e))?;
-                    parquet_batches(file, path, options, &bytes_read)?
-                }
+            Format::Parquet => match store.open_local(path)? {
+                Some(file) => parquet_batches(file, path, options, &bytes_read)?,
                 None => parquet_batches(
                     RemoteObject::open(store.clone(), path)?,
                     path,
@@ -632,8 +628,8 @@ pub fn inspect(
     if format != Format::Parquet {
         return Ok(FileStats::default());
     }
-    match store.local_file(path)? {
-        Some(full) => footer(File::open(&full).map_err(|e| Error::io(path, e))?, path),
+    match store.open_local(path)? {
+        Some(file) => footer(file, path),
         None => footer(RemoteObject::open(store.clone(), path)?, path),
     }
 }
@@ -721,25 +717,6 @@ impl ChunkReader for RemoteObject {
             out.extend_from_slice(&chunk);
         }
         Ok(out.into())
-    }
-}
-
-/// Convert JSON Lines text to one batch of `schema`, natively.
-///
-/// # Errors
-/// A data error naming what did not fit.
-pub fn json_lines_to_batch(schema: SchemaRef, text: &str) -> Result<RecordBatch, Error> {
-    let mut decoder = arrow::json::ReaderBuilder::new(schema.clone())
-        .with_batch_size(usize::MAX)
-        .build_decoder()
-        .map_err(|e| Error::data(e.to_string()))?;
-    let decoded = decoder
-        .decode(text.as_bytes())
-        .and_then(|_| decoder.flush());
-    match decoded {
-        Ok(Some(batch)) => Ok(batch),
-        Ok(None) => Ok(RecordBatch::new_empty(schema)),
-        Err(e) => Err(Error::data(format!("JSON Lines: {e}"))),
     }
 }
 
@@ -856,6 +833,7 @@ pub struct Encoder {
     schema: SchemaRef,
     writer: Option<Writer>,
     bytes_written: Arc<AtomicU64>,
+    staging_token: Option<String>,
 }
 
 impl Encoder {
@@ -867,8 +845,10 @@ impl Encoder {
         o: &EncodeOptions,
     ) -> Result<Encoder, Error> {
         let bytes_written = Arc::new(AtomicU64::new(0));
+        let object = store.create(path, o.staged)?;
+        let staging_token = object.staging_token();
         let file = CountingWriter {
-            inner: BufWriter::with_capacity(1 << 20, store.create(path, o.staged)?),
+            inner: BufWriter::with_capacity(1 << 20, object),
             count: bytes_written.clone(),
         };
         let compression = o
@@ -942,7 +922,14 @@ impl Encoder {
             schema,
             writer: Some(writer),
             bytes_written,
+            staging_token,
         })
+    }
+
+    /// What cleans up after this object if the process dies before it is
+    /// finished or published ([`ObjectStore::discard_orphan`]).
+    pub fn staging_token(&self) -> Option<&str> {
+        self.staging_token.as_deref()
     }
 
     /// Append one batch; its schema must be the encoder's.
@@ -1059,7 +1046,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let text = "h\naaa\nbb\nc\ndddd\n";
         std::fs::write(dir.path().join("f.csv"), text).unwrap();
-        let store = crate::LocalStore::new(dir.path());
+        let store = crate::LocalStore::open(dir.path()).unwrap();
         let read = |start, end| {
             let mut out = String::new();
             open_range(&store, "f.csv", start, end, Arc::default())

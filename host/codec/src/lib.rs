@@ -11,6 +11,7 @@ mod csv;
 mod dictionary;
 mod error;
 mod file;
+mod json_lines;
 pub mod local;
 mod parquet_compat;
 mod reject;
@@ -19,8 +20,9 @@ pub mod store;
 pub use error::{Error, ErrorKind};
 pub use file::{
     Compression, DecodeOptions, Decoder, EncodeOptions, Encoder, FileStats, Finished, Format,
-    OnInvalid, inspect, json_lines_to_batch,
+    OnInvalid, inspect,
 };
+pub use json_lines::json_lines_to_batch;
 pub use local::LocalStore;
 pub use reject::{Reject, RejectLog};
 pub use store::{ObjectInfo, ObjectStore, ObjectWriter, Staged};

@@ -8,7 +8,7 @@
 //! only when its task commits, on any backend, without a copy.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::Path;
 
 use globset::{GlobBuilder, GlobMatcher};
 
@@ -47,10 +47,34 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// The object from `offset` to its end, streamed.
     fn open(&self, path: &str, offset: u64) -> Result<Box<dyn Read + Send>, Error>;
 
-    /// The local file behind `path`, when there is one: the codec then reads
-    /// it with positioned reads instead of through [`ObjectStore::open`].
-    fn local_file(&self, _path: &str) -> Result<Option<PathBuf>, Error> {
+    /// The local file behind `path`, opened, when there is one: the codec
+    /// then reads it with positioned reads instead of through
+    /// [`ObjectStore::open`].
+    fn open_local(&self, _path: &str) -> Result<Option<std::fs::File>, Error> {
         Ok(None)
+    }
+
+    /// The local directory behind the store, when there is one: where the
+    /// host itself keeps files that belong beside the output (rejected rows).
+    fn local_root(&self) -> Option<&Path> {
+        None
+    }
+
+    /// Discard what a writer that never finished left behind, named by the
+    /// token it gave ([`ObjectWriter::staging_token`]): a temporary file, an
+    /// open multipart upload. Missing is not an error.
+    fn discard_orphan(&self, _token: &str) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Publish at `path` an object an earlier process finished and committed
+    /// but did not live to publish, named by [`Staged::staging_token`]. An
+    /// object already published is not an error.
+    fn publish_orphan(&self, token: &str, path: &str) -> Result<(), Error> {
+        Err(Error::config(format!(
+            "{}: cannot publish {path} ({token}) left by an earlier run",
+            self.location()
+        )))
     }
 
     /// Write a whole object, replacing it.
@@ -72,6 +96,12 @@ pub trait ObjectStore: Send + Sync + 'static {
 
 /// An object being written.
 pub trait ObjectWriter: Write + Send {
+    /// What [`ObjectStore::discard_orphan`] needs to clean up after this
+    /// writer if its process dies before it finishes or is published.
+    fn staging_token(&self) -> Option<String> {
+        None
+    }
+
     /// Complete the object. It is visible when this returns, unless it was
     /// created staged: then it is the returned [`Staged`] object's to publish.
     fn finish(self: Box<Self>) -> Result<Option<Box<dyn Staged>>, Error>;
@@ -79,8 +109,20 @@ pub trait ObjectWriter: Write + Send {
 
 /// A complete object not yet visible. Dropping it discards it.
 pub trait Staged: Send {
-    /// Make it visible under its path, replacing what was there.
-    fn publish(self: Box<Self>) -> Result<(), Error>;
+    /// As [`ObjectWriter::staging_token`]: for a finished object, what
+    /// [`ObjectStore::publish_orphan`] needs to publish it from another
+    /// process.
+    fn staging_token(&self) -> Option<String> {
+        None
+    }
+
+    /// Make it visible under its path, replacing what was there. When this
+    /// fails the object is still staged: dropping it discards it.
+    fn publish(&mut self) -> Result<(), Error>;
+
+    /// Let go of it without publishing or discarding it: it stays staged
+    /// for a later run to publish or discard by its token.
+    fn keep(self: Box<Self>);
 }
 
 /// A relative path in canonical form (`a/b.csv`), refusing anything that

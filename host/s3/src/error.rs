@@ -12,6 +12,12 @@ pub(crate) fn is_not_found<E: ProvideErrorMetadata, R: HasStatus>(err: &SdkError
             && !matches!(err.code(), Some("NoSuchBucket"))
 }
 
+/// Whether a multipart call failed because the upload is gone (completed
+/// or aborted already).
+pub(crate) fn is_no_such_upload<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    matches!(err.code(), Some("NoSuchUpload"))
+}
+
 /// The HTTP status of a raw response.
 pub(crate) trait HasStatus {
     fn status(&self) -> u16;

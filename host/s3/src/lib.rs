@@ -364,6 +364,24 @@ impl ObjectStore for S3Store {
         self.delete(from)
     }
 
+    fn discard_orphan(&self, token: &str) -> Result<(), Error> {
+        let path = token.split('\n').next().unwrap_or(token);
+        let key = self.inner.key(path)?;
+        write::abort_orphans(&self.inner, &key)
+    }
+
+    fn publish_orphan(&self, token: &str, path: &str) -> Result<(), Error> {
+        let (rel, upload_id) = token.split_once('\n').unwrap_or((token, ""));
+        let key = self.inner.key(rel)?;
+        if rel != store::normalize(path)? {
+            return Err(Error::config(format!(
+                "{}: the staged upload {rel} is not for {path}",
+                self.inner.describe(&key)
+            )));
+        }
+        write::complete_orphan(&self.inner, &key, upload_id)
+    }
+
     fn delete(&self, path: &str) -> Result<(), Error> {
         let inner = &self.inner;
         let key = inner.key(path)?;

@@ -160,7 +160,8 @@ impl MultipartWriter {
         if self.staged {
             Ok(Some(Box::new(staged)))
         } else {
-            Box::new(staged).publish().map(|()| None)
+            let mut staged = staged;
+            staged.publish().map(|()| None)
         }
     }
 }
@@ -202,7 +203,17 @@ impl Write for MultipartWriter {
     }
 }
 
+/// The token of an object being written: its key under the prefix. What a
+/// dead writer leaves is an open multipart upload on that key.
+fn token(inner: &Inner, key: &str) -> Option<String> {
+    key.strip_prefix(&inner.url.prefix).map(str::to_string)
+}
+
 impl ObjectWriter for MultipartWriter {
+    fn staging_token(&self) -> Option<String> {
+        token(&self.inner, &self.key)
+    }
+
     fn finish(mut self: Box<Self>) -> Result<Option<Box<dyn Staged>>, Error> {
         self.finish_upload()
     }
@@ -228,6 +239,8 @@ enum Pending {
     },
     /// Put an empty object.
     Empty,
+    /// Nothing: published, or let go of.
+    Done,
 }
 
 /// A finished upload waiting for its task to commit.
@@ -238,41 +251,154 @@ struct StagedUpload {
 }
 
 impl Staged for StagedUpload {
-    fn publish(mut self: Box<Self>) -> Result<(), Error> {
+    fn staging_token(&self) -> Option<String> {
+        // The key, and the upload to complete (none for an empty object).
+        let upload = match &self.kind {
+            Pending::Multipart { upload_id, .. } => upload_id.as_str(),
+            _ => "",
+        };
+        token(&self.inner, &self.key).map(|path| format!("{path}\n{upload}"))
+    }
+
+    fn publish(&mut self) -> Result<(), Error> {
         let inner = self.inner.clone();
-        match std::mem::replace(&mut self.kind, Pending::Empty) {
-            Pending::Empty => put(&inner, &self.key, Bytes::new()),
+        match &self.kind {
+            Pending::Done => Ok(()),
+            Pending::Empty => {
+                put(&inner, &self.key, Bytes::new())?;
+                self.kind = Pending::Done;
+                Ok(())
+            }
             Pending::Multipart { upload_id, parts } => {
-                let done = block_on(
-                    inner
-                        .client
-                        .complete_multipart_upload()
-                        .bucket(&inner.url.bucket)
-                        .key(&self.key)
-                        .upload_id(&upload_id)
-                        .multipart_upload(
-                            CompletedMultipartUpload::builder()
-                                .set_parts(Some(parts))
-                                .build(),
-                        )
-                        .send(),
-                );
-                if let Err(e) = done {
-                    abort(inner.clone(), self.key.clone(), upload_id);
-                    return Err(classify(e, &inner.describe(&self.key)));
-                }
+                complete(&inner, &self.key, upload_id, parts.clone())?;
+                self.kind = Pending::Done;
                 Ok(())
             }
         }
     }
+
+    fn keep(mut self: Box<Self>) {
+        self.kind = Pending::Done;
+    }
+}
+
+/// Complete a multipart upload with its parts.
+fn complete(
+    inner: &Inner,
+    key: &str,
+    upload_id: &str,
+    parts: Vec<CompletedPart>,
+) -> Result<(), Error> {
+    block_on(
+        inner
+            .client
+            .complete_multipart_upload()
+            .bucket(&inner.url.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send(),
+    )
+    .map(|_| ())
+    .map_err(|e| classify(e, &inner.describe(key)))
 }
 
 impl Drop for StagedUpload {
     fn drop(&mut self) {
         if let Pending::Multipart { upload_id, .. } =
-            std::mem::replace(&mut self.kind, Pending::Empty)
+            std::mem::replace(&mut self.kind, Pending::Done)
         {
             abort(self.inner.clone(), self.key.clone(), upload_id);
+        }
+    }
+}
+
+/// Publish an upload an earlier process finished and committed: complete
+/// it with the parts S3 holds for it (or put the empty object it stands
+/// for). An upload S3 no longer knows was completed already.
+pub(crate) fn complete_orphan(inner: &Inner, key: &str, upload_id: &str) -> Result<(), Error> {
+    if upload_id.is_empty() {
+        return put(inner, key, Bytes::new());
+    }
+    let what = inner.describe(key);
+    let mut parts = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = match block_on(
+            inner
+                .client
+                .list_parts()
+                .bucket(&inner.url.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .set_part_number_marker(marker.take())
+                .send(),
+        ) {
+            Ok(page) => page,
+            Err(e) if crate::error::is_no_such_upload(&e) => return Ok(()),
+            Err(e) => return Err(classify(e, &what)),
+        };
+        parts.extend(page.parts().iter().map(|p| {
+            CompletedPart::builder()
+                .set_e_tag(p.e_tag().map(str::to_string))
+                .set_part_number(p.part_number())
+                .build()
+        }));
+        match page.next_part_number_marker() {
+            Some(next) if page.is_truncated() == Some(true) => marker = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    complete(inner, key, upload_id, parts)
+}
+
+/// Abort every multipart upload open on `key`: what writers that died
+/// before publishing left there (a `kill -9` runs no destructor).
+pub(crate) fn abort_orphans(inner: &Inner, key: &str) -> Result<(), Error> {
+    let what = inner.describe(key);
+    let mut key_marker = None;
+    let mut id_marker = None;
+    loop {
+        let page = block_on(
+            inner
+                .client
+                .list_multipart_uploads()
+                .bucket(&inner.url.bucket)
+                .prefix(key)
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(id_marker.take())
+                .send(),
+        )
+        .map_err(|e| classify(e, &what))?;
+        for upload in page.uploads() {
+            let (Some(k), Some(id)) = (upload.key(), upload.upload_id()) else {
+                continue;
+            };
+            if k != key {
+                continue;
+            }
+            block_on(
+                inner
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(&inner.url.bucket)
+                    .key(k)
+                    .upload_id(id)
+                    .send(),
+            )
+            .map_err(|e| classify(e, &what))?;
+        }
+        if page.is_truncated() != Some(true) {
+            return Ok(());
+        }
+        key_marker = page.next_key_marker().map(str::to_string);
+        id_marker = page.next_upload_id_marker().map(str::to_string);
+        if key_marker.is_none() && id_marker.is_none() {
+            return Ok(());
         }
     }
 }
