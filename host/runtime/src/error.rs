@@ -69,8 +69,9 @@ pub enum Error {
         /// The trap and its wasm backtrace.
         message: String,
     },
-    /// The call ran past its deadline and was interrupted.
-    #[error("plugin {plugin}: {call}: timed out after {seconds}s (exec.call_timeout)")]
+    /// The call ran past its deadline (running, sleeping or waiting on
+    /// I/O) and was interrupted.
+    #[error("plugin {plugin}: {call}: timed out after {seconds}s ({setting})")]
     Timeout {
         /// Plugin name.
         plugin: String,
@@ -78,6 +79,20 @@ pub enum Error {
         call: String,
         /// The deadline.
         seconds: f64,
+        /// Where the deadline was set (`exec.call_timeout`).
+        setting: &'static str,
+    },
+    /// The host panicked inside a call into the plugin or inside one of
+    /// the plugin's calls into a host capability: a bug in Sluice, caught
+    /// so that the task fails instead of the process.
+    #[error("plugin {plugin}: {call}: internal error: the host panicked: {message}")]
+    HostPanic {
+        /// Plugin name.
+        plugin: String,
+        /// The WIT call into the plugin during which it happened.
+        call: String,
+        /// The panic's message (and the host function it came from).
+        message: String,
     },
     /// The plugin tried to grow its memory past the cap.
     #[error("plugin {plugin}: {call}: out of memory: the cap is {limit_mib} MiB (exec.memory_mb)")]

@@ -14,8 +14,9 @@ use wasmtime::component::{Resource, ResourceAny};
 use crate::batch::{Batch, decode_schema, encode_schema};
 use crate::bindings::{filter, sink, source, types};
 use crate::capability::HostState;
+use crate::capability::publish::PendingPublish;
 use crate::error::{Error, Result};
-use crate::limits::Limits;
+use crate::limits::{Limits, setting, within};
 use crate::plugin::{Plugin, deadline_ticks};
 
 /// Classify a wasmtime error from a call into the plugin.
@@ -26,6 +27,13 @@ pub(crate) fn call_error(
     store: &mut Store<HostState>,
     limits: &Limits,
 ) -> Error {
+    if let Some(message) = store.data_mut().host_panic.take() {
+        return Error::HostPanic {
+            plugin: plugin.into(),
+            call: call.into(),
+            message,
+        };
+    }
     if store.data().limiter.hit {
         return Error::OutOfMemory {
             plugin: plugin.into(),
@@ -33,24 +41,89 @@ pub(crate) fn call_error(
             limit_mib: (limits.memory_bytes >> 20) as u64,
         };
     }
-    if let Some(wasmtime::Trap::Interrupt) = e.downcast_ref::<wasmtime::Trap>() {
+    let trap = e.downcast_ref::<wasmtime::Trap>().copied();
+    if trap == Some(wasmtime::Trap::Interrupt)
+        || e.downcast_ref::<crate::capability::blocking::DeadlineExceeded>()
+            .is_some()
+    {
         return Error::Timeout {
             plugin: plugin.into(),
             call: call.into(),
             seconds: limits.call_timeout.as_secs_f64(),
+            setting: limits.timeout_setting,
         };
     }
     let printed = store.data().stderr.text();
-    let message = if printed.is_empty() {
-        format!("{e:?}")
+    let detail = format!("{e:?}");
+    let what = if trap == Some(wasmtime::Trap::StackOverflow)
+        || shadow_stack_overflow(trap, &detail)
+        || (trap == Some(wasmtime::Trap::MemoryOutOfBounds) && deep_recursion(&e))
+    {
+        "stack overflow: the plugin recursed deeper than its stack allows (a Rust plugin's \
+         stack is 1 MiB unless built with a larger `-C link-arg=-zstack-size=…`)\n"
     } else {
-        format!("{printed}\n{e:?}")
+        ""
+    };
+    let message = if printed.is_empty() {
+        format!("{what}{detail}")
+    } else {
+        format!("{what}{printed}\n{detail}")
     };
     Error::Trap {
         plugin: plugin.into(),
         call: call.into(),
-        message,
+        message: crate::limits::truncate_message(message, limits.caps.message_bytes),
     }
+}
+
+/// Whether an out-of-bounds access is a shadow stack running out.
+///
+/// Languages compiled to wasm without their own stack checks (Rust, C)
+/// keep their stack at the bottom of linear memory, growing down: running
+/// out of it wraps the stack pointer to the top of the 32-bit address
+/// space, far past the end of any memory the cap allows. wasmtime names
+/// the faulting address; an address that high is such a wrap.
+fn shadow_stack_overflow(trap: Option<wasmtime::Trap>, detail: &str) -> bool {
+    if trap != Some(wasmtime::Trap::MemoryOutOfBounds) {
+        return false;
+    }
+    let Some(at) = detail.split("memory fault at wasm address ").nth(1) else {
+        return false;
+    };
+    let hex: String = at
+        .trim_start_matches("0x")
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    u64::from_str_radix(&hex, 16).is_ok_and(|addr| (0xffff_0000..=0xffff_ffff).contains(&addr))
+}
+
+/// Whether the trap happened at the bottom of a deep recursion: every frame
+/// of the (capped) backtrace is one of a few functions calling themselves.
+/// With a shadow stack that runs out, that is how a Rust plugin's stack
+/// overflow shows, when wasmtime cannot name the faulting address.
+fn deep_recursion(e: &wasmtime::Error) -> bool {
+    let Some(trace) = e.downcast_ref::<wasmtime::WasmBacktrace>() else {
+        return false;
+    };
+    let frames = trace.frames();
+    if frames.len() < 16 {
+        return false;
+    }
+    let mut counts = std::collections::HashMap::new();
+    for f in frames {
+        *counts.entry(f.func_index()).or_insert(0usize) += 1;
+    }
+    counts.values().copied().max().unwrap_or(0) * 4 >= frames.len() * 3
+}
+
+/// Set the deadline of a call about to start: for the wasm it runs (epoch
+/// ticks) and for the waiting WASI calls it makes.
+pub(crate) fn arm(store: &mut Store<HostState>, limits: &Limits, now: std::time::Instant) {
+    store.set_epoch_deadline(deadline_ticks(limits.call_timeout));
+    let data = store.data_mut();
+    data.deadline = Some(now + limits.call_timeout);
+    data.host_panic = None;
 }
 
 /// The state every instance kind shares: plugin, store, limits.
@@ -81,7 +154,9 @@ impl Sandbox {
             .map_err(|e| call_error(self.plugin.name(), "load", e, &mut self.store, &self.limits))
     }
 
-    /// Run one call into the plugin under a fresh deadline.
+    /// Run one call into the plugin under a fresh deadline. A panic in
+    /// the host during the call (in a host capability, or in wasmtime
+    /// itself) fails the call and poisons the instance.
     fn call<T>(
         &mut self,
         call: &str,
@@ -91,23 +166,46 @@ impl Sandbox {
             return Err(Error::Trap {
                 plugin: self.plugin.name().into(),
                 call: call.into(),
-                message: "the instance trapped earlier and cannot be used".into(),
+                message: "the instance failed earlier and cannot be used".into(),
             });
         }
-        self.store
-            .set_epoch_deadline(deadline_ticks(self.limits.call_timeout));
         let started = std::time::Instant::now();
-        let returned = f(&mut self.store);
+        arm(&mut self.store, &self.limits, started);
+        let returned = crate::panic::catch(|| f(&mut self.store));
         self.plugin
             .call_times()
             .record(self.plugin.name(), call, started.elapsed());
+        let returned = match returned {
+            Ok(returned) => returned,
+            Err(message) => {
+                self.poisoned = true;
+                let message = self.store.data_mut().host_panic.take().unwrap_or(message);
+                return Err(Error::HostPanic {
+                    plugin: self.plugin.name().into(),
+                    call: call.into(),
+                    message,
+                });
+            }
+        };
+        // A host function panicked and told the guest: the call fails,
+        // whatever the guest made of the error it got.
+        if returned.is_ok()
+            && let Some(message) = self.store.data_mut().host_panic.take()
+        {
+            self.poisoned = true;
+            return Err(Error::HostPanic {
+                plugin: self.plugin.name().into(),
+                call: call.into(),
+                message,
+            });
+        }
         match returned {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(Error::Plugin {
                 plugin: self.plugin.name().into(),
                 call: call.into(),
                 kind: e.kind.into(),
-                message: e.message,
+                message: crate::limits::truncate_message(e.message, self.limits.caps.message_bytes),
             }),
             Err(e) => {
                 self.poisoned = true;
@@ -149,10 +247,39 @@ impl Sandbox {
             .map_err(|e| self.invalid(call, format!("bad batch handle: {e}")))
     }
 
+    /// Drop a guest resource (its destructor runs in the guest), unless
+    /// the instance failed or this thread is unwinding from a panic: then
+    /// nothing more runs in it, and the store goes with the instance.
     fn drop_resource(&mut self, resource: ResourceAny) {
-        if !self.poisoned {
-            let _ = resource.resource_drop(&mut self.store);
+        if self.poisoned || std::thread::panicking() {
+            return;
         }
+        arm(&mut self.store, &self.limits, std::time::Instant::now());
+        let dropped = crate::panic::catch(|| resource.resource_drop(&mut self.store));
+        if !matches!(dropped, Ok(Ok(()))) {
+            self.poisoned = true;
+        }
+    }
+
+    /// Refuse output names (files, tables) over the name cap.
+    fn outputs(&self, call: &str, outputs: &[String]) -> Result<()> {
+        for o in outputs {
+            self.cap(
+                call,
+                within(
+                    "an output name",
+                    o.len(),
+                    self.limits.caps.name_bytes,
+                    setting::NAME,
+                ),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Refuse output over a cap: `within`'s message as an invalid output.
+    fn cap(&self, call: &str, checked: std::result::Result<(), String>) -> Result<()> {
+        checked.map_err(|message| self.invalid(call, message))
     }
 }
 
@@ -229,8 +356,38 @@ impl SourceInstance {
         let raw = self
             .sandbox
             .call("discover", |s| guest.call_discover(s, config))?;
+        let caps = self.sandbox.limits.caps;
         raw.into_iter()
             .map(|s| {
+                self.sandbox.cap(
+                    "discover",
+                    within(
+                        "a stream name",
+                        s.name.len(),
+                        caps.name_bytes,
+                        setting::NAME,
+                    ),
+                )?;
+                self.sandbox.cap(
+                    "discover",
+                    within(
+                        &format!("the schema of stream {}", s.name),
+                        s.schema.len(),
+                        caps.schema_bytes,
+                        setting::SCHEMA,
+                    ),
+                )?;
+                for column in s.primary_key.iter().chain(&s.cursor_fields) {
+                    self.sandbox.cap(
+                        "discover",
+                        within(
+                            "a column name",
+                            column.len(),
+                            caps.name_bytes,
+                            setting::NAME,
+                        ),
+                    )?;
+                }
                 let schema = if s.schema.is_empty() {
                     None
                 } else {
@@ -271,6 +428,31 @@ impl SourceInstance {
         let raw = self.sandbox.call("partitions", |s| {
             guest.call_partitions(s, config, stream, state)
         })?;
+        let caps = self.sandbox.limits.caps;
+        for p in &raw {
+            self.sandbox.cap(
+                "partitions",
+                within(
+                    "a stream name",
+                    p.stream.len(),
+                    caps.name_bytes,
+                    setting::NAME,
+                ),
+            )?;
+            self.sandbox.cap(
+                "partitions",
+                within("a partition id", p.id.len(), caps.name_bytes, setting::NAME),
+            )?;
+            self.sandbox.cap(
+                "partitions",
+                within(
+                    "a partition spec",
+                    p.spec.len(),
+                    caps.state_bytes,
+                    setting::STATE,
+                ),
+            )?;
+        }
         Ok(raw
             .into_iter()
             .map(|p| Partition {
@@ -329,7 +511,14 @@ impl SourceReader {
             .call("reader.next", |s| guest.reader().call_next(s, handle))?;
         match event {
             None => Ok(None),
-            Some(source::Event::Checkpoint(state)) => Ok(Some(ReaderEvent::Checkpoint(state))),
+            Some(source::Event::Checkpoint(state)) => {
+                let cap = self.instance.sandbox.limits.caps.state_bytes;
+                self.instance.sandbox.cap(
+                    "reader.next",
+                    within("a checkpoint", state.len(), cap, setting::STATE),
+                )?;
+                Ok(Some(ReaderEvent::Checkpoint(state)))
+            }
             Some(source::Event::Batch(batch)) => Ok(Some(ReaderEvent::Batch(
                 self.instance.sandbox.take("reader.next", batch)?,
             ))),
@@ -386,6 +575,11 @@ impl FilterInstance {
         let raw = self.sandbox.call("transformer.output-schema", |s| {
             guest.transformer().call_output_schema(s, handle).map(Ok)
         })?;
+        let cap = self.sandbox.limits.caps.schema_bytes;
+        self.sandbox.cap(
+            "transformer.output-schema",
+            within("the output schema", raw.len(), cap, setting::SCHEMA),
+        )?;
         let output = decode_schema(&raw)
             .map_err(|e| self.sandbox.invalid("transformer.output-schema", e))?;
         let plan = self.sandbox.call("transformer.plan", |s| {
@@ -503,20 +697,18 @@ impl Transformer {
         let mut handles = handles.into_iter();
         while let Some(h) = handles.next() {
             let batch = self.instance.sandbox.take(call, h)?;
-            if !crate::batch::same_fields(&batch.schema(), &self.output) {
-                for rest in handles.by_ref() {
-                    let _ = self.instance.sandbox.take(call, rest);
+            match crate::batch::conform(batch, &self.output) {
+                Ok(batch) => out.push(batch),
+                Err(e) => {
+                    for rest in handles.by_ref() {
+                        let _ = self.instance.sandbox.take(call, rest);
+                    }
+                    return Err(self.instance.sandbox.invalid(
+                        call,
+                        format!("a batch does not fit the declared output schema: {e}"),
+                    ));
                 }
-                return Err(self.instance.sandbox.invalid(
-                    call,
-                    format!(
-                        "batch schema {:?} differs from the declared output schema {:?}",
-                        batch.schema().fields(),
-                        self.output.fields()
-                    ),
-                ));
             }
-            out.push(batch);
         }
         Ok(out)
     }
@@ -598,6 +790,18 @@ pub struct CommitInfo {
     pub outputs: Vec<String>,
 }
 
+/// A commit: what it reports, and what it published, held back until the
+/// pipeline has saved the state the commit covers (then
+/// [`PendingPublish::publish`]), so a process killed in between can never
+/// leave files whose rows are read again.
+#[derive(Debug)]
+pub struct Committed {
+    /// What the sink reported.
+    pub info: CommitInfo,
+    /// The objects it published, not yet visible.
+    pub pending: PendingPublish,
+}
+
 /// A sink plugin instance for one task.
 pub struct SinkInstance {
     sandbox: Sandbox,
@@ -636,9 +840,11 @@ impl SinkInstance {
     /// The plugin's error, or a sandbox failure.
     pub fn finish_stream(&mut self, config: &str, stream: &str) -> Result<Vec<String>> {
         let guest = &self.guest;
-        self.sandbox.call("finish-stream", |s| {
+        let outputs = self.sandbox.call("finish-stream", |s| {
             guest.call_finish_stream(s, config, stream)
-        })
+        })?;
+        self.sandbox.outputs("finish-stream", &outputs)?;
+        Ok(outputs)
     }
 
     /// Open a writer; the instance becomes it.
@@ -680,17 +886,12 @@ impl SinkWriter {
     /// # Errors
     /// The plugin's error or a sandbox failure.
     pub fn write(&mut self, batch: RecordBatch) -> Result<()> {
-        if !crate::batch::same_fields(&batch.schema(), &self.schema) {
-            return Err(Error::InvalidOutput {
+        let batch =
+            crate::batch::conform(batch, &self.schema).map_err(|message| Error::InvalidOutput {
                 plugin: "pipeline".into(),
                 call: "writer.write".into(),
-                message: format!(
-                    "batch schema {:?} differs from the stream's {:?}",
-                    batch.schema().fields(),
-                    self.schema.fields()
-                ),
-            });
-        }
+                message,
+            })?;
         let handle = self.handle.expect("open until dropped");
         let input = self.instance.sandbox.lend(batch)?;
         let guest = &self.instance.guest;
@@ -700,41 +901,46 @@ impl SinkWriter {
     }
 
     /// Make everything written so far durable, and keep writing: what
-    /// follows belongs to the next commit.
+    /// follows belongs to the next commit. What the sink published in the
+    /// commit is not visible yet: see [`Committed`].
     ///
     /// # Errors
     /// The plugin's error or a sandbox failure.
-    pub fn commit_so_far(&mut self) -> Result<CommitInfo> {
+    pub fn commit_so_far(&mut self) -> Result<Committed> {
         let handle = self.handle.expect("open until dropped");
-        let guest = &self.instance.guest;
-        let info = self
-            .instance
-            .sandbox
-            .call("writer.commit", |s| guest.writer().call_commit(s, handle))?;
-        Ok(CommitInfo {
-            rows: info.rows,
-            bytes: info.bytes,
-            outputs: info.outputs,
-        })
+        self.committed(handle)
     }
 
-    /// Make everything written durable.
+    /// Make everything written durable; see [`SinkWriter::commit_so_far`].
     ///
     /// # Errors
     /// The plugin's error or a sandbox failure.
-    pub fn commit(mut self) -> Result<CommitInfo> {
+    pub fn commit(mut self) -> Result<Committed> {
         let handle = self.handle.take().expect("open until dropped");
-        let guest = &self.instance.guest;
-        let info = self
-            .instance
-            .sandbox
-            .call("writer.commit", |s| guest.writer().call_commit(s, handle));
+        let committed = self.committed(handle);
         self.instance.sandbox.drop_resource(handle);
+        committed
+    }
+
+    /// One `writer.commit`, its publishes held back.
+    fn committed(&mut self, handle: ResourceAny) -> Result<Committed> {
+        let guest = &self.instance.guest;
+        let sandbox = &mut self.instance.sandbox;
+        sandbox.store.data_mut().deferring = true;
+        let info = sandbox.call("writer.commit", |s| guest.writer().call_commit(s, handle));
+        let data = sandbox.store.data_mut();
+        data.deferring = false;
+        // Held back even when the commit failed: dropped, they discard.
+        let pending = data.take_deferred();
         let info = info?;
-        Ok(CommitInfo {
-            rows: info.rows,
-            bytes: info.bytes,
-            outputs: info.outputs,
+        sandbox.outputs("writer.commit", &info.outputs)?;
+        Ok(Committed {
+            info: CommitInfo {
+                rows: info.rows,
+                bytes: info.bytes,
+                outputs: info.outputs,
+            },
+            pending,
         })
     }
 

@@ -18,20 +18,26 @@ mod cache;
 mod call_times;
 pub mod capability;
 mod error;
+pub mod failpoint;
 mod instance;
 mod limits;
+pub mod panic;
 mod plugin;
 
-pub use batch::{Batch, SchemaDecoder, decode_schema, encode_messages, encode_schema, same_fields};
+pub use batch::{
+    Batch, SchemaDecoder, conform, decode_schema, describe_fields, encode_messages, encode_schema,
+    same_fields,
+};
 pub use call_times::{CALL_SECONDS_BUCKETS, CallHistogram, CallTimes};
 pub use capability::http::{HttpGrant, Secret};
-pub use capability::{BlobGrant, ConnectionUrl, Grants};
+pub use capability::publish::{PendingPublish, Publication};
+pub use capability::{BlobGrant, ConnectionUrl, Grants, Journal, StagingJournal};
 pub use error::{Error, ErrorKind, Result};
 pub use instance::{
-    CommitInfo, FilterInstance, Partition, ReaderEvent, SinkInstance, SinkWriter, SourceInstance,
-    SourceReader, StreamInfo, SyncMode, Transformer,
+    CommitInfo, Committed, FilterInstance, Partition, ReaderEvent, SinkInstance, SinkWriter,
+    SourceInstance, SourceReader, StreamInfo, SyncMode, Transformer,
 };
-pub use limits::Limits;
+pub use limits::{Limits, OutputCaps, truncate_message};
 pub use plugin::{
     LoadReport, Plugin, PluginInfo, PluginKind, Runtime, RuntimeConfig, WIT_VERSION, wit_compatible,
 };

@@ -13,8 +13,8 @@ use crate::cache::ComponentCache;
 use crate::call_times::CallTimes;
 use crate::capability::{Grants, HostState};
 use crate::error::{Error, Result};
-use crate::instance::{FilterInstance, Sandbox, SinkInstance, SourceInstance, call_error};
-use crate::limits::Limits;
+use crate::instance::{FilterInstance, Sandbox, SinkInstance, SourceInstance, arm, call_error};
+use crate::limits::{Limits, setting, truncate_message, within};
 
 /// The version of the `sluice:plugin` WIT package this host serves.
 pub const WIT_VERSION: &str = "0.1.0";
@@ -136,7 +136,9 @@ pub struct LoadReport {
     pub elapsed: Duration,
 }
 
-/// Advances the engine's epoch until dropped.
+/// Advances the engine's epoch until dropped. The runtime and every plugin
+/// loaded from it hold it, so deadlines keep ticking for as long as any
+/// plugin can be called, whatever outlives what.
 struct EpochTicker {
     stop: Arc<AtomicBool>,
 }
@@ -153,7 +155,7 @@ pub struct Runtime {
     linker: Arc<Linker<HostState>>,
     cache: Option<ComponentCache>,
     call_times: Arc<CallTimes>,
-    _ticker: EpochTicker,
+    ticker: Arc<EpochTicker>,
 }
 
 impl Runtime {
@@ -182,6 +184,9 @@ impl Runtime {
         // Outgoing HTTP: every request goes through the instance's grant.
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
             .map_err(|e| load_err(e.to_string()))?;
+        // Waiting WASI calls end at the call's deadline, as running code does.
+        crate::capability::blocking::add_to_linker(&mut linker)
+            .map_err(|e| load_err(e.to_string()))?;
         add_plugin_imports(&mut linker).map_err(|e| load_err(e.to_string()))?;
 
         let stop = Arc::new(AtomicBool::new(false));
@@ -209,7 +214,7 @@ impl Runtime {
             linker: Arc::new(linker),
             cache,
             call_times: Arc::new(CallTimes::default()),
-            _ticker: EpochTicker { stop },
+            ticker: Arc::new(EpochTicker { stop }),
         })
     }
 
@@ -219,12 +224,21 @@ impl Runtime {
     }
 
     /// Load a plugin from a `.wasm` component file: from the cache when it
-    /// was compiled before, then linked and asked for its `info()`.
+    /// was compiled before, then linked and asked for its `info()` under
+    /// the default [`Limits`].
     ///
     /// # Errors
     /// When the file is missing, is not a component, imports something the
     /// host does not provide, exports no plugin interface, or fails `info()`.
     pub fn load(&self, path: &Path) -> Result<Plugin> {
+        self.load_with(path, &Limits::default())
+    }
+
+    /// [`Runtime::load`], asking `info()` under `limits` (a job's `exec:`).
+    ///
+    /// # Errors
+    /// As [`Runtime::load`].
+    pub fn load_with(&self, path: &Path, limits: &Limits) -> Result<Plugin> {
         let started = Instant::now();
         let label = path
             .file_stem()
@@ -284,13 +298,14 @@ impl Runtime {
                 wit: version,
                 info: None,
                 call_times: self.call_times.clone(),
+                _ticker: self.ticker.clone(),
                 report: LoadReport {
                     from_cache,
                     elapsed: Duration::ZERO,
                 },
             }),
         };
-        let info = plugin.query_info()?;
+        let info = plugin.query_info(limits)?;
         let inner = Arc::get_mut(&mut plugin.inner).expect("not shared yet");
         inner.info = Some(info);
         inner.report.elapsed = started.elapsed();
@@ -319,6 +334,8 @@ struct PluginInner {
     info: Option<PluginInfo>,
     report: LoadReport,
     call_times: Arc<CallTimes>,
+    /// Keeps the epoch advancing while this plugin can be called.
+    _ticker: Arc<EpochTicker>,
 }
 
 /// A compiled, linked plugin; cheap to clone and to instantiate per task.
@@ -363,11 +380,16 @@ impl Plugin {
     }
 
     pub(crate) fn new_store(&self, grants: Arc<Grants>, limits: &Limits) -> Store<HostState> {
-        let state = HostState::new(Arc::from(self.name()), grants, limits.memory_bytes);
+        let state = HostState::new(
+            Arc::from(self.name()),
+            grants,
+            limits.memory_bytes,
+            limits.caps,
+        );
         let mut store = Store::new(self.inner.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
-        store.set_epoch_deadline(deadline_ticks(limits.call_timeout));
+        arm(&mut store, limits, Instant::now());
         store
     }
 
@@ -376,42 +398,55 @@ impl Plugin {
         store: &mut Store<HostState>,
         limits: &Limits,
     ) -> Result<wasmtime::component::Instance> {
-        self.inner
-            .pre
-            .instantiate(&mut *store)
-            .map_err(|e| call_error(self.name(), "instantiate", e, store, limits))
+        arm(store, limits, Instant::now());
+        match crate::panic::catch(|| self.inner.pre.instantiate(&mut *store)) {
+            Ok(instantiated) => {
+                instantiated.map_err(|e| call_error(self.name(), "instantiate", e, store, limits))
+            }
+            Err(message) => Err(Error::HostPanic {
+                plugin: self.name().into(),
+                call: "instantiate".into(),
+                message,
+            }),
+        }
     }
 
-    fn query_info(&self) -> Result<PluginInfo> {
-        let limits = Limits::default();
-        let mut store = self.new_store(Arc::new(Grants::default()), &limits);
-        let instance = self.instantiate(&mut store, &limits)?;
+    fn query_info(&self, limits: &Limits) -> Result<PluginInfo> {
+        let mut store = self.new_store(Arc::new(Grants::default()), limits);
+        let instance = self.instantiate(&mut store, limits)?;
         let label = self.inner.label.clone();
         let err = |e: wasmtime::Error, store: &mut Store<HostState>| {
-            call_error(&label, "info", e, store, &limits)
+            call_error(&label, "info", e, store, limits)
         };
+        match crate::panic::catch(|| self.call_info(&mut store, &instance, &err)) {
+            Ok(raw) => self.checked_info(raw?, limits),
+            Err(message) => Err(Error::HostPanic {
+                plugin: label.clone(),
+                call: "info".into(),
+                message,
+            }),
+        }
+    }
+
+    /// Call the `info()` of whichever interface the component exports.
+    fn call_info(
+        &self,
+        store: &mut Store<HostState>,
+        instance: &wasmtime::component::Instance,
+        err: &dyn Fn(wasmtime::Error, &mut Store<HostState>) -> Error,
+    ) -> Result<bindings::types::PluginInfo> {
+        let label = self.inner.label.clone();
+        let instance = *instance;
         let exports = &self.inner.exports;
         let raw = if let Some(ix) = &exports.source {
-            let guest = ix
-                .load(&mut store, &instance)
-                .map_err(|e| err(e, &mut store))?;
-            guest
-                .call_info(&mut store)
-                .map_err(|e| err(e, &mut store))?
+            let guest = ix.load(&mut *store, &instance).map_err(|e| err(e, store))?;
+            guest.call_info(&mut *store).map_err(|e| err(e, store))?
         } else if let Some(ix) = &exports.filter {
-            let guest = ix
-                .load(&mut store, &instance)
-                .map_err(|e| err(e, &mut store))?;
-            guest
-                .call_info(&mut store)
-                .map_err(|e| err(e, &mut store))?
+            let guest = ix.load(&mut *store, &instance).map_err(|e| err(e, store))?;
+            guest.call_info(&mut *store).map_err(|e| err(e, store))?
         } else if let Some(ix) = &exports.sink {
-            let guest = ix
-                .load(&mut store, &instance)
-                .map_err(|e| err(e, &mut store))?;
-            guest
-                .call_info(&mut store)
-                .map_err(|e| err(e, &mut store))?
+            let guest = ix.load(&mut *store, &instance).map_err(|e| err(e, store))?;
+            guest.call_info(&mut *store).map_err(|e| err(e, store))?
         } else {
             return Err(Error::Load {
                 plugin: label,
@@ -419,6 +454,40 @@ impl Plugin {
                 message: "exports none of sluice:plugin/source, filter or sink @0.1.0".into(),
             });
         };
+        Ok(raw)
+    }
+
+    /// What `info()` returned, checked: the kind it claims exported, text
+    /// within its caps, a config schema that is a JSON Schema.
+    fn checked_info(
+        &self,
+        raw: bindings::types::PluginInfo,
+        limits: &Limits,
+    ) -> Result<PluginInfo> {
+        let label = self.inner.label.clone();
+        let exports = &self.inner.exports;
+        let invalid = |message: String| Error::InvalidOutput {
+            plugin: label.clone(),
+            call: "info".into(),
+            message,
+        };
+        let caps = limits.caps;
+        for (what, text) in [
+            ("the plugin name", &raw.name),
+            ("the version", &raw.version),
+        ]
+        .into_iter()
+        .chain(raw.capabilities.iter().map(|c| ("a capability name", c)))
+        {
+            within(what, text.len(), caps.name_bytes, setting::NAME).map_err(&invalid)?;
+        }
+        within(
+            "the config schema",
+            raw.config_schema.len(),
+            caps.schema_bytes,
+            setting::SCHEMA,
+        )
+        .map_err(&invalid)?;
         let kind = match raw.kind {
             bindings::types::PluginKind::Source => PluginKind::Source,
             bindings::types::PluginKind::Filter => PluginKind::Filter,
@@ -428,11 +497,6 @@ impl Plugin {
             PluginKind::Source => exports.source.is_some(),
             PluginKind::Filter => exports.filter.is_some(),
             PluginKind::Sink => exports.sink.is_some(),
-        };
-        let invalid = |message: String| Error::InvalidOutput {
-            plugin: label.clone(),
-            call: "info".into(),
-            message,
         };
         if !has_export {
             return Err(invalid(format!(
@@ -448,7 +512,7 @@ impl Plugin {
             name: raw.name,
             version: raw.version,
             kind,
-            description: raw.description,
+            description: truncate_message(raw.description, caps.message_bytes),
             config_schema,
             capabilities: raw.capabilities,
         })

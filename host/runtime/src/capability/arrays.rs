@@ -44,9 +44,11 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>, version: &str) -> wa
         .instance(&format!("sluice:plugin/arrays@{version}"))?
         .func_wrap(
             "to-arrays",
-            |store: wasmtime::StoreContextMut<'_, HostState>, (batch,): (Resource<Batch>,)| {
-                let batch = store.data().table.get(&batch)?;
-                Ok((lay_out(&batch.0),))
+            |mut store: wasmtime::StoreContextMut<'_, HostState>, (batch,): (Resource<Batch>,)| {
+                store.data_mut().guard_trap("arrays.to-arrays", |state| {
+                    let batch = state.table.get(&batch)?;
+                    Ok((lay_out(&batch.0),))
+                })
             },
         )
 }

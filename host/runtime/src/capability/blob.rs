@@ -34,35 +34,34 @@ impl HostState {
     }
 }
 
-/// Run `f`, turning its error into what the guest sees.
-fn guest<T>(f: impl FnOnce() -> Result<T, GuestError>) -> wasmtime::Result<Result<T, GuestError>> {
-    Ok(f())
-}
-
 impl Host for HostState {
     fn list(
         &mut self,
         pattern: String,
         start_after: Option<String>,
     ) -> wasmtime::Result<Result<Vec<ObjectInfo>, GuestError>> {
-        guest(|| {
-            let grant = self.blob_grant("blob")?;
+        self.guard("blob.list", |state| {
+            let grant = match state.blob_grant("blob") {
+                Ok(g) => g,
+                Err(e) => return Ok(Err(e)),
+            };
             Ok(grant
                 .store
-                .list(&pattern, start_after.as_deref())?
-                .into_iter()
-                .map(ObjectInfo::from)
-                .collect())
+                .list(&pattern, start_after.as_deref())
+                .map(|objects| objects.into_iter().map(ObjectInfo::from).collect())
+                .map_err(GuestError::from))
         })
     }
 
     fn stat(&mut self, path: String) -> wasmtime::Result<Result<Option<ObjectInfo>, GuestError>> {
-        guest(|| {
-            Ok(self
-                .blob_grant("blob")?
-                .store
-                .stat(&path)?
-                .map(ObjectInfo::from))
+        self.guard("blob.stat", |state| {
+            Ok((|| {
+                Ok(state
+                    .blob_grant("blob")?
+                    .store
+                    .stat(&path)?
+                    .map(ObjectInfo::from))
+            })())
         })
     }
 
@@ -72,37 +71,69 @@ impl Host for HostState {
         offset: u64,
         len: u64,
     ) -> wasmtime::Result<Result<Vec<u8>, GuestError>> {
-        guest(|| Ok(self.blob_grant("blob")?.store.read(&path, offset, len)?))
+        self.guard("blob.read", |state| {
+            Ok((|| {
+                Ok(state.blob_grant("blob")?.store.read(&path, offset, len)?)
+            })())
+        })
     }
 
     fn write(&mut self, path: String, data: Vec<u8>) -> wasmtime::Result<Result<(), GuestError>> {
-        guest(|| Ok(self.writable_grant("blob")?.store.write(&path, &data)?))
+        self.guard("blob.write", |state| {
+            Ok((|| {
+                Ok(state.writable_grant("blob")?.store.write(&path, &data)?)
+            })())
+        })
     }
 
     fn rename(&mut self, from: String, to: String) -> wasmtime::Result<Result<(), GuestError>> {
-        guest(|| Ok(self.writable_grant("blob")?.store.rename(&from, &to)?))
+        self.guard("blob.rename", |state| {
+            Ok((|| {
+                Ok(state.writable_grant("blob")?.store.rename(&from, &to)?)
+            })())
+        })
     }
 
     fn delete(&mut self, path: String) -> wasmtime::Result<Result<(), GuestError>> {
-        guest(|| Ok(self.writable_grant("blob")?.store.delete(&path)?))
+        self.guard("blob.delete", |state| {
+            Ok((|| {
+                Ok(state.writable_grant("blob")?.store.delete(&path)?)
+            })())
+        })
     }
 
     fn publish(&mut self, path: String) -> wasmtime::Result<Result<(), GuestError>> {
-        guest(|| {
-            self.writable_grant("blob")?;
-            let staged = self.staged.remove(&path).ok_or_else(|| {
-                config_error(format!(
-                    "plugin {}: nothing staged at {path}: finish an encoder created with `staged: true` first",
-                    self.plugin
-                ))
-            })?;
-            Ok(staged.publish()?)
+        self.guard("blob.publish", |state| {
+            Ok((|| {
+                state.writable_grant("blob")?;
+                let staged = state.staged.remove(&path).ok_or_else(|| {
+                    config_error(format!(
+                        "plugin {}: nothing staged at {path}: finish an encoder created with `staged: true` first",
+                        state.plugin
+                    ))
+                })?;
+                if state.deferring {
+                    // Published once the commit's state is saved.
+                    state.deferred.push((path.clone(), staged));
+                    return Ok(());
+                }
+                let mut staged = staged;
+                let published = staged.object.publish();
+                drop(staged.object);
+                state.journal_settled(staged.token.as_deref());
+                Ok(published?)
+            })())
         })
     }
 
     fn discard(&mut self, path: String) -> wasmtime::Result<Result<(), GuestError>> {
         // Dropping a staged object discards it.
-        self.staged.remove(&path);
-        Ok(Ok(()))
+        self.guard("blob.discard", |state| {
+            if let Some(staged) = state.staged.remove(&path) {
+                drop(staged.object);
+                state.journal_settled(staged.token.as_deref());
+            }
+            Ok(Ok(()))
+        })
     }
 }

@@ -24,17 +24,19 @@ impl Host for HostState {
         path: String,
         format: String,
     ) -> wasmtime::Result<Result<crate::bindings::codec::FileStats, GuestError>> {
-        Ok((|| {
-            let grant = self.blob_grant("codec")?;
-            let format: sluice_codec::Format =
-                serde_json::from_value(serde_json::Value::String(format.clone()))
-                    .map_err(|_| config_error(format!("unknown format `{format}`")))?;
-            let stats = sluice_codec::inspect(&grant.store, &path, format)?;
-            Ok(crate::bindings::codec::FileStats {
-                rows: stats.rows,
-                row_groups: stats.row_groups,
-            })
-        })())
+        self.guard("codec.inspect", |state| {
+            Ok((|| -> Result<_, GuestError> {
+                let grant = state.blob_grant("codec")?;
+                let format: sluice_codec::Format =
+                    serde_json::from_value(serde_json::Value::String(format.clone()))
+                        .map_err(|_| config_error(format!("unknown format `{format}`")))?;
+                let stats = sluice_codec::inspect(&grant.store, &path, format)?;
+                Ok(crate::bindings::codec::FileStats {
+                    rows: stats.rows,
+                    row_groups: stats.row_groups,
+                })
+            })())
+        })
     }
 }
 
@@ -44,38 +46,44 @@ impl HostDecoder for HostState {
         path: String,
         options: String,
     ) -> wasmtime::Result<Result<Resource<Decoder>, GuestError>> {
-        let opened = (|| {
-            let grant = self.blob_grant("codec")?;
-            let options: DecodeOptions = parse_options("decoder", &options)?;
-            Decoder::open(
-                &grant.store,
-                &path,
-                &options,
-                self.bytes_read.clone(),
-                self.rejects.clone(),
-            )
-            .map_err(GuestError::from)
-        })();
-        match opened {
-            Ok(decoder) => Ok(Ok(self.table.push(decoder)?)),
-            Err(e) => Ok(Err(e)),
-        }
+        self.guard("codec.decoder.open", |state| {
+            let opened = (|| {
+                let grant = state.blob_grant("codec")?;
+                let options: DecodeOptions = parse_options("decoder", &options)?;
+                Decoder::open(
+                    &grant.store,
+                    &path,
+                    &options,
+                    state.bytes_read.clone(),
+                    state.rejects.clone(),
+                )
+                .map_err(GuestError::from)
+            })();
+            match opened {
+                Ok(decoder) => Ok(Ok(state.table.push(decoder)?)),
+                Err(e) => Ok(Err(e)),
+            }
+        })
     }
 
     fn schema(&mut self, this: Resource<Decoder>) -> wasmtime::Result<Vec<u8>> {
-        Ok(encode_schema(self.table.get(&this)?.schema()))
+        self.guard_trap("codec.decoder.schema", |state| {
+            Ok(encode_schema(state.table.get(&this)?.schema()))
+        })
     }
 
     fn next(
         &mut self,
         this: Resource<Decoder>,
     ) -> wasmtime::Result<Result<Option<Resource<Batch>>, GuestError>> {
-        let next = self.table.get_mut(&this)?.next_batch();
-        match next {
-            Ok(Some(batch)) => Ok(Ok(Some(self.table.push(Batch(batch))?))),
-            Ok(None) => Ok(Ok(None)),
-            Err(e) => Ok(Err(e.into())),
-        }
+        self.guard("codec.decoder.next", |state| {
+            let next = state.table.get_mut(&this)?.next_batch();
+            match next {
+                Ok(Some(batch)) => Ok(Ok(Some(state.table.push(Batch(batch))?))),
+                Ok(None) => Ok(Ok(None)),
+                Err(e) => Ok(Err(e.into())),
+            }
+        })
     }
 
     fn rejected(&mut self, this: Resource<Decoder>) -> wasmtime::Result<u64> {
@@ -95,16 +103,24 @@ impl HostEncoder for HostState {
         schema: Vec<u8>,
         options: String,
     ) -> wasmtime::Result<Result<Resource<Encoder>, GuestError>> {
-        let created = (|| {
-            let grant = self.writable_grant("codec")?;
-            let options: EncodeOptions = parse_options("encoder", &options)?;
-            let schema = decode_schema(&schema).map_err(data_error)?;
-            Encoder::create(grant.store.as_ref(), &path, schema, &options).map_err(GuestError::from)
-        })();
-        match created {
-            Ok(encoder) => Ok(Ok(self.table.push(encoder)?)),
-            Err(e) => Ok(Err(e)),
-        }
+        self.guard("codec.encoder.create", |state| {
+            let created = (|| {
+                let grant = state.writable_grant("codec")?;
+                let options: EncodeOptions = parse_options("encoder", &options)?;
+                let schema = decode_schema(&schema).map_err(data_error)?;
+                Encoder::create(grant.store.as_ref(), &path, schema, &options)
+                    .map_err(GuestError::from)
+            })();
+            let encoder = match created {
+                Ok(encoder) => encoder,
+                Err(e) => return Ok(Err(e)),
+            };
+            // Dropped unrecorded, the encoder leaves nothing behind.
+            if let Err(e) = state.journal_started(encoder.staging_token()) {
+                return Ok(Err(e));
+            }
+            Ok(Ok(state.table.push(encoder)?))
+        })
     }
 
     fn write(
@@ -112,12 +128,14 @@ impl HostEncoder for HostState {
         this: Resource<Encoder>,
         batch: Resource<Batch>,
     ) -> wasmtime::Result<Result<(), GuestError>> {
-        let batch = self.table.get(&batch)?.0.clone();
-        Ok(self
-            .table
-            .get_mut(&this)?
-            .write(&batch)
-            .map_err(GuestError::from))
+        self.guard("codec.encoder.write", |state| {
+            let batch = state.table.get(&batch)?.0.clone();
+            Ok(state
+                .table
+                .get_mut(&this)?
+                .write(&batch)
+                .map_err(GuestError::from))
+        })
     }
 
     fn bytes_written(&mut self, this: Resource<Encoder>) -> wasmtime::Result<u64> {
@@ -125,17 +143,28 @@ impl HostEncoder for HostState {
     }
 
     fn finish(&mut self, this: Resource<Encoder>) -> wasmtime::Result<Result<u64, GuestError>> {
-        let encoder = self.table.get_mut(&this)?;
-        let path = encoder.path().to_string();
-        Ok(match encoder.finish() {
-            Ok(finished) => {
-                if let Some(staged) = finished.staged {
-                    // A second staged write of one path replaces the first.
-                    self.staged.insert(path, staged);
+        self.guard("codec.encoder.finish", |state| {
+            let encoder = state.table.get_mut(&this)?;
+            let path = encoder.path().to_string();
+            let token = encoder.staging_token().map(str::to_string);
+            Ok(match encoder.finish() {
+                Ok(finished) => {
+                    match finished.staged {
+                        // A second staged write of one path replaces the
+                        // first (which discards itself).
+                        Some(object) => {
+                            let staged = crate::capability::publish::StagedObject { object, token };
+                            if let Some(replaced) = state.staged.insert(path, staged) {
+                                drop(replaced.object);
+                                state.journal_settled(replaced.token.as_deref());
+                            }
+                        }
+                        None => state.journal_settled(token.as_deref()),
+                    }
+                    Ok(finished.bytes)
                 }
-                Ok(finished.bytes)
-            }
-            Err(e) => Err(e.into()),
+                Err(e) => Err(e.into()),
+            })
         })
     }
 

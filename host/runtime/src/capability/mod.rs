@@ -7,9 +7,11 @@
 
 pub(crate) mod arrays;
 pub(crate) mod blob;
+pub(crate) mod blocking;
 pub mod codec;
 pub mod http;
 mod log;
+pub(crate) mod publish;
 pub mod sql;
 pub(crate) mod stderr;
 mod types;
@@ -21,10 +23,10 @@ use std::sync::atomic::AtomicU64;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use sluice_codec::{ObjectStore, Staged};
+use sluice_codec::ObjectStore;
 
 use crate::bindings::types::{Error as GuestError, ErrorKind as GuestErrorKind};
-use crate::limits::MemoryLimiter;
+use crate::limits::{MemoryLimiter, OutputCaps};
 
 /// What a job grants one plugin.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +39,34 @@ pub struct Grants {
     /// Hosts the plugin may send HTTP requests to, and the secrets its
     /// request headers may name.
     pub http: Option<Arc<http::HttpGrant>>,
+    /// Where objects being written through the blob grant are recorded
+    /// until they are published or discarded, so that a later run can
+    /// clean up after a process that died writing them.
+    pub journal: Option<Journal>,
+}
+
+/// Records objects being written until they settle: the host's defence
+/// against a `kill -9` leaving temporary files and open multipart uploads.
+pub trait StagingJournal: Send + Sync {
+    /// An object is being written in the store at `location`; `token` is
+    /// what [`ObjectStore::discard_orphan`] needs to remove it.
+    ///
+    /// # Errors
+    /// When the record cannot be kept: the write is then refused.
+    fn started(&self, location: &str, token: &str) -> Result<(), String>;
+
+    /// The object was published or discarded: forget it.
+    fn settled(&self, location: &str, token: &str);
+}
+
+/// A shared [`StagingJournal`].
+#[derive(Clone)]
+pub struct Journal(pub Arc<dyn StagingJournal>);
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Journal")
+    }
 }
 
 /// A database URL, credentials included: never printed.
@@ -83,13 +113,49 @@ pub(crate) struct HostState {
     pub(crate) stderr: stderr::StderrTail,
     /// Objects written staged and not yet published, by path. Whatever is
     /// left when the instance ends is discarded (an S3 upload is aborted).
-    pub(crate) staged: BTreeMap<String, Box<dyn Staged>>,
+    pub(crate) staged: BTreeMap<String, publish::StagedObject>,
+    /// Set during `writer.commit`: publishes are held back, for the
+    /// pipeline to make once the commit's state is saved.
+    pub(crate) deferring: bool,
+    /// What the commit in progress published, held back.
+    pub(crate) deferred: Vec<(String, publish::StagedObject)>,
     pub(crate) http: wasmtime_wasi_http::WasiHttpCtx,
     pub(crate) http_hooks: http::Hooks,
+    /// When the call in progress must end: waiting WASI calls stop there.
+    pub(crate) deadline: Option<std::time::Instant>,
+    /// Set when a host capability panicked during the call in progress:
+    /// the guest got an error, and the call fails whatever it made of it.
+    pub(crate) host_panic: Option<String>,
+    /// Caps on what the plugin hands back.
+    pub(crate) caps: OutputCaps,
+    /// Tokens of objects being written that the journal holds, settled
+    /// when they are published, discarded, or when the instance ends.
+    pub(crate) journaled: std::collections::BTreeSet<String>,
+}
+
+impl Drop for HostState {
+    fn drop(&mut self) {
+        // Unpublished objects discard themselves when dropped (a temporary
+        // file removed, an upload aborted); only then are they settled.
+        self.staged.clear();
+        self.deferred.clear();
+        drop(std::mem::replace(&mut self.table, ResourceTable::new()));
+        if let (Some(journal), Some(grant)) = (&self.grants.journal, &self.grants.blob) {
+            let location = grant.store.location();
+            for token in std::mem::take(&mut self.journaled) {
+                journal.0.settled(&location, &token);
+            }
+        }
+    }
 }
 
 impl HostState {
-    pub(crate) fn new(plugin: Arc<str>, grants: Arc<Grants>, memory_bytes: usize) -> Self {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        grants: Arc<Grants>,
+        memory_bytes: usize,
+        caps: OutputCaps,
+    ) -> Self {
         // No preopened directories, no environment, no arguments, no sockets:
         // everything a plugin reaches goes through a granted capability.
         let stderr = stderr::StderrTail::default();
@@ -116,8 +182,108 @@ impl HostState {
             rejects: Default::default(),
             stderr,
             staged: BTreeMap::new(),
+            deferring: false,
+            deferred: Vec::new(),
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
             http_hooks,
+            deadline: None,
+            host_panic: None,
+            caps,
+            journaled: Default::default(),
+        }
+    }
+
+    /// Record an object being written, when the job keeps a journal.
+    pub(crate) fn journal_started(&mut self, token: Option<&str>) -> Result<(), GuestError> {
+        let (Some(journal), Some(grant), Some(token)) =
+            (&self.grants.journal, &self.grants.blob, token)
+        else {
+            return Ok(());
+        };
+        journal
+            .0
+            .started(&grant.store.location(), token)
+            .map_err(|e| {
+                crate::bindings::guest_error(
+                    GuestErrorKind::Transient,
+                    format!("cannot record the object being written in the state store: {e}"),
+                )
+            })?;
+        self.journaled.insert(token.to_string());
+        Ok(())
+    }
+
+    /// Hand the publishes held back during a commit to the pipeline, which
+    /// settles their journal records from now on.
+    pub(crate) fn take_deferred(&mut self) -> publish::PendingPublish {
+        let deferred = std::mem::take(&mut self.deferred);
+        for (_, object) in &deferred {
+            if let Some(token) = &object.token {
+                self.journaled.remove(token);
+            }
+        }
+        publish::PendingPublish::new(
+            self.grants.blob.as_ref().map(|g| &g.store),
+            self.grants.journal.clone(),
+            deferred,
+        )
+    }
+
+    /// Forget an object that was published or discarded.
+    pub(crate) fn journal_settled(&mut self, token: Option<&str>) {
+        let (Some(journal), Some(grant), Some(token)) =
+            (&self.grants.journal, &self.grants.blob, token)
+        else {
+            return;
+        };
+        if self.journaled.remove(token) {
+            journal.0.settled(&grant.store.location(), token);
+        }
+    }
+
+    /// Run the body of a host function that answers with a typed error:
+    /// a panic in it becomes an internal error for the guest, and is
+    /// remembered so the call into the plugin fails whatever the guest
+    /// does with that error.
+    pub(crate) fn guard<T>(
+        &mut self,
+        function: &'static str,
+        body: impl FnOnce(&mut Self) -> wasmtime::Result<Result<T, GuestError>>,
+    ) -> wasmtime::Result<Result<T, GuestError>> {
+        match crate::panic::catch(|| {
+            crate::failpoint::hit(function);
+            body(self)
+        }) {
+            Ok(answer) => answer,
+            Err(message) => {
+                let message = format!("host function {function} panicked: {message}");
+                let guest = crate::bindings::guest_error(
+                    GuestErrorKind::Internal,
+                    format!("internal error in the host: {message}"),
+                );
+                self.host_panic.get_or_insert(message);
+                Ok(Err(guest))
+            }
+        }
+    }
+
+    /// [`HostState::guard`] for a host function with no typed error: a
+    /// panic in it traps the plugin.
+    pub(crate) fn guard_trap<T>(
+        &mut self,
+        function: &'static str,
+        body: impl FnOnce(&mut Self) -> wasmtime::Result<T>,
+    ) -> wasmtime::Result<T> {
+        match crate::panic::catch(|| {
+            crate::failpoint::hit(function);
+            body(self)
+        }) {
+            Ok(answer) => answer,
+            Err(message) => {
+                let message = format!("host function {function} panicked: {message}");
+                self.host_panic.get_or_insert(message.clone());
+                Err(wasmtime::format_err!("{message}"))
+            }
         }
     }
 

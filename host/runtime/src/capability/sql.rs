@@ -64,18 +64,20 @@ impl Host for HostState {}
 
 impl HostConnection for HostState {
     fn open(&mut self, name: String) -> wasmtime::Result<Result<Resource<Connection>, GuestError>> {
-        let Some(url) = self.grants.sql.get(&name) else {
-            let granted: Vec<&str> = self.grants.sql.keys().map(String::as_str).collect();
-            return Ok(Err(config_error(format!(
-                "connection `{name}` is not granted to plugin {}: add `grants: {{sql: [{name}]}}` to it in the job (granted: [{}])",
-                self.plugin,
-                granted.join(", ")
-            ))));
-        };
-        match Connection::open(&name, &url.0) {
-            Ok(c) => Ok(Ok(self.table.push(c)?)),
-            Err(e) => Ok(Err(e.into())),
-        }
+        self.guard("sql.connection.open", |state| {
+            let Some(url) = state.grants.sql.get(&name) else {
+                let granted: Vec<&str> = state.grants.sql.keys().map(String::as_str).collect();
+                return Ok(Err(config_error(format!(
+                    "connection `{name}` is not granted to plugin {}: add `grants: {{sql: [{name}]}}` to it in the job (granted: [{}])",
+                    state.plugin,
+                    granted.join(", ")
+                ))));
+            };
+            match Connection::open(&name, &url.0) {
+                Ok(c) => Ok(Ok(state.table.push(c)?)),
+                Err(e) => Ok(Err(e.into())),
+            }
+        })
     }
 
     fn dialect(&mut self, this: Resource<Connection>) -> wasmtime::Result<String> {
@@ -90,10 +92,12 @@ impl HostConnection for HostState {
         this: Resource<Connection>,
         namespace: Option<String>,
     ) -> wasmtime::Result<Result<Vec<TableInfo>, GuestError>> {
-        let tables = self.table.get_mut(&this)?.tables(namespace.as_deref());
-        Ok(tables
-            .map(|t| t.into_iter().map(table_info).collect())
-            .map_err(GuestError::from))
+        self.guard("sql.connection.tables", |state| {
+            let tables = state.table.get_mut(&this)?.tables(namespace.as_deref());
+            Ok(tables
+                .map(|t| t.into_iter().map(table_info).collect())
+                .map_err(GuestError::from))
+        })
     }
 
     fn table(
@@ -101,8 +105,10 @@ impl HostConnection for HostState {
         this: Resource<Connection>,
         name: String,
     ) -> wasmtime::Result<Result<TableInfo, GuestError>> {
-        let table = self.table.get_mut(&this)?.table(&name);
-        Ok(table.map(table_info).map_err(GuestError::from))
+        self.guard("sql.connection.table", |state| {
+            let table = state.table.get_mut(&this)?.table(&name);
+            Ok(table.map(table_info).map_err(GuestError::from))
+        })
     }
 
     fn query(
@@ -112,14 +118,17 @@ impl HostConnection for HostState {
         values: Vec<Value>,
         batch_rows: u32,
     ) -> wasmtime::Result<Result<Resource<Rows>, GuestError>> {
-        let rows =
-            self.table
-                .get_mut(&this)?
-                .query(&statement, &params(values), batch_rows as usize);
-        match rows {
-            Ok(rows) => Ok(Ok(self.table.push(rows)?)),
-            Err(e) => Ok(Err(e.into())),
-        }
+        self.guard("sql.connection.query", |state| {
+            let rows =
+                state
+                    .table
+                    .get_mut(&this)?
+                    .query(&statement, &params(values), batch_rows as usize);
+            match rows {
+                Ok(rows) => Ok(Ok(state.table.push(rows)?)),
+                Err(e) => Ok(Err(e.into())),
+            }
+        })
     }
 
     fn execute(
@@ -128,11 +137,13 @@ impl HostConnection for HostState {
         statement: String,
         values: Vec<Value>,
     ) -> wasmtime::Result<Result<u64, GuestError>> {
-        let done = self
-            .table
-            .get_mut(&this)?
-            .execute(&statement, &params(values));
-        Ok(done.map_err(GuestError::from))
+        self.guard("sql.connection.execute", |state| {
+            let done = state
+                .table
+                .get_mut(&this)?
+                .execute(&statement, &params(values));
+            Ok(done.map_err(GuestError::from))
+        })
     }
 
     fn load(
@@ -141,9 +152,11 @@ impl HostConnection for HostState {
         table: String,
         rows: Resource<Batch>,
     ) -> wasmtime::Result<Result<u64, GuestError>> {
-        let batch = self.table.get(&rows)?.0.clone();
-        let loaded = self.table.get_mut(&this)?.load(&table, &batch);
-        Ok(loaded.map_err(GuestError::from))
+        self.guard("sql.connection.load", |state| {
+            let batch = state.table.get(&rows)?.0.clone();
+            let loaded = state.table.get_mut(&this)?.load(&table, &batch);
+            Ok(loaded.map_err(GuestError::from))
+        })
     }
 
     fn drop(&mut self, this: Resource<Connection>) -> wasmtime::Result<()> {
@@ -154,26 +167,30 @@ impl HostConnection for HostState {
 
 impl HostRows for HostState {
     fn schema(&mut self, this: Resource<Rows>) -> wasmtime::Result<Vec<u8>> {
-        Ok(encode_schema(self.table.get(&this)?.schema()))
+        self.guard_trap("sql.rows.schema", |state| {
+            Ok(encode_schema(state.table.get(&this)?.schema()))
+        })
     }
 
     fn next(
         &mut self,
         this: Resource<Rows>,
     ) -> wasmtime::Result<Result<Option<Resource<Batch>>, GuestError>> {
-        let next = self.table.get_mut(&this)?.next_batch();
-        match next {
-            Ok(Some(batch)) => {
-                // Input volume for a database is the Arrow size of its rows.
-                self.bytes_read.fetch_add(
-                    batch.get_array_memory_size() as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-                Ok(Ok(Some(self.table.push(Batch(batch))?)))
+        self.guard("sql.rows.next", |state| {
+            let next = state.table.get_mut(&this)?.next_batch();
+            match next {
+                Ok(Some(batch)) => {
+                    // Input volume for a database is the Arrow size of its rows.
+                    state.bytes_read.fetch_add(
+                        batch.get_array_memory_size() as u64,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                    Ok(Ok(Some(state.table.push(Batch(batch))?)))
+                }
+                Ok(None) => Ok(Ok(None)),
+                Err(e) => Ok(Err(e.into())),
             }
-            Ok(None) => Ok(Ok(None)),
-            Err(e) => Ok(Err(e.into())),
-        }
+        })
     }
 
     fn drop(&mut self, this: Resource<Rows>) -> wasmtime::Result<()> {
