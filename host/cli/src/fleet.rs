@@ -297,6 +297,7 @@ pub async fn workflow(ctx: &Ctx, command: &WorkflowCommand) -> Result<()> {
                 params: parse_params(params)?,
                 resume_from: None,
                 only_new_session: false,
+                full_refresh: false,
             };
             let place = InPlace {
                 dir,
@@ -414,6 +415,7 @@ pub async fn start(
     workflow: &str,
     session: &str,
     params: &[String],
+    full_refresh: bool,
 ) -> Result<()> {
     let attempt = sluice_server::start_latest(
         &ctx.store,
@@ -421,6 +423,7 @@ pub async fn start(
         workflow,
         session,
         parse_params(params)?,
+        full_refresh,
     )
     .await?;
     println!(
@@ -432,8 +435,8 @@ pub async fn start(
     Ok(())
 }
 
-pub async fn retry(ctx: &Ctx, attempt: i64, resume: bool) -> Result<()> {
-    let new = sluice_server::retry_attempt(&ctx.store, attempt, resume).await?;
+pub async fn retry(ctx: &Ctx, attempt: i64, resume: bool, full_refresh: bool) -> Result<()> {
+    let new = sluice_server::retry_attempt(&ctx.store, attempt, resume, full_refresh).await?;
     println!(
         "attempt {} retries attempt {attempt}{}",
         new.id,

@@ -130,6 +130,9 @@ enum Command {
         /// Parameters: -p name=value.
         #[arg(short = 'p', long = "param")]
         params: Vec<String>,
+        /// Every transfer ignores its saved state and reads everything again.
+        #[arg(long)]
+        full_refresh: bool,
     },
     /// Attempts, newest first.
     Attempts {
@@ -166,6 +169,9 @@ enum Command {
         /// Keep what succeeded; run only what failed or did not run.
         #[arg(long)]
         resume: bool,
+        /// The retried transfers ignore their saved state and read everything again.
+        #[arg(long)]
+        full_refresh: bool,
     },
     /// Kill a running attempt.
     Kill {
@@ -209,6 +215,8 @@ fn main() {
         logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
     }
+    // A caught panic's error names where it happened; it goes to the log.
+    sluice_runtime::panic::install_hook();
     if let Err(e) = real_main(Cli::parse()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -298,7 +306,8 @@ async fn fleet_command(ctx: &fleet::Ctx, command: &Command) -> Result<()> {
             workflow,
             session,
             params,
-        } => fleet::start(ctx, project, workflow, session, params).await,
+            full_refresh,
+        } => fleet::start(ctx, project, workflow, session, params, *full_refresh).await,
         Command::Attempts {
             project,
             workflow,
@@ -316,7 +325,11 @@ async fn fleet_command(ctx: &fleet::Ctx, command: &Command) -> Result<()> {
         }
         Command::Tasks { attempt } => fleet::tasks(ctx, *attempt).await,
         Command::Logs { attempt, task } => fleet::logs(ctx, *attempt, task.as_deref()).await,
-        Command::Retry { attempt, resume } => fleet::retry(ctx, *attempt, *resume).await,
+        Command::Retry {
+            attempt,
+            resume,
+            full_refresh,
+        } => fleet::retry(ctx, *attempt, *resume, *full_refresh).await,
         Command::Kill { attempt } => fleet::kill(ctx, *attempt).await,
         Command::Secrets { command } => fleet::secrets(ctx, command).await,
         Command::Schedule { command } => fleet::schedule(ctx, command).await,
@@ -359,9 +372,12 @@ async fn remote_fleet_command(remote: &remote::Remote, command: &Command) -> Res
             workflow,
             session,
             params,
+            full_refresh,
         } => {
             let params = fleet::parse_params(params)?;
-            remote.start(project, workflow, session, params).await
+            remote
+                .start(project, workflow, session, params, *full_refresh)
+                .await
         }
         Command::Attempts {
             project,
@@ -375,7 +391,11 @@ async fn remote_fleet_command(remote: &remote::Remote, command: &Command) -> Res
         }
         Command::Tasks { attempt } => remote.tasks(*attempt).await,
         Command::Logs { attempt, task } => remote.logs(*attempt, task.as_deref()).await,
-        Command::Retry { attempt, resume } => remote.retry(*attempt, *resume).await,
+        Command::Retry {
+            attempt,
+            resume,
+            full_refresh,
+        } => remote.retry(*attempt, *resume, *full_refresh).await,
         Command::Kill { attempt } => remote.kill(*attempt).await,
         Command::Secrets { command } => remote.secrets(command).await,
         Command::Schedule { command } => remote.schedule(command).await,
@@ -424,15 +444,16 @@ fn run(
     let rt = tokio_runtime()?;
     let store = rt.block_on(open_store(cli))?;
     if full_refresh {
-        let n = rt.block_on(store.clear_state(&job_name))?;
+        let n = rt.block_on(store.clear_state(&job_name, transfer.fingerprint()))?;
         tracing::info!(job = %job_name, partitions = n, "full refresh: saved state cleared");
     }
-    let run_id = rt.block_on(store.start_run(&job_name))?;
+    let run_id = rt.block_on(store.start_run(&job_name, None))?;
     let state = StoreState {
         store: store.clone(),
         handle: rt.handle().clone(),
         job: job_name.clone(),
         run: Some(run_id),
+        owner: sluice_server::local_owner(),
     };
     let progress = Arc::new(Progress::default());
     let reporter = output::ProgressReporter::start(progress.clone());
@@ -455,7 +476,10 @@ fn run(
             Ok(())
         }
         Err(e) => {
-            let (rows, _, _, _) = progress.snapshot();
+            // What stays of a failed run is what the sink committed.
+            let rows = progress
+                .rows_committed
+                .load(std::sync::atomic::Ordering::Relaxed);
             let message = e.to_string();
             rt.block_on(store.finish_run(run_id, RunStatus::Failed, rows, 0, Some(&message)))?;
             Err(anyhow::Error::new(e).context(format!("job {job_name} failed (run {run_id})")))

@@ -53,6 +53,9 @@ pub fn print_summary(job: &str, s: &Summary) {
         })
         .collect();
     println!("  plugins: {}", plugins.join(", "));
+    for notice in &s.notices {
+        println!("  note: {notice}");
+    }
 }
 
 /// The summary as one JSON object (for scripts and tests).
@@ -69,6 +72,7 @@ pub fn summary_json(job: &str, run: i64, s: &Summary) -> String {
         "outputs": s.outputs,
         "rejected": s.rejected,
         "reject_files": s.reject_files,
+        "notices": s.notices,
         "plugins": s.plugins.iter().map(|(name, r)| serde_json::json!({
             "name": name,
             "from_cache": r.from_cache,

@@ -48,6 +48,9 @@ pub enum PluginCommand {
         /// A directory to grant as `blob` (a sink gets a scratch one otherwise).
         #[arg(long)]
         blob_dir: Option<PathBuf>,
+        /// Seconds any one call into the plugin may take, waiting included.
+        #[arg(long, default_value_t = 60.0)]
+        call_timeout: f64,
     },
     /// Make a key pair for signing releases; prints the public key.
     Keygen {
@@ -137,7 +140,21 @@ pub fn run(
             file,
             config,
             blob_dir,
-        } => test(&runtime()?, file, config.as_deref(), blob_dir.clone()),
+            call_timeout,
+        } => {
+            let limits = sluice_runtime::Limits {
+                call_timeout: std::time::Duration::from_secs_f64(call_timeout.max(0.01)),
+                timeout_setting: "--call-timeout",
+                ..sluice_runtime::Limits::default()
+            };
+            test(
+                &runtime()?,
+                file,
+                config.as_deref(),
+                blob_dir.clone(),
+                limits,
+            )
+        }
         PluginCommand::Keygen { out } => keygen(out),
         PluginCommand::Publish {
             file,
@@ -425,6 +442,7 @@ fn test(
     file: &Path,
     config: Option<&str>,
     blob_dir: Option<PathBuf>,
+    limits: sluice_runtime::Limits,
 ) -> Result<()> {
     let config = config
         .map(|c| {
@@ -438,7 +456,11 @@ fn test(
     let report = sluice_conformance::run(
         runtime,
         file,
-        &sluice_conformance::Options { config, blob_dir },
+        &sluice_conformance::Options {
+            config,
+            blob_dir,
+            limits,
+        },
     );
     println!("{}", report.plugin);
     for check in &report.checks {

@@ -123,11 +123,13 @@ impl Remote {
         workflow: &str,
         session: &str,
         params: BTreeMap<String, Value>,
+        full_refresh: bool,
     ) -> Result<()> {
         let a = self
             .post(
                 "/api/attempts",
-                json!({"project": project, "workflow": workflow, "session": session, "params": params}),
+                json!({"project": project, "workflow": workflow, "session": session,
+                    "params": params, "full_refresh": full_refresh}),
             )
             .await?;
         println!(
@@ -204,11 +206,11 @@ impl Remote {
     }
 
     /// `sluice retry`.
-    pub async fn retry(&self, attempt: i64, resume: bool) -> Result<()> {
+    pub async fn retry(&self, attempt: i64, resume: bool, full_refresh: bool) -> Result<()> {
         let a = self
             .post(
                 &format!("/api/attempts/{attempt}/retry"),
-                json!({"resume": resume}),
+                json!({"resume": resume, "full_refresh": full_refresh}),
             )
             .await?;
         println!(

@@ -11,9 +11,10 @@ const BATCHES: usize = 3;
 fn run_once(
     plugin: &Plugin,
     config: &str,
+    limits: sluice_runtime::Limits,
 ) -> Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>), String> {
     let mut transformer = plugin
-        .filter(std::sync::Arc::new(Grants::default()), Default::default())
+        .filter(std::sync::Arc::new(Grants::default()), limits)
         .and_then(|f| f.into_transformer(config, &data::sample_schema()))
         .map_err(|e| {
             format!(
@@ -34,8 +35,13 @@ fn run_once(
     Ok((schema, out))
 }
 
-pub(crate) fn checks(plugin: &Plugin, config: &str, report: &mut Report) {
-    let (schema, first) = match run_once(plugin, config) {
+pub(crate) fn checks(
+    plugin: &Plugin,
+    config: &str,
+    limits: sluice_runtime::Limits,
+    report: &mut Report,
+) {
+    let (schema, first) = match run_once(plugin, config, limits) {
         Ok(r) => r,
         Err(e) => {
             report.push("transforms the sample batches", Outcome::Failed(e));
@@ -65,7 +71,7 @@ pub(crate) fn checks(plugin: &Plugin, config: &str, report: &mut Report) {
     );
     report.push(
         "the same input gives the same output",
-        match run_once(plugin, config) {
+        match run_once(plugin, config, limits) {
             Ok((_, again)) if data::concat(&schema, &again) == data::concat(&schema, &first) => {
                 Outcome::Passed("deterministic".into())
             }

@@ -25,6 +25,8 @@ pub struct Options {
     /// A directory to grant as `blob` (read-only for a source; a sink gets
     /// a fresh writable directory when none is given).
     pub blob_dir: Option<PathBuf>,
+    /// The limits every call runs under (`--call-timeout` sets the deadline).
+    pub limits: sluice_runtime::Limits,
 }
 
 /// How one check ended.
@@ -79,7 +81,7 @@ pub fn run(runtime: &Runtime, path: &Path, options: &Options) -> Report {
         plugin: path.display().to_string(),
         checks: Vec::new(),
     };
-    let plugin = match runtime.load(path) {
+    let plugin = match runtime.load_with(path, &options.limits) {
         Ok(p) => p,
         Err(e) => {
             report.push(
@@ -100,7 +102,7 @@ pub fn run(runtime: &Runtime, path: &Path, options: &Options) -> Report {
     report.push("info() describes the plugin", check_info(&plugin));
     for (what, bad) in bad_configs(&info.config_schema) {
         let name = format!("a bad config ({what}) is a config error, not a trap");
-        report.push(&name, refuses(&plugin, &bad));
+        report.push(&name, refuses(&plugin, &bad, options.limits));
     }
     let config = match usable_config(&plugin, options) {
         Ok(config) => config,
@@ -111,7 +113,7 @@ pub fn run(runtime: &Runtime, path: &Path, options: &Options) -> Report {
     };
     match info.kind {
         PluginKind::Source => source::checks(&plugin, &config, options, &mut report),
-        PluginKind::Filter => filter::checks(&plugin, &config, &mut report),
+        PluginKind::Filter => filter::checks(&plugin, &config, options.limits, &mut report),
         PluginKind::Sink => sink::checks(&plugin, &config, options, &mut report),
     }
     report
@@ -196,16 +198,16 @@ fn bad_configs(schema: &Value) -> Vec<(String, String)> {
 }
 
 /// The plugin must refuse `config` with a config error.
-fn refuses(plugin: &Plugin, config: &str) -> Outcome {
+fn refuses(plugin: &Plugin, config: &str, limits: sluice_runtime::Limits) -> Outcome {
     let result = match plugin.info().kind {
         PluginKind::Source => plugin
-            .source(Arc::new(Grants::default()), Default::default())
+            .source(Arc::new(Grants::default()), limits)
             .and_then(|mut s| s.check(config)),
         PluginKind::Sink => plugin
-            .sink(Arc::new(Grants::default()), Default::default())
+            .sink(Arc::new(Grants::default()), limits)
             .and_then(|mut s| s.check(config)),
         PluginKind::Filter => plugin
-            .filter(Arc::new(Grants::default()), Default::default())
+            .filter(Arc::new(Grants::default()), limits)
             .and_then(|f| f.into_transformer(config, &data::sample_schema()))
             .map(|_| ()),
     };
@@ -242,12 +244,19 @@ fn usable_config(plugin: &Plugin, options: &Options) -> Result<String, String> {
 }
 
 /// Grants for the data checks: `dir` as the blob grant.
-fn grants(dir: Option<&Path>, writable: bool) -> Arc<Grants> {
-    Arc::new(Grants {
-        blob: dir.map(|d| BlobGrant {
-            store: Arc::new(sluice_codec::LocalStore::new(d)),
+fn grants(dir: Option<&Path>, writable: bool) -> Result<Arc<Grants>, String> {
+    let blob = match dir {
+        Some(d) => Some(BlobGrant {
+            store: Arc::new(
+                sluice_codec::LocalStore::open(d)
+                    .map_err(|e| format!("the blob directory {}: {e}", d.display()))?,
+            ),
             writable,
         }),
+        None => None,
+    };
+    Ok(Arc::new(Grants {
+        blob,
         ..Grants::default()
-    })
+    }))
 }

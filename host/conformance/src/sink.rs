@@ -36,8 +36,14 @@ pub(crate) fn checks(plugin: &Plugin, config: &str, options: &Options, report: &
         .blob_dir
         .clone()
         .or_else(|| scratch.as_ref().map(|t| t.path().to_path_buf()));
-    let grants = grants(dir.as_deref(), true);
-    let instance = || plugin.sink(grants.clone(), Default::default());
+    let grants = match grants(dir.as_deref(), true) {
+        Ok(g) => g,
+        Err(e) => {
+            report.push("the blob directory opens", Outcome::Failed(e));
+            return;
+        }
+    };
+    let instance = || plugin.sink(grants.clone(), options.limits);
     report.push(
         "check() accepts the working config",
         match instance().and_then(|mut s| s.check(config)) {
@@ -59,7 +65,13 @@ pub(crate) fn checks(plugin: &Plugin, config: &str, options: &Options, report: &
                 .map_err(|e| e.to_string())?;
         }
         if commit {
-            writer.commit().map_err(|e| e.to_string())?;
+            // What the commit published appears once the host has saved
+            // the commit's state; there is none here, so at once.
+            writer
+                .commit()
+                .map_err(|e| e.to_string())?
+                .pending
+                .publish()?;
             sink.finish_stream(config, STREAM)
                 .map_err(|e| e.to_string())?;
         } else {

@@ -20,8 +20,14 @@ struct Read {
 }
 
 pub(crate) fn checks(plugin: &Plugin, config: &str, options: &Options, report: &mut Report) {
-    let grants = grants(options.blob_dir.as_deref(), false);
-    let instance = || plugin.source(grants.clone(), Default::default());
+    let grants = match grants(options.blob_dir.as_deref(), false) {
+        Ok(g) => g,
+        Err(e) => {
+            report.push("the blob directory opens", Outcome::Failed(e));
+            return;
+        }
+    };
+    let instance = || plugin.source(grants.clone(), options.limits);
     let checked = instance().and_then(|mut s| s.check(config));
     report.push(
         "check() accepts the working config",
@@ -58,20 +64,21 @@ pub(crate) fn checks(plugin: &Plugin, config: &str, options: &Options, report: &
         },
     );
     for stream in streams.iter().take(MAX_STREAMS) {
-        stream_checks(plugin, config, &grants, stream, report);
+        stream_checks(plugin, config, options, &grants, stream, report);
     }
 }
 
 fn stream_checks(
     plugin: &Plugin,
     config: &str,
+    options: &Options,
     grants: &std::sync::Arc<sluice_runtime::Grants>,
     stream: &StreamInfo,
     report: &mut Report,
 ) {
     let name = &stream.name;
     let partitions = match plugin
-        .source(grants.clone(), Default::default())
+        .source(grants.clone(), options.limits)
         .and_then(|mut s| s.partitions(config, name, None))
     {
         Ok(p) if p.is_empty() => {
@@ -94,7 +101,7 @@ fn stream_checks(
     };
     let read = |partition: &Partition, state: Option<&str>| -> Result<Read, String> {
         let mut reader = plugin
-            .source(grants.clone(), Default::default())
+            .source(grants.clone(), options.limits)
             .and_then(|s| s.into_reader(config, partition, state))
             .map_err(|e| e.to_string())?;
         let mut out = Read {

@@ -88,6 +88,25 @@ pub enum Error {
     /// Another task failed first and this one was stopped.
     #[error("cancelled after another task failed")]
     Cancelled,
+    /// What a sink committed could not be made visible; its state is saved,
+    /// so the next run of the job publishes it.
+    #[error(
+        "cannot publish what the sink committed ({message}); the next run of the job publishes it"
+    )]
+    Publish {
+        /// What failed.
+        message: String,
+    },
+    /// A panic in the host (a bug in Sluice or a library it calls), caught
+    /// so that the task fails instead of the process; what was committed
+    /// before it stays, nothing after it is published.
+    #[error("internal error in {at}: {message}")]
+    Internal {
+        /// Where: the reader, the writer, the transfer.
+        at: String,
+        /// The panic's message.
+        message: String,
+    },
 }
 
 impl Error {

@@ -40,9 +40,16 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Job {
-    /// The job's name: the key of its saved state. Default: the file's stem.
+    /// The job's name: with a fingerprint of what it reads and writes, the
+    /// key of its saved state. Default: the file's stem.
     #[serde(default)]
     pub name: Option<String>,
+    /// Key the saved state by this text instead of the fingerprint of the
+    /// source and sink (their plugins, configs and grants): for a job whose
+    /// config changes every run (a session-dated output path) but whose
+    /// incremental state should carry over.
+    #[serde(default)]
+    pub state_key: Option<String>,
     /// Where the data comes from.
     pub source: PluginStep,
     /// Transformations, in order.
@@ -268,6 +275,26 @@ pub struct Exec {
     /// many rows of a long partition (default: commit once, at the end).
     #[serde(default)]
     pub commit_every_rows: Option<u64>,
+    /// Error and log messages from plugins are cut beyond this many bytes
+    /// (default 65536).
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Names a plugin returns (streams, partitions, columns, outputs) are
+    /// refused beyond this many bytes (default 4096).
+    #[serde(default = "default_max_name_bytes")]
+    pub max_name_bytes: usize,
+    /// A schema a plugin returns is refused beyond this many bytes
+    /// (default 16 MiB).
+    #[serde(default = "default_max_schema_bytes")]
+    pub max_schema_bytes: usize,
+    /// One checkpoint's state is refused beyond this many bytes
+    /// (default 16 MiB).
+    #[serde(default = "default_max_state_bytes")]
+    pub max_state_bytes: usize,
+    /// One batch a plugin builds is refused beyond this many MiB
+    /// (default 512).
+    #[serde(default = "default_max_batch_mb")]
+    pub max_batch_mb: usize,
 }
 
 fn default_memory_mb() -> u64 {
@@ -282,6 +309,21 @@ fn default_queue() -> usize {
 fn default_retries() -> u32 {
     2
 }
+fn default_max_message_bytes() -> usize {
+    sluice_runtime::OutputCaps::default().message_bytes
+}
+fn default_max_name_bytes() -> usize {
+    sluice_runtime::OutputCaps::default().name_bytes
+}
+fn default_max_schema_bytes() -> usize {
+    sluice_runtime::OutputCaps::default().schema_bytes
+}
+fn default_max_state_bytes() -> usize {
+    sluice_runtime::OutputCaps::default().state_bytes
+}
+fn default_max_batch_mb() -> usize {
+    sluice_runtime::OutputCaps::default().batch_bytes >> 20
+}
 
 impl Default for Exec {
     fn default() -> Self {
@@ -292,6 +334,11 @@ impl Default for Exec {
             queue_batches: default_queue(),
             retries: default_retries(),
             commit_every_rows: None,
+            max_message_bytes: default_max_message_bytes(),
+            max_name_bytes: default_max_name_bytes(),
+            max_schema_bytes: default_max_schema_bytes(),
+            max_state_bytes: default_max_state_bytes(),
+            max_batch_mb: default_max_batch_mb(),
         }
     }
 }
@@ -313,6 +360,14 @@ impl Exec {
         sluice_runtime::Limits {
             memory_bytes: (self.memory_mb.max(1) << 20) as usize,
             call_timeout: Duration::from_secs_f64(self.call_timeout.max(0.01)),
+            timeout_setting: "exec.call_timeout",
+            caps: sluice_runtime::OutputCaps {
+                message_bytes: self.max_message_bytes.max(64),
+                name_bytes: self.max_name_bytes.max(1),
+                schema_bytes: self.max_schema_bytes.max(1),
+                state_bytes: self.max_state_bytes.max(1),
+                batch_bytes: self.max_batch_mb.max(1).saturating_mul(1 << 20),
+            },
         }
     }
 }

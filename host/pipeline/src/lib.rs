@@ -6,14 +6,19 @@
 //! through a [`StateStore`] only after the sink committed the data it covers.
 
 mod error;
+mod fingerprint;
 pub mod job;
 mod plugins;
 mod progress;
+mod state;
 mod storage;
+mod task;
 mod transfer;
 
 pub use error::{Error, Result};
+pub use fingerprint::STATE_IGNORES;
 pub use job::Job;
 pub use plugins::PluginDirs;
 pub use progress::Progress;
-pub use transfer::{NoState, StateStore, Summary, Transfer};
+pub use state::{NoState, Orphan, SavedState, StateStore};
+pub use transfer::{Summary, Transfer};

@@ -46,7 +46,8 @@ impl PluginDirs {
         out
     }
 
-    /// Load the plugin a step names and check its kind and version.
+    /// Load the plugin a step names and check its kind and version; its
+    /// `info()` runs under `limits` (the job's `exec:`).
     ///
     /// # Errors
     /// Not found, wrong kind, wrong version, or a load failure.
@@ -57,6 +58,7 @@ impl PluginDirs {
         kind: PluginKind,
         at: &str,
         base_dir: &Path,
+        limits: &sluice_runtime::Limits,
     ) -> Result<Plugin> {
         let (path, version) = match PluginRef::parse(reference) {
             PluginRef::File(p) => {
@@ -85,7 +87,7 @@ impl PluginDirs {
                 }
             }
         };
-        let plugin = runtime.load(&path)?;
+        let plugin = runtime.load_with(&path, limits)?;
         if plugin.info().kind != kind {
             return Err(sluice_runtime::Error::WrongKind {
                 plugin: plugin.name().into(),

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub struct Progress {
     /// Rows written to the sink.
     pub rows: AtomicU64,
+    /// Rows the sink committed: what stays if the run fails now.
+    pub rows_committed: AtomicU64,
     /// Bytes read from storage by the source (compressed size).
     pub bytes_in: AtomicU64,
     /// Tasks finished.

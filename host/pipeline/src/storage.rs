@@ -39,9 +39,9 @@ pub(crate) fn open(
         store.probe().map_err(|e| fail(e.message))?;
         return Ok(Arc::new(store));
     }
-    Ok(Arc::new(LocalStore::new(local_root(
-        job, at, location, writable,
-    )?)))
+    let root = local_root(job, at, location, writable)?;
+    let store = LocalStore::open(&root).map_err(|e| fail(e.message))?;
+    Ok(Arc::new(store))
 }
 
 /// The canonical directory of a local grant (created when `writable`).

@@ -7,51 +7,25 @@
 //! A partition's state is saved only after its writer committed.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use sluice_runtime::{
-    BlobGrant, ConnectionUrl, Grants, HttpGrant, LoadReport, Partition, Plugin, PluginKind,
-    ReaderEvent, Reject, Runtime, Secret, StreamInfo, Transformer, same_fields,
+    BlobGrant, ConnectionUrl, Grants, HttpGrant, Journal, LoadReport, Plugin, PluginKind,
+    ReaderEvent, Runtime, Secret, SinkInstance, SourceInstance, StreamInfo, Transformer, conform,
+    panic,
 };
 
 use crate::error::{Error, Result};
 use crate::job::{Job, PluginStep, step_path};
 use crate::plugins::PluginDirs;
 use crate::progress::Progress;
-
-/// Where partition state is read from and saved to.
-pub trait StateStore: Sync {
-    /// Every saved partition state of `stream`.
-    ///
-    /// # Errors
-    /// When the store cannot be read.
-    fn load(&self, stream: &str) -> Result<BTreeMap<String, String>>;
-
-    /// Save one partition's state (called after the sink committed).
-    ///
-    /// # Errors
-    /// When the store cannot be written.
-    fn save(&self, stream: &str, partition: &str, state: &str) -> Result<()>;
-}
-
-/// A store that remembers nothing: every run is a full refresh.
-pub struct NoState;
-
-impl StateStore for NoState {
-    fn load(&self, _stream: &str) -> Result<BTreeMap<String, String>> {
-        Ok(BTreeMap::new())
-    }
-    fn save(&self, _stream: &str, _partition: &str, _state: &str) -> Result<()> {
-        Ok(())
-    }
-}
+use crate::state::{NoState, StateStore};
+use crate::task::{Task, TaskOutcome, push_through};
 
 /// What a finished run reports.
 #[derive(Debug, Clone, Default)]
@@ -76,6 +50,9 @@ pub struct Summary {
     pub rejected: u64,
     /// Files holding those rows (JSON Lines: path, line, error, text).
     pub reject_files: Vec<String>,
+    /// What the user should hear about this run (state found under another
+    /// config, orphans of an earlier run discarded).
+    pub notices: Vec<String>,
 }
 
 /// A stage's plugin with the grants and config the job gives it.
@@ -92,15 +69,10 @@ pub struct Transfer {
     source: Stage,
     filters: Vec<Stage>,
     sink: Stage,
-    rejects_dir: PathBuf,
-}
-
-struct Task {
-    index: usize,
-    partition: Partition,
-    state: Option<String>,
-    /// The stream's primary key, as the source reports it.
-    primary_key: Vec<String>,
+    pub(crate) rejects_dir: PathBuf,
+    fingerprint: String,
+    /// The journal of the run in progress, for the sink's writes.
+    journal: Mutex<Option<Journal>>,
 }
 
 /// A stream of this run, and whether it starts over (no saved state).
@@ -111,7 +83,7 @@ pub const PRIMARY_KEY_METADATA: &str = "sluice.primary_key";
 
 /// `schema` with the source's primary key in its metadata (a JSON array),
 /// when every key column reached the sink under its own name.
-fn with_primary_key(schema: &SchemaRef, key: &[String]) -> SchemaRef {
+pub(crate) fn with_primary_key(schema: &SchemaRef, key: &[String]) -> SchemaRef {
     if key.is_empty() || key.iter().any(|k| schema.index_of(k).is_err()) {
         return schema.clone();
     }
@@ -131,7 +103,14 @@ impl Transfer {
     /// plugin's schema (naming the path in the job file), bad grants.
     pub fn prepare(job: Job, runtime: &Runtime, dirs: &PluginDirs) -> Result<Transfer> {
         let stage = |step: &PluginStep, kind: PluginKind, at: &str, config_at: &str| {
-            let plugin = dirs.load(runtime, &step.plugin, kind, at, &job.base_dir)?;
+            let plugin = dirs.load(
+                runtime,
+                &step.plugin,
+                kind,
+                at,
+                &job.base_dir,
+                &job.exec.limits(),
+            )?;
             plugin
                 .validate_config(&step.config, config_at)
                 .map_err(|e| Error::Job {
@@ -192,7 +171,12 @@ impl Transfer {
             };
             Ok::<_, Error>(Stage {
                 plugin,
-                grants: Arc::new(Grants { blob, sql, http }),
+                grants: Arc::new(Grants {
+                    blob,
+                    sql,
+                    http,
+                    journal: None,
+                }),
                 config: step.config.to_string(),
             })
         };
@@ -227,15 +211,63 @@ impl Transfer {
             .grants
             .blob
             .as_ref()
-            .and_then(|grant| grant.store.local_file("rejects").ok().flatten())
+            .and_then(|grant| grant.store.local_root().map(|root| root.join("rejects")))
             .unwrap_or_else(|| job.base_dir.join("rejects"));
+        let fingerprint =
+            crate::fingerprint::fingerprint(&job, source.plugin.info(), sink.plugin.info());
         Ok(Transfer {
             job,
             source,
             filters,
             sink,
             rejects_dir,
+            fingerprint,
+            journal: Mutex::new(None),
         })
+    }
+
+    /// The fingerprint of what this transfer reads and writes (the source's
+    /// and the sink's plugins, resolved configs and grants, or the job's
+    /// `state_key:`): with the job's name, the key of its saved state.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    pub(crate) fn source_name(&self) -> &str {
+        self.source.plugin.name()
+    }
+
+    pub(crate) fn sink_name(&self) -> &str {
+        self.sink.plugin.name()
+    }
+
+    pub(crate) fn source_config(&self) -> &str {
+        &self.source.config
+    }
+
+    pub(crate) fn sink_config(&self) -> &str {
+        &self.sink.config
+    }
+
+    /// A fresh sandboxed instance of the source.
+    pub(crate) fn source_instance(&self) -> Result<SourceInstance> {
+        Ok(self
+            .source
+            .plugin
+            .source(self.source.grants.clone(), self.job.exec.limits())?)
+    }
+
+    /// A fresh sandboxed instance of the sink, recording what it writes in
+    /// the run's journal when there is one.
+    pub(crate) fn sink_instance(&self) -> Result<SinkInstance> {
+        let grants = match self.journal.lock().expect("journal lock").clone() {
+            Some(journal) => Arc::new(Grants {
+                journal: Some(journal),
+                ..(*self.sink.grants).clone()
+            }),
+            None => self.sink.grants.clone(),
+        };
+        Ok(self.sink.plugin.sink(grants, self.job.exec.limits())?)
     }
 
     /// The job.
@@ -252,21 +284,17 @@ impl Transfer {
             .collect()
     }
 
-    /// Check config and connectivity of the source and the sink.
+    /// Check config and connectivity of the source and the sink: their
+    /// configs against the grants, as a run would meet them.
     ///
     /// # Errors
     /// The first plugin that fails its check.
     pub fn check(&self) -> Result<()> {
-        let limits = self.job.exec.limits();
-        self.source
-            .plugin
-            .source(self.source.grants.clone(), limits)?
-            .check(&self.source.config)?;
-        self.sink
-            .plugin
-            .sink(self.sink.grants.clone(), limits)?
-            .check(&self.sink.config)?;
-        Ok(())
+        guarded("check", || {
+            self.source_instance()?.check(&self.source.config)?;
+            self.sink_instance()?.check(&self.sink.config)?;
+            Ok(())
+        })
     }
 
     /// The streams the source offers, limited to `source.streams` if set.
@@ -274,12 +302,11 @@ impl Transfer {
     /// # Errors
     /// The source's error, or a stream the job names that does not exist.
     pub fn discover(&self) -> Result<Vec<StreamInfo>> {
-        let limits = self.job.exec.limits();
-        let mut instance = self
-            .source
-            .plugin
-            .source(self.source.grants.clone(), limits)?;
-        let streams = instance.discover(&self.source.config)?;
+        guarded("discover", || self.discover_streams())
+    }
+
+    fn discover_streams(&self) -> Result<Vec<StreamInfo>> {
+        let streams = self.source_instance()?.discover(&self.source.config)?;
         match &self.job.source.streams {
             None => Ok(streams),
             Some(wanted) => {
@@ -303,48 +330,88 @@ impl Transfer {
         }
     }
 
-    /// Streams (with whether each starts over: no saved state) and tasks.
-    fn plan(
-        &self,
-        state: &dyn StateStore,
-        full_refresh: bool,
-    ) -> Result<(Vec<PlannedStream>, Vec<Task>)> {
-        let limits = self.job.exec.limits();
-        let streams = self.discover()?;
-        let mut instance = self
-            .source
-            .plugin
-            .source(self.source.grants.clone(), limits)?;
-        let mut tasks = Vec::new();
-        let mut planned = Vec::new();
+    /// Streams (with whether each starts over: no saved state), tasks, and
+    /// what the state store had to say.
+    fn plan(&self, state: &dyn StateStore, full_refresh: bool) -> Result<Plan> {
+        let streams = self.discover_streams()?;
+        let mut instance = self.source_instance()?;
+        let mut plan = Plan::default();
         for stream in &streams {
             let saved = if full_refresh {
                 BTreeMap::new()
             } else {
-                state.load(&stream.name)?
+                let loaded = state.load(&self.fingerprint, &stream.name)?;
+                plan.notices.extend(loaded.notice);
+                loaded.partitions
             };
             let saved_json = if saved.is_empty() {
                 None
             } else {
                 Some(serde_json::to_string(&saved).expect("strings serialize"))
             };
-            planned.push((stream.name.clone(), saved.is_empty()));
+            plan.streams.push((stream.name.clone(), saved.is_empty()));
             for partition in
                 instance.partitions(&self.source.config, &stream.name, saved_json.as_deref())?
             {
                 let state = saved.get(&partition.id).cloned();
-                tasks.push(Task {
-                    index: tasks.len(),
+                plan.tasks.push(Task {
+                    index: plan.tasks.len(),
                     partition,
                     state,
                     primary_key: stream.primary_key.clone(),
+                    declared: stream.schema.clone(),
                 });
             }
         }
-        Ok((planned, tasks))
+        Ok(plan)
     }
 
-    /// Run the transfer.
+    /// Discard what earlier runs of this job left half-written in the
+    /// sink's store (a `kill -9` runs no cleanup): temporary files, open
+    /// multipart uploads.
+    fn discard_orphans(&self, state: &dyn StateStore, notices: &mut Vec<String>) -> Result<()> {
+        let (Some(journal), Some(grant)) = (state.journal(), &self.sink.grants.blob) else {
+            return Ok(());
+        };
+        let location = grant.store.location();
+        let (mut discarded, mut published) = (0, 0);
+        for orphan in state.orphans()? {
+            if orphan.location != location {
+                continue;
+            }
+            let done = match &orphan.publish {
+                // Its commit saved state: the rows are delivered, so the
+                // object is published, not written again.
+                Some((token, path)) => grant.store.publish_orphan(token, path).map(|()| {
+                    published += 1;
+                }),
+                None => grant.store.discard_orphan(&orphan.token).map(|()| {
+                    discarded += 1;
+                }),
+            };
+            done.map_err(|e| Error::Publish {
+                message: format!(
+                    "{location}: what an earlier run left at {}: {}",
+                    orphan.token, e.message
+                ),
+            })?;
+            journal.settled(&orphan.location, &orphan.token);
+        }
+        if discarded > 0 {
+            notices.push(format!(
+                "discarded {discarded} object(s) an earlier run left half-written in {location}"
+            ));
+        }
+        if published > 0 {
+            notices.push(format!(
+                "published {published} object(s) an earlier run committed but did not live to publish, in {location}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Run the transfer. A panic anywhere in it fails the run with an
+    /// internal error; it never ends the run early as if it were done.
     ///
     /// # Errors
     /// The first task failure (after retries), naming stream and partition.
@@ -355,8 +422,26 @@ impl Transfer {
         full_refresh: bool,
         progress: &Progress,
     ) -> Result<Summary> {
+        *self.journal.lock().expect("journal lock") = state.journal().map(Journal);
+        let result = guarded("the transfer", || {
+            self.run_unguarded(state, full_refresh, progress)
+        });
+        *self.journal.lock().expect("journal lock") = None;
+        result
+    }
+
+    fn run_unguarded(
+        &self,
+        state: &dyn StateStore,
+        full_refresh: bool,
+        progress: &Progress,
+    ) -> Result<Summary> {
         let started = Instant::now();
-        let (streams, tasks) = self.plan(state, full_refresh)?;
+        let mut notices = Vec::new();
+        self.discard_orphans(state, &mut notices)?;
+        let plan = self.plan(state, full_refresh)?;
+        notices.extend(plan.notices);
+        let (streams, tasks) = (plan.streams, plan.tasks);
         // Streams with work this run: the sink hears when each begins and,
         // once all its tasks committed, when it is complete.
         let active: Vec<(String, bool)> = streams
@@ -365,11 +450,8 @@ impl Transfer {
             .cloned()
             .collect();
         let streams: Vec<String> = streams.into_iter().map(|(name, _)| name).collect();
-        let limits = self.job.exec.limits();
         for (stream, fresh) in &active {
-            self.sink
-                .plugin
-                .sink(self.sink.grants.clone(), limits)?
+            self.sink_instance()?
                 .begin_stream(&self.sink.config, stream, *fresh)?;
         }
         let task_count = tasks.len();
@@ -390,7 +472,13 @@ impl Transfer {
                         let Some(task) = queue.lock().expect("queue lock").pop_front() else {
                             break;
                         };
-                        let outcome = self.run_task_with_retries(&task, state, progress, &cancel);
+                        let outcome = self.run_task_with_retries(
+                            &task,
+                            &self.fingerprint,
+                            state,
+                            progress,
+                            &cancel,
+                        );
                         // A partition stopped at a checkpoint is no failure:
                         // the others stop at theirs.
                         if matches!(&outcome, Err(e) if !matches!(e, Error::Stopped { .. })) {
@@ -406,6 +494,7 @@ impl Transfer {
             tasks: task_count,
             streams,
             plugins: self.load_reports(),
+            notices,
             ..Summary::default()
         };
         let mut first_error = None;
@@ -441,9 +530,7 @@ impl Transfer {
         }
         for (stream, _) in &active {
             let outputs = self
-                .sink
-                .plugin
-                .sink(self.sink.grants.clone(), limits)?
+                .sink_instance()?
                 .finish_stream(&self.sink.config, stream)?;
             summary.outputs.extend(outputs);
         }
@@ -454,119 +541,9 @@ impl Transfer {
         Ok(summary)
     }
 
-    fn run_task_with_retries(
-        &self,
-        task: &Task,
-        state: &dyn StateStore,
-        progress: &Progress,
-        cancel: &AtomicBool,
-    ) -> Result<TaskOutcome> {
-        let mut attempt = 0;
-        loop {
-            let result = self.run_task(task, state, progress, cancel);
-            match result {
-                Err(e) if e.is_retryable() && attempt < self.job.exec.retries => {
-                    attempt += 1;
-                    let wait = Duration::from_millis(500 << attempt.min(6));
-                    tracing::warn!(
-                        stream = %task.partition.stream,
-                        partition = %task.partition.id,
-                        attempt,
-                        "transient failure, retrying in {wait:?}: {e}"
-                    );
-                    std::thread::sleep(wait);
-                }
-                other => {
-                    return other.map_err(|e| match e {
-                        Error::Cancelled => Error::Cancelled,
-                        Error::Stopped { .. } => e,
-                        e => Error::Task {
-                            stream: task.partition.stream.clone(),
-                            partition: task.partition.id.clone(),
-                            error: Box::new(e),
-                        },
-                    });
-                }
-            }
-        }
-    }
-
-    fn run_task(
-        &self,
-        task: &Task,
-        state: &dyn StateStore,
-        progress: &Progress,
-        cancel: &AtomicBool,
-    ) -> Result<TaskOutcome> {
-        let limits = self.job.exec.limits();
-        let source = self
-            .source
-            .plugin
-            .source(self.source.grants.clone(), limits)?;
-        let (tx, rx) = sync_channel::<Result<ReaderEvent>>(self.job.exec.queue_batches.max(1));
-        std::thread::scope(|scope| {
-            let reader = scope.spawn(move || {
-                let mut rejects = RejectFile::new(&self.rejects_dir, task);
-                let mut reader = match source.into_reader(
-                    &self.source.config,
-                    &task.partition,
-                    task.state.as_deref(),
-                ) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = tx.send(Err(e.into()));
-                        return (0, rejects);
-                    }
-                };
-                let mut counted = 0;
-                loop {
-                    if cancel.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let event = reader.next_event();
-                    let skipped = reader.take_rejects();
-                    if let Err(e) = rejects.append(&skipped) {
-                        let _ = tx.send(Err(e));
-                        break;
-                    }
-                    let read = reader.bytes_read();
-                    progress
-                        .bytes_in
-                        .fetch_add(read - counted, Ordering::Relaxed);
-                    counted = read;
-                    match event {
-                        Ok(Some(event)) => {
-                            if tx.send(Ok(event)).is_err() {
-                                break;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            let _ = tx.send(Err(e.into()));
-                            break;
-                        }
-                    }
-                }
-                (counted, rejects)
-            });
-            let outcome = self.consume(task, rx, state, progress, cancel);
-            let (bytes_in, rejects) = reader
-                .join()
-                .unwrap_or_else(|_| (0, RejectFile::new(&self.rejects_dir, task)));
-            let mut outcome = outcome?;
-            outcome.bytes_in = bytes_in;
-            outcome.rejected = rejects.count;
-            outcome.reject_file = rejects.written.map(|p| p.display().to_string());
-            if let Some(checkpoint) = &outcome.checkpoint {
-                state.save(&task.partition.stream, &task.partition.id, checkpoint)?;
-            }
-            Ok(outcome)
-        })
-    }
-
     /// Open the filter chain for batches of `input`; returns it and the
     /// schema of what comes out of it.
-    fn open_filters(&self, input: &SchemaRef) -> Result<(Vec<Transformer>, SchemaRef)> {
+    pub(crate) fn open_filters(&self, input: &SchemaRef) -> Result<(Vec<Transformer>, SchemaRef)> {
         let limits = self.job.exec.limits();
         let mut schema = input.clone();
         let mut transformers = Vec::with_capacity(self.filters.len());
@@ -581,167 +558,24 @@ impl Transfer {
         Ok((transformers, schema))
     }
 
-    /// Open the filter chain and the writer for batches of `input`.
-    fn open_outputs(
-        &self,
-        task: &Task,
-        input: &SchemaRef,
-    ) -> Result<(Vec<Transformer>, sluice_runtime::SinkWriter)> {
-        let limits = self.job.exec.limits();
-        let (transformers, schema) = self.open_filters(input)?;
-        let schema = with_primary_key(&schema, &task.primary_key);
-        let writer = self
-            .sink
-            .plugin
-            .sink(self.sink.grants.clone(), limits)?
-            .into_writer(
-                &self.sink.config,
-                &task.partition.stream,
-                &schema,
-                &task.index.to_string(),
-            )?;
-        Ok((transformers, writer))
-    }
-
-    fn consume(
-        &self,
-        task: &Task,
-        rx: Receiver<Result<ReaderEvent>>,
-        state: &dyn StateStore,
-        progress: &Progress,
-        cancel: &AtomicBool,
-    ) -> Result<TaskOutcome> {
-        let mut input: Option<SchemaRef> = None;
-        let mut outputs: Option<(Vec<Transformer>, sluice_runtime::SinkWriter)> = None;
-        let mut checkpoint = None;
-        let mut rows = 0u64;
-        // Commits made before the task's end (`exec.commit_every_rows`).
-        let mut committed = sluice_runtime::CommitInfo::default();
-        let mut rows_since_commit = 0u64;
-        let commit_every = self.job.exec.commit_every_rows;
-        let result = (|| {
-            for event in rx.iter() {
-                if cancel.load(Ordering::Relaxed) {
-                    return Err(Error::Cancelled);
-                }
-                match event? {
-                    ReaderEvent::Checkpoint(s) => {
-                        // Asked to stop (a worker shutting down): commit what
-                        // came before this checkpoint, save it, and stop here.
-                        let stop = progress.stop.load(Ordering::Relaxed);
-                        // Every batch before this checkpoint is written:
-                        // commit them and move the saved state here.
-                        if let (Some(every), Some((_, writer))) =
-                            (commit_every.or(stop.then_some(1)), outputs.as_mut())
-                            && (rows_since_commit >= every.max(1) || stop)
-                        {
-                            let info = writer.commit_so_far()?;
-                            committed.bytes += info.bytes;
-                            committed.outputs.extend(info.outputs);
-                            state.save(&task.partition.stream, &task.partition.id, &s)?;
-                            rows_since_commit = 0;
-                        }
-                        if stop {
-                            if outputs.is_none() {
-                                state.save(&task.partition.stream, &task.partition.id, &s)?;
-                            }
-                            return Err(Error::Stopped { done: 0, left: 1 });
-                        }
-                        checkpoint = Some(s);
-                    }
-                    ReaderEvent::Batch(batch) => {
-                        match &input {
-                            None => {
-                                input = Some(batch.schema());
-                                outputs = Some(self.open_outputs(task, &batch.schema())?);
-                            }
-                            Some(schema) if !same_fields(schema, &batch.schema()) => {
-                                return Err(Error::Plugin(sluice_runtime::Error::InvalidOutput {
-                                    plugin: self.source.plugin.name().into(),
-                                    call: "reader.next".into(),
-                                    message: format!(
-                                        "the schema changed mid-stream: first {:?}, now {:?}",
-                                        schema.fields(),
-                                        batch.schema().fields()
-                                    ),
-                                }));
-                            }
-                            Some(_) => {}
-                        }
-                        let (transformers, writer) = outputs.as_mut().expect("opened above");
-                        for b in push_through(transformers, 0, vec![batch])? {
-                            let n = b.num_rows() as u64;
-                            writer.write(b)?;
-                            rows += n;
-                            rows_since_commit += n;
-                            progress.rows.fetch_add(n, Ordering::Relaxed);
-                        }
-                    }
-                }
-            }
-            Ok(())
-        })();
-        // Stop the reader (its sends now fail) before anything else.
-        drop(rx);
-        if let Err(e) = result {
-            if let Some((_, writer)) = outputs {
-                writer.abort();
-            }
-            return Err(e);
-        }
-        let Some((mut transformers, mut writer)) = outputs else {
-            // The partition had no rows: nothing to write, but its state
-            // (e.g. "this file is done") still moves forward.
-            return Ok(TaskOutcome {
-                checkpoint,
-                ..TaskOutcome::default()
-            });
-        };
-        let flushed = (|| {
-            for i in 0..transformers.len() {
-                let held = transformers[i].finish()?;
-                for b in push_through(&mut transformers, i + 1, held)? {
-                    let n = b.num_rows() as u64;
-                    writer.write(b)?;
-                    rows += n;
-                    progress.rows.fetch_add(n, Ordering::Relaxed);
-                }
-            }
-            Ok::<_, Error>(())
-        })();
-        if let Err(e) = flushed {
-            writer.abort();
-            return Err(e);
-        }
-        let commit = writer.commit()?;
-        committed.bytes += commit.bytes;
-        committed.outputs.extend(commit.outputs);
-        Ok(TaskOutcome {
-            rows,
-            bytes_in: 0,
-            bytes_out: committed.bytes,
-            outputs: committed.outputs,
-            checkpoint,
-            ..TaskOutcome::default()
-        })
-    }
-
     /// Read the first `limit` rows after the filters, writing nothing.
     ///
     /// # Errors
     /// As [`Transfer::run`].
     pub fn preview(&self, limit: usize) -> Result<Vec<RecordBatch>> {
-        let (_, tasks) = self.plan(&NoState, true)?;
-        let limits = self.job.exec.limits();
+        guarded("preview", || self.preview_unguarded(limit))
+    }
+
+    fn preview_unguarded(&self, limit: usize) -> Result<Vec<RecordBatch>> {
+        let tasks = self.plan(&NoState, true)?.tasks;
         let mut out = Vec::new();
         let mut rows = 0;
         for task in tasks {
-            let mut reader = self
-                .source
-                .plugin
-                .source(self.source.grants.clone(), limits)?
-                .into_reader(&self.source.config, &task.partition, None)?;
+            let mut reader =
+                self.source_instance()?
+                    .into_reader(&self.source.config, &task.partition, None)?;
             let mut transformers: Option<Vec<Transformer>> = None;
+            let mut stream_schema = task.declared.clone();
             while rows < limit {
                 let Some(event) = reader.next_event()? else {
                     break;
@@ -749,8 +583,16 @@ impl Transfer {
                 let ReaderEvent::Batch(batch) = event else {
                     continue;
                 };
+                let schema = stream_schema.get_or_insert_with(|| batch.schema()).clone();
+                let batch = conform(batch, &schema).map_err(|message| {
+                    Error::Plugin(sluice_runtime::Error::InvalidOutput {
+                        plugin: self.source_name().into(),
+                        call: "reader.next".into(),
+                        message: format!("a batch does not fit the stream's schema: {message}"),
+                    })
+                })?;
                 if transformers.is_none() {
-                    transformers = Some(self.open_filters(&batch.schema())?.0);
+                    transformers = Some(self.open_filters(&schema)?.0);
                 }
                 let ts = transformers.as_mut().expect("set above");
                 for b in push_through(ts, 0, vec![batch])? {
@@ -767,85 +609,20 @@ impl Transfer {
     }
 }
 
-/// Pass batches through `transformers[from..]`.
-fn push_through(
-    transformers: &mut [Transformer],
-    from: usize,
-    mut batches: Vec<RecordBatch>,
-) -> Result<Vec<RecordBatch>> {
-    for t in transformers.iter_mut().skip(from) {
-        let mut next = Vec::with_capacity(batches.len());
-        for b in batches {
-            next.extend(t.process(b)?);
-        }
-        batches = next;
-    }
-    Ok(batches)
+/// What a run will do: its streams, tasks, and notices from the state store.
+#[derive(Default)]
+struct Plan {
+    streams: Vec<PlannedStream>,
+    tasks: Vec<Task>,
+    notices: Vec<String>,
 }
 
-#[derive(Debug, Default)]
-struct TaskOutcome {
-    rows: u64,
-    bytes_in: u64,
-    bytes_out: u64,
-    outputs: Vec<String>,
-    checkpoint: Option<String>,
-    rejected: u64,
-    reject_file: Option<String>,
-}
-
-/// One task's rejected rows, appended as JSON Lines as they are found, so
-/// memory stays bounded however many rows are bad.
-struct RejectFile {
-    path: PathBuf,
-    file: Option<std::io::BufWriter<std::fs::File>>,
-    count: u64,
-    written: Option<PathBuf>,
-}
-
-impl RejectFile {
-    fn new(dir: &Path, task: &Task) -> Self {
-        let stream: String = task
-            .partition
-            .stream
-            .chars()
-            .map(|c| {
-                if c.is_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        RejectFile {
-            path: dir.join(format!("{stream}-{}.jsonl", task.index)),
-            file: None,
-            count: 0,
-            written: None,
-        }
-    }
-
-    fn append(&mut self, rejects: &[Reject]) -> Result<()> {
-        if rejects.is_empty() {
-            return Ok(());
-        }
-        let err = |e: std::io::Error| Error::Rejects(format!("{}: {e}", self.path.display()));
-        if self.file.is_none() {
-            if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir).map_err(err)?;
-            }
-            self.file = Some(std::io::BufWriter::new(
-                std::fs::File::create(&self.path).map_err(err)?,
-            ));
-            self.written = Some(self.path.clone());
-        }
-        let file = self.file.as_mut().expect("opened above");
-        for r in rejects {
-            let line = serde_json::json!({"file": r.path, "line": r.line, "error": r.error, "text": r.text});
-            writeln!(file, "{line}").map_err(err)?;
-        }
-        file.flush().map_err(err)?;
-        self.count += rejects.len() as u64;
-        Ok(())
-    }
+/// Run `f`, turning a panic into an internal error naming `what`.
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    panic::catch(f).unwrap_or_else(|message| {
+        Err(Error::Internal {
+            at: what.to_string(),
+            message,
+        })
+    })
 }

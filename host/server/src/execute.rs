@@ -269,23 +269,37 @@ impl Executor {
                 .entry(name.clone())
                 .or_insert_with(|| sluice_pipeline::job::SecretValue(value.clone()));
         }
-        let run = self.store.start_run(&key).await.ok();
+        // Ignore the saved state: the task says so (`full_refresh: true`),
+        // or the attempt was started or retried with `--full-refresh`.
+        let full_refresh = config["full_refresh"].as_bool().unwrap_or(false)
+            || params.get("full_refresh") == Some(&Value::Bool(true));
+        let run = self.store.start_run(&key, Some(task.id)).await.ok();
         let progress = Arc::new(Progress::default());
         let handle = tokio::runtime::Handle::current();
         let runtime = self.runtime.clone();
         let plugins = self.plugins.clone();
         let store = self.store.clone();
         let p = progress.clone();
-        let state_key = key.clone();
+        let state = StoreState {
+            store,
+            handle,
+            job: key.clone(),
+            run,
+            owner: format!("task:{}", task.id),
+        };
+        let log = ctx.log.clone();
         let mut blocking = tokio::task::spawn_blocking(move || {
             let transfer = Transfer::prepare(job, &runtime, &plugins)?;
-            let state = StoreState {
-                store,
-                handle,
-                job: state_key,
-                run,
-            };
-            transfer.run(&state, false, &p)
+            if full_refresh {
+                let cleared = state
+                    .handle
+                    .block_on(state.store.clear_state(&state.job, transfer.fingerprint()))
+                    .map_err(|e| sluice_pipeline::Error::State(e.to_string()))?;
+                log.line(&format!(
+                    "full refresh: {cleared} saved partition state(s) cleared"
+                ));
+            }
+            transfer.run(&state, full_refresh, &p)
         });
         let mut reason = Stop::Run;
         let result = loop {
@@ -303,10 +317,31 @@ impl Executor {
                 }
             }
         };
-        let (rows, _, _, _) = progress.snapshot();
+        let rows = progress
+            .rows_committed
+            .load(std::sync::atomic::Ordering::Relaxed);
         match result {
-            Err(join) => failed(format!("transfer panicked: {join}"), false),
+            Err(join) => {
+                let message = if join.is_panic() {
+                    format!(
+                        "internal error: the transfer panicked: {}",
+                        sluice_runtime::panic::message(&*join.into_panic())
+                    )
+                } else {
+                    format!("the transfer was stopped: {join}")
+                };
+                if let Some(run) = run {
+                    let _ = self
+                        .store
+                        .finish_run(run, RunStatus::Failed, rows, 0, Some(&message))
+                        .await;
+                }
+                failed(message, false)
+            }
             Ok(Ok(summary)) => {
+                for notice in &summary.notices {
+                    ctx.log.line(notice);
+                }
                 let secs = summary.elapsed.as_secs_f64();
                 let line = serde_json::json!({
                     "rows": summary.rows,

@@ -24,6 +24,10 @@ pub struct Launch {
     pub resume_from: Option<i64>,
     /// Do nothing if the session exists (the scheduler's and backfill's case).
     pub only_new_session: bool,
+    /// Every transfer of the attempt ignores its saved state and reads
+    /// everything again (`sluice start --full-refresh`); the tasks see it
+    /// as `${full_refresh}`.
+    pub full_refresh: bool,
 }
 
 /// A session time as a user gives it.
@@ -106,6 +110,16 @@ pub async fn start_workflow(
     for (k, v) in &launch.params {
         workflow.params.insert(k.clone(), v.clone());
     }
+    // `--full-refresh`, or `-p full_refresh=true`: one value everywhere.
+    let full_refresh = launch.full_refresh
+        || launch
+            .params
+            .get("full_refresh")
+            .is_some_and(|v| v == &json!(true) || v == &json!("true"));
+    params.insert("full_refresh".into(), json!(full_refresh));
+    workflow
+        .params
+        .insert("full_refresh".into(), json!(full_refresh));
     let expansion = expand(&workflow, &path, params, &|p| files.read(p))?;
     let params_text = serde_json::to_string(&expansion.params).unwrap_or_else(|_| "{}".into());
     Ok(store

@@ -35,5 +35,5 @@ pub use project::{ProjectFiles, read_dir};
 pub use queue_metrics::{QueueFigures, emf_line, publish_emf, queue_figures};
 pub use retention::{PRUNE_BATCH, enforce_retention};
 pub use scheduler::{Scheduler, now_ms};
-pub use state::StoreState;
+pub use state::{StoreState, local_owner};
 pub use worker::{Worker, WorkerConfig, worker_id};

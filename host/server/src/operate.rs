@@ -17,6 +17,7 @@ pub async fn start_latest(
     workflow: &str,
     session: &str,
     params: Params,
+    full_refresh: bool,
 ) -> Result<AttemptRecord> {
     let (revision, _) = store.latest_revision(project).await?;
     let files = ProjectFiles::Files(store.revision_files(revision).await?);
@@ -27,6 +28,7 @@ pub async fn start_latest(
         params,
         resume_from: None,
         only_new_session: false,
+        full_refresh,
     };
     start_workflow(store, &files, Some(revision), &launch)
         .await?
@@ -38,7 +40,12 @@ pub async fn start_latest(
 ///
 /// # Errors
 /// A running attempt, one that ran a file in place, a store error.
-pub async fn retry_attempt(store: &Store, attempt: i64, resume: bool) -> Result<AttemptRecord> {
+pub async fn retry_attempt(
+    store: &Store,
+    attempt: i64,
+    resume: bool,
+    full_refresh: bool,
+) -> Result<AttemptRecord> {
     let old = store.attempt(attempt).await?;
     if !old.status.is_done() {
         return Err(Error::Invalid(format!(
@@ -55,9 +62,15 @@ pub async fn retry_attempt(store: &Store, attempt: i64, resume: bool) -> Result<
         project: old.project.clone(),
         workflow: old.workflow.clone(),
         session: SessionTime::At(old.session_time),
-        params: serde_json::from_str(&old.params).unwrap_or_default(),
+        params: {
+            // A retry refreshes in full only when asked to again.
+            let mut params: Params = serde_json::from_str(&old.params).unwrap_or_default();
+            params.remove("full_refresh");
+            params
+        },
         resume_from: resume.then_some(attempt),
         only_new_session: false,
+        full_refresh,
     };
     start_workflow(store, &files, old.revision_id, &launch)
         .await?
@@ -147,6 +160,7 @@ pub async fn backfill(
             params: Params::new(),
             resume_from: None,
             only_new_session: true,
+            full_refresh: false,
         };
         match start_workflow(store, &files, Some(revision), &launch).await? {
             Some(a) => done.started.push((a.id, time)),

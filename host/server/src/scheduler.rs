@@ -111,6 +111,7 @@ impl Scheduler {
             params: Default::default(),
             resume_from: None,
             only_new_session: true,
+            full_refresh: false,
         };
         let attempt = start_workflow(&self.store, &files, Some(revision), &launch).await?;
         // Only the caller that still sees `fired` as next moves it on.

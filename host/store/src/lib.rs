@@ -19,6 +19,7 @@ mod retention;
 mod runs;
 mod schedules;
 mod secrets;
+mod staging;
 mod workflows;
 
 use std::path::Path;
@@ -40,6 +41,7 @@ pub use retention::Pruned;
 pub use runs::{RunRecord, RunStatus};
 pub use schedules::{Leadership, ScheduleRecord};
 pub use secrets::SecretKey;
+pub use staging::{CommittedObject, StagedRecord};
 pub use workflows::{
     AttemptRecord, AttemptStatus, NewAttempt, NewTask, Plan, ProjectRecord, RetryPolicy,
     SessionRecord, TaskRecord, TaskStart,

@@ -1000,7 +1000,7 @@ impl Store {
              error = 'the lease of worker ' || lease_owner || ' expired (worker lost)', \
              lease_owner = NULL, ready_at = {now} \
              WHERE id IN (SELECT id FROM tasks WHERE state = 'running' AND lease_expires < {now} \
-             ORDER BY id LIMIT 1000{skip_locked}) RETURNING id, attempt_id, state",
+             ORDER BY id LIMIT 1000{skip_locked}) RETURNING id, attempt_id, state, error",
         ))
         .bind(max_expiries)
         .fetch_all(&mut *tx)
@@ -1011,6 +1011,17 @@ impl Store {
             let id: i64 = r.try_get(0)?;
             let attempt: i64 = r.try_get(1)?;
             let state: String = r.try_get(2)?;
+            let lost: Option<String> = r.try_get(3)?;
+            // The dead worker's runs of this task end with it: failed, and
+            // saying why, rather than `running` forever.
+            sqlx::query(&self.sql(
+                "UPDATE runs SET status = 'failed', finished_at = {now_text}, error = $1 \
+                 WHERE task_id = $2 AND status = 'running'",
+            ))
+            .bind(lost.unwrap_or_else(|| "the worker's lease expired".into()))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             if state == "failed" {
                 fail_attempt(self, &mut tx, attempt, id).await?;
                 touched.push(attempt);

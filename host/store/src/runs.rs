@@ -58,13 +58,14 @@ pub struct RunRecord {
 }
 
 impl Store {
-    /// Record the start of a run.
+    /// Record the start of a run; `task` is the fleet task it runs for.
     ///
     /// # Errors
     /// On a database error.
-    pub async fn start_run(&self, job: &str) -> Result<i64> {
-        let row = sqlx::query("INSERT INTO runs (job) VALUES ($1) RETURNING id")
+    pub async fn start_run(&self, job: &str, task: Option<i64>) -> Result<i64> {
+        let row = sqlx::query("INSERT INTO runs (job, task_id) VALUES ($1, $2) RETURNING id")
             .bind(job)
+            .bind(task)
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get(0)?)
@@ -96,20 +97,70 @@ impl Store {
         Ok(())
     }
 
-    /// The saved state of every partition of `stream`.
+    /// The saved state of every partition of `stream` of `job` under
+    /// `fingerprint`. State saved before fingerprints existed is adopted by
+    /// the first fingerprint that asks. When there is none, but there is
+    /// state under other fingerprints, the notice says so: the run starts
+    /// fresh rather than resume from state that belongs elsewhere.
     ///
     /// # Errors
     /// On a database error.
-    pub async fn stream_state(&self, job: &str, stream: &str) -> Result<BTreeMap<String, String>> {
-        let rows =
-            sqlx::query("SELECT partition, state FROM stream_state WHERE job = $1 AND stream = $2")
-                .bind(job)
-                .bind(stream)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.into_iter()
-            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?)))
-            .collect()
+    pub async fn stream_state(
+        &self,
+        job: &str,
+        fingerprint: &str,
+        stream: &str,
+    ) -> Result<(BTreeMap<String, String>, Option<String>)> {
+        let read = |fp: String| async move {
+            let rows = sqlx::query(
+                "SELECT partition, state FROM stream_state \
+                 WHERE job = $1 AND fingerprint = $2 AND stream = $3",
+            )
+            .bind(job)
+            .bind(fp)
+            .bind(stream)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.into_iter()
+                .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?)))
+                .collect::<Result<BTreeMap<_, _>>>()
+        };
+        let found = read(fingerprint.to_string()).await?;
+        if !found.is_empty() {
+            return Ok((found, None));
+        }
+        let legacy = read(String::new()).await?;
+        if !legacy.is_empty() {
+            sqlx::query(
+                "UPDATE stream_state SET fingerprint = $1 \
+                 WHERE job = $2 AND fingerprint = '' AND stream = $3",
+            )
+            .bind(fingerprint)
+            .bind(job)
+            .bind(stream)
+            .execute(&self.pool)
+            .await?;
+            return Ok((legacy, None));
+        }
+        let other = sqlx::query(
+            "SELECT count(DISTINCT fingerprint), max(updated_at) FROM stream_state \
+             WHERE job = $1 AND stream = $2",
+        )
+        .bind(job)
+        .bind(stream)
+        .fetch_one(&self.pool)
+        .await?;
+        let others: i64 = other.try_get(0)?;
+        let notice = (others > 0).then(|| {
+            let last: Option<String> = other.try_get(1).ok().flatten();
+            format!(
+                "job {job}, stream {stream}: state was saved for another source config or \
+                 target ({others} other, last at {}); this config has none yet and starts \
+                 fresh (its own state is kept from now on; `state_key:` in the job shares one)",
+                last.unwrap_or_default()
+            )
+        });
+        Ok((BTreeMap::new(), notice))
     }
 
     /// Save one partition's state; call only after the sink committed.
@@ -118,19 +169,21 @@ impl Store {
     /// On a database error.
     pub async fn save_state(
         &self,
-        job: &str,
+        key: (&str, &str),
         stream: &str,
         partition: &str,
         state: &str,
         run: Option<i64>,
     ) -> Result<()> {
+        let (job, fingerprint) = key;
         sqlx::query(&self.sql(
-            "INSERT INTO stream_state (job, stream, partition, state, run_id) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (job, stream, partition) DO UPDATE SET \
+            "INSERT INTO stream_state (job, fingerprint, stream, partition, state, run_id) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (job, fingerprint, stream, partition) DO UPDATE SET \
              state = excluded.state, run_id = excluded.run_id, updated_at = {now_text}",
         ))
         .bind(job)
+        .bind(fingerprint)
         .bind(stream)
         .bind(partition)
         .bind(state)
@@ -140,15 +193,19 @@ impl Store {
         Ok(())
     }
 
-    /// Forget a job's state: the next run is a full refresh.
+    /// Forget a job's state under `fingerprint` (and any saved before
+    /// fingerprints): the next run of that config is a full refresh.
     ///
     /// # Errors
     /// On a database error.
-    pub async fn clear_state(&self, job: &str) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM stream_state WHERE job = $1")
-            .bind(job)
-            .execute(&self.pool)
-            .await?;
+    pub async fn clear_state(&self, job: &str, fingerprint: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM stream_state WHERE job = $1 AND (fingerprint = $2 OR fingerprint = '')",
+        )
+        .bind(job)
+        .bind(fingerprint)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 
@@ -192,18 +249,33 @@ mod tests {
         let store = Store::open_sqlite(&dir.path().join("state.db"))
             .await
             .unwrap();
-        let id = store.start_run("job").await.unwrap();
+        let id = store.start_run("job", None).await.unwrap();
         let run = Some(id);
-        store.save_state("job", "s", "p0", "10", run).await.unwrap();
-        store.save_state("job", "s", "p0", "20", run).await.unwrap();
-        store.save_state("job", "s", "p1", "5", run).await.unwrap();
+        let key = ("job", "fp1");
+        store.save_state(key, "s", "p0", "10", run).await.unwrap();
+        store.save_state(key, "s", "p0", "20", run).await.unwrap();
+        store.save_state(key, "s", "p1", "5", run).await.unwrap();
         store
-            .save_state("other", "s", "p0", "1", run)
+            .save_state(("other", "fp1"), "s", "p0", "1", run)
             .await
             .unwrap();
-        let state = store.stream_state("job", "s").await.unwrap();
+        let (state, notice) = store.stream_state("job", "fp1", "s").await.unwrap();
         assert_eq!(state.len(), 2);
         assert_eq!(state["p0"], "20");
+        assert!(notice.is_none());
+        // Another config of the same job starts fresh, and is told why.
+        let (state, notice) = store.stream_state("job", "fp2", "s").await.unwrap();
+        assert!(state.is_empty());
+        assert!(notice.unwrap().contains("another source config or target"));
+        // State from before fingerprints is adopted by the first to ask.
+        store
+            .save_state(("job", ""), "t", "p0", "7", run)
+            .await
+            .unwrap();
+        let (state, _) = store.stream_state("job", "fp1", "t").await.unwrap();
+        assert_eq!(state["p0"], "7");
+        let (state, _) = store.stream_state("job", "fp2", "t").await.unwrap();
+        assert!(state.is_empty());
         store
             .finish_run(id, RunStatus::Succeeded, 30, 100, None)
             .await
@@ -212,9 +284,24 @@ mod tests {
         assert_eq!(runs[0].status, RunStatus::Succeeded);
         assert_eq!(runs[0].rows, 30);
         assert!(runs[0].finished_at.is_some());
-        assert_eq!(store.clear_state("job").await.unwrap(), 2);
-        assert!(store.stream_state("job", "s").await.unwrap().is_empty());
-        assert_eq!(store.stream_state("other", "s").await.unwrap().len(), 1);
+        assert_eq!(store.clear_state("job", "fp1").await.unwrap(), 3);
+        assert!(
+            store
+                .stream_state("job", "fp1", "s")
+                .await
+                .unwrap()
+                .0
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .stream_state("other", "fp1", "s")
+                .await
+                .unwrap()
+                .0
+                .len(),
+            1
+        );
         // Reopening runs no migration twice.
         drop(store);
         Store::open_sqlite(&dir.path().join("state.db"))

@@ -83,6 +83,11 @@ pub struct TaskDef {
     /// A job: a file path (relative to the workflow file) or the job inline.
     #[serde(default)]
     pub transfer: Option<Value>,
+    /// A transfer that ignores its saved state and reads everything again,
+    /// every time it runs (what `sluice start --full-refresh` does for one
+    /// attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_refresh: Option<bool>,
     /// Another workflow file, run as a group here.
     #[serde(default)]
     pub call: Option<String>,
@@ -309,6 +314,11 @@ fn check_tasks(tasks: &[TaskDef], at: &str) -> Result<(), String> {
                     many.join(" and ")
                 ));
             }
+        }
+        if task.full_refresh.is_some() && task.transfer.is_none() {
+            return Err(format!(
+                "{here}.full_refresh: only a `transfer` task has state to ignore"
+            ));
         }
         let loops = task.for_each.is_some() || task.for_each_row.is_some();
         if loops != task.do_tasks.is_some() {

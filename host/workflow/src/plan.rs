@@ -383,13 +383,16 @@ impl Expander<'_> {
         };
         let single = if let Some(t) = &def.transfer {
             let (_, v) = leaf("transfer", t, self)?;
+            let full_refresh = def.full_refresh.unwrap_or(false);
             Some((
                 "transfer",
                 match v {
                     Value::String(path) => {
-                        json!({"file": join(&scope.dir, &path), "dir": scope.dir})
+                        json!({"file": join(&scope.dir, &path), "dir": scope.dir, "full_refresh": full_refresh})
                     }
-                    Value::Object(_) => json!({"job": v, "dir": scope.dir}),
+                    Value::Object(_) => {
+                        json!({"job": v, "dir": scope.dir, "full_refresh": full_refresh})
+                    }
                     other => {
                         return Err(Self::invalid(
                             file,
@@ -565,6 +568,7 @@ impl Expander<'_> {
                     TaskDef {
                         name: format!("[{label}]"),
                         transfer: None,
+                        full_refresh: None,
                         call: None,
                         http: None,
                         sh: None,

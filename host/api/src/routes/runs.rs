@@ -118,6 +118,10 @@ pub struct StartRequest {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub params: BTreeMap<String, Value>,
+    /// Every transfer of the attempt ignores its saved state and reads
+    /// everything again.
+    #[serde(default)]
+    pub full_refresh: bool,
 }
 
 /// Start a workflow of the project's latest revision.
@@ -136,6 +140,7 @@ async fn start_attempt(
         &request.workflow,
         request.session.as_deref().unwrap_or("now"),
         request.params.into_iter().collect(),
+        request.full_refresh,
     )
     .await?;
     tracing::info!(caller = %caller.name, attempt = attempt.id, project = %attempt.project,
@@ -163,6 +168,10 @@ pub struct RetryRequest {
     /// them. False: everything again.
     #[serde(default)]
     pub resume: bool,
+    /// The retried transfers ignore their saved state and read everything
+    /// again.
+    #[serde(default)]
+    pub full_refresh: bool,
 }
 
 /// Retry a finished attempt as a new attempt of its session.
@@ -177,7 +186,9 @@ async fn retry_attempt(
     Path(id): Path<i64>,
     Json(request): Json<RetryRequest>,
 ) -> ApiResult<(StatusCode, Json<AttemptView>)> {
-    let attempt = sluice_server::retry_attempt(state.store(), id, request.resume).await?;
+    let attempt =
+        sluice_server::retry_attempt(state.store(), id, request.resume, request.full_refresh)
+            .await?;
     tracing::info!(caller = %caller.name, attempt = attempt.id, retries = id,
         resume = request.resume, "api: attempt retried");
     Ok((StatusCode::CREATED, Json(attempt.into())))

@@ -1,0 +1,207 @@
+//! The journal of objects being written: a temporary file or a multipart
+//! upload is recorded before the first byte goes into it and forgotten once
+//! it is published or discarded. What a killed process leaves recorded, a
+//! later run of the same job discards (`sluice_pipeline::Transfer::run`).
+
+use sqlx::Row;
+
+use crate::{Result, Store};
+
+/// One object recorded as being written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedRecord {
+    /// Who was writing it: `task:<id>` on a fleet, `pid:<pid>@<host>` for a
+    /// local run.
+    pub owner: String,
+    /// The store it is in.
+    pub location: String,
+    /// What the store needs to discard it.
+    pub token: String,
+    /// Whether the commit it belongs to saved its state: then it is to be
+    /// published, with `publish_token` at `path`, not discarded.
+    pub committed: bool,
+    /// What publishing it needs.
+    pub publish_token: Option<String>,
+    /// Where it is published.
+    pub path: Option<String>,
+}
+
+/// An object a commit published, recorded with the state the commit saved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedObject {
+    /// The token its record was started with.
+    pub token: String,
+    /// What publishing it needs.
+    pub publish_token: String,
+    /// Where it is published.
+    pub path: String,
+}
+
+impl Store {
+    /// Save one partition's state and mark the objects its commit
+    /// published as committed, in one transaction: a process that dies
+    /// before it publishes them leaves them for the next run to publish.
+    ///
+    /// # Errors
+    /// On a database error (then neither is saved).
+    pub async fn save_state_committed(
+        &self,
+        key: (&str, &str),
+        place: (&str, &str),
+        state: &str,
+        run: Option<i64>,
+        location: &str,
+        objects: &[CommittedObject],
+    ) -> Result<()> {
+        let (job, fingerprint) = key;
+        let (stream, partition) = place;
+        let mut tx = self.pool.begin().await?;
+        for o in objects {
+            sqlx::query(
+                "UPDATE staged_objects SET committed = 1, publish_token = $1, path = $2 \
+                 WHERE job = $3 AND location = $4 AND token = $5",
+            )
+            .bind(&o.publish_token)
+            .bind(&o.path)
+            .bind(job)
+            .bind(location)
+            .bind(&o.token)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(&self.sql(
+            "INSERT INTO stream_state (job, fingerprint, stream, partition, state, run_id) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (job, fingerprint, stream, partition) DO UPDATE SET \
+             state = excluded.state, run_id = excluded.run_id, updated_at = {now_text}",
+        ))
+        .bind(job)
+        .bind(fingerprint)
+        .bind(stream)
+        .bind(partition)
+        .bind(state)
+        .bind(run)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Record an object `owner` is starting to write for `job`.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn staging_started(
+        &self,
+        job: &str,
+        owner: &str,
+        location: &str,
+        token: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO staged_objects (job, owner, location, token) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(job)
+        .bind(owner)
+        .bind(location)
+        .bind(token)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Forget an object of `job`: it was published or discarded.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn staging_settled(&self, job: &str, location: &str, token: &str) -> Result<()> {
+        sqlx::query("DELETE FROM staged_objects WHERE job = $1 AND location = $2 AND token = $3")
+            .bind(job)
+            .bind(location)
+            .bind(token)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every object still recorded for `job`.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn staged_objects(&self, job: &str) -> Result<Vec<StagedRecord>> {
+        let rows = sqlx::query(
+            "SELECT owner, location, token, committed, publish_token, path \
+             FROM staged_objects WHERE job = $1 ORDER BY id",
+        )
+        .bind(job)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StagedRecord {
+                    owner: r.try_get(0)?,
+                    location: r.try_get(1)?,
+                    token: r.try_get(2)?,
+                    committed: r.try_get::<i32, _>(3)? != 0,
+                    publish_token: r.try_get(4)?,
+                    path: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Store;
+
+    #[tokio::test]
+    async fn objects_are_recorded_until_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("state.db"))
+            .await
+            .unwrap();
+        store
+            .staging_started("job", "task:7", "/out", ".a.sluice-1-0")
+            .await
+            .unwrap();
+        store
+            .staging_started("job", "task:7", "/out", ".b.sluice-1-1")
+            .await
+            .unwrap();
+        store
+            .staging_started("other", "task:8", "/out", ".c.sluice-1-2")
+            .await
+            .unwrap();
+        store
+            .staging_settled("job", "/out", ".a.sluice-1-0")
+            .await
+            .unwrap();
+        let left = store.staged_objects("job").await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].token, ".b.sluice-1-1");
+        assert_eq!(left[0].owner, "task:7");
+        assert!(!left[0].committed);
+        // Committed with the state: both in one transaction.
+        store
+            .save_state_committed(
+                ("job", "fp"),
+                ("s", "p0"),
+                "42",
+                None,
+                "/out",
+                &[super::CommittedObject {
+                    token: ".b.sluice-1-1".into(),
+                    publish_token: ".b.sluice-1-1".into(),
+                    path: "b.csv".into(),
+                }],
+            )
+            .await
+            .unwrap();
+        let left = store.staged_objects("job").await.unwrap();
+        assert!(left[0].committed);
+        assert_eq!(left[0].path.as_deref(), Some("b.csv"));
+        let (state, _) = store.stream_state("job", "fp", "s").await.unwrap();
+        assert_eq!(state["p0"], "42");
+    }
+}
