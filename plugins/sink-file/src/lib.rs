@@ -19,6 +19,9 @@ use sluice_sdk::types::{Compression, FileFormat as Format};
 /// The file sink's config.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+// Changing these changes how, not what, it reads or writes: saved state
+// is kept (the host leaves them out of the state key).
+#[schemars(extend("x-sluice-state-ignores" = ["compression", "level", "row_group_rows", "max_rows_per_file", "max_bytes_per_file"]))]
 pub struct Config {
     /// Output path relative to the granted directory or S3 prefix. `{stream}`, `{task}`
     /// and `{part}` are replaced; without `{task}`/`{part}`, files other than
@@ -45,8 +48,9 @@ pub struct Config {
     pub row_group_rows: Option<u64>,
     /// What to do when an output file already exists: `append` (default)
     /// keeps it and writes the new file under the next free name
-    /// (`x-1.csv`, `x-2.csv`, …), so incremental runs never lose earlier
-    /// output; `overwrite` replaces it.
+    /// (`x-1.csv`, `x-2.csv`, …; with `{part}` in the path, the next part
+    /// number), so incremental runs never lose earlier output; `overwrite`
+    /// replaces it.
     #[serde(default)]
     pub mode: Mode,
     /// Start a new file after this many rows.
@@ -83,6 +87,36 @@ fn free_name(path: &str) -> Result<String> {
         }
     }
     unreachable!("some name is free")
+}
+
+/// The first part number of task `task` with no file yet. Parts are
+/// published in order, so the ones that exist are `0..k`: a task run again
+/// (after a failure, or on another worker after one was lost) goes on with
+/// the names its first try would have used, and a later incremental run
+/// goes on after the last. Found in O(log k) `stat`s.
+fn first_free_part(template: &str, stream: &str, task: &str) -> Result<u32> {
+    let exists = |n: u32| -> Result<bool> {
+        Ok(blob::stat(&output_path(template, stream, task, n))?.is_some())
+    };
+    if !exists(0)? {
+        return Ok(0);
+    }
+    let (mut lo, mut hi) = (0u32, 1u32);
+    while exists(hi)? {
+        lo = hi;
+        hi = hi
+            .checked_mul(2)
+            .ok_or_else(|| Error::config("too many parts"))?;
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if exists(mid)? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(hi)
 }
 
 /// Split `name` into (stem, extension-with-dot), the extension starting at
@@ -172,6 +206,15 @@ impl Sink for FileSink {
 
     fn check(config: &Config) -> Result<()> {
         encoder_options(config)?;
+        // The output path must stay inside the grant, as a run would find:
+        // the host resolves it the same way for `stat` as for a write.
+        let sample = output_path(&config.path, "stream", "0", 1);
+        blob::stat(&sample).map_err(|e| {
+            Error::new(
+                e.kind,
+                format!("sink.config.path {:?}: {}", config.path, e.message),
+            )
+        })?;
         // The directory must take a write: probe it, and leave nothing.
         let probe = ".sluice-check";
         blob::write(probe, b"")?;
@@ -180,6 +223,12 @@ impl Sink for FileSink {
 
     fn open(config: Config, stream: &str, schema: SchemaRef, task: &str) -> Result<FileWriter> {
         let options = encoder_options(&config)?;
+        let parts = match config.mode {
+            Mode::Append if config.path.contains("{part}") => {
+                first_free_part(&config.path, stream, task)?
+            }
+            _ => 0,
+        };
         Ok(FileWriter {
             config,
             options,
@@ -188,7 +237,7 @@ impl Sink for FileSink {
             schema,
             current: None,
             finished: Vec::new(),
-            parts: 0,
+            parts,
             committed: false,
             rows: 0,
             bytes: 0,

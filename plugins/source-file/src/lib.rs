@@ -25,6 +25,9 @@ use sluice_sdk::types::FileFormat as Format;
 /// The file source's config.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+// Changing these changes how, not what, it reads or writes: saved state
+// is kept (the host leaves them out of the state key).
+#[schemars(extend("x-sluice-state-ignores" = ["batch_size", "infer_rows"]))]
 pub struct Config {
     /// Globs relative to the granted directory or S3 prefix, e.g. `["orders/*.csv.gz"]`.
     #[schemars(length(min = 1))]
@@ -193,6 +196,11 @@ fn matching_files_after(config: &Config, after: Option<&str>) -> Result<Vec<blob
     for pattern in &config.paths {
         let found = blob::list_after(pattern, after)?;
         if found.is_empty() && after.is_none() {
+            // A path named outright that is not listed may be a symlink
+            // the host refuses to follow: say so instead of reading nothing.
+            if !pattern.contains(['*', '?', '[', '{']) {
+                blob::stat(pattern)?;
+            }
             sluice_sdk::log::warn(&format!("no file matches {pattern:?}"));
         }
         for f in found {
@@ -273,7 +281,14 @@ impl Source for FileSource {
         }
         let mut parts = Vec::new();
         for f in matching_files(config)? {
-            for (id, spec) in file_partitions(config, &f, &file_state(&f))? {
+            // Without `incremental`, every run reads every file: no state is
+            // saved, so the sink hears each run start afresh (a `replace`
+            // staging table from a killed run is dropped, not appended to).
+            let state = match mode {
+                Some(_) => file_state(&f),
+                None => String::new(),
+            };
+            for (id, spec) in file_partitions(config, &f, &state)? {
                 if done.get(&id) == Some(&file_state(&f)) {
                     continue;
                 }
@@ -444,6 +459,10 @@ impl Reader for FileReader {
             Some(batch) => Ok(Some(Event::Batch(batch))),
             None => {
                 self.decoder = None;
+                // Without `incremental` there is nothing to remember.
+                if self.done_state.is_empty() {
+                    return Ok(None);
+                }
                 Ok(Some(Event::Checkpoint(std::mem::take(
                     &mut self.done_state,
                 ))))

@@ -22,6 +22,9 @@ use sluice_sdk::{
 /// The generator's config.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+// Changing these changes how, not what, it reads or writes: saved state
+// is kept (the host leaves them out of the state key).
+#[schemars(extend("x-sluice-state-ignores" = ["rows", "batch_size"]))]
 pub struct Config {
     /// Rows in the stream. Raise it and run an incremental job again: only
     /// the new rows are generated.

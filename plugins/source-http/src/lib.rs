@@ -26,6 +26,9 @@ use sluice_sdk::{
 /// The http source's config.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+// Changing these changes how, not what, it reads or writes: saved state
+// is kept (the host leaves them out of the state key).
+#[schemars(extend("x-sluice-state-ignores" = ["rate_limit", "retries", "backoff_ms", "max_pages"]))]
 pub struct Config {
     /// The first page: `https://api.example.com/v1/orders`. `{cursor}` in
     /// it is replaced by the incremental value (URL-encoded), for APIs that

@@ -32,6 +32,9 @@ use plan::{Range, Select, State};
 /// The source's config.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+// Changing these changes how, not what, it reads or writes: saved state
+// is kept (the host leaves them out of the state key).
+#[schemars(extend("x-sluice-state-ignores" = ["batch_rows"]))]
 pub struct Config {
     /// The connection to read: a name under the job's `connections:`,
     /// granted to this plugin with `grants: {sql: [name]}`.
