@@ -36,10 +36,16 @@ const PLUGINS: &[(&str, &str)] = &[
 /// Test plugins (tests/test-plugins): (crate folder, installed file name).
 const TEST_PLUGINS: &[(&str, &str)] = &[
     ("misbehave", "source-misbehave"),
+    ("misbehave-filter", "filter-misbehave"),
+    ("misbehave-sink", "sink-misbehave"),
     ("http-probe", "source-http-probe"),
     ("future-wit", "source-future-wit"),
     ("echo", "filter-echo"),
 ];
+
+/// Test plugins kept out of the plugin path, because loading them at all
+/// takes a deadline's time (`info()` loops): tests name them by file.
+const HOSTILE_TEST_PLUGINS: &[(&str, &str)] = &[("info-loop", "source-info-loop")];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -166,6 +172,11 @@ pub(crate) fn build_plugins() -> Result<PathBuf> {
     let plugins = bin_dir().join("plugins");
     install(PLUGINS, &plugins, "")?;
     install(TEST_PLUGINS, &bin_dir().join("test-plugins"), "test_")?;
+    install(
+        HOSTILE_TEST_PLUGINS,
+        &bin_dir().join("test-plugins-hostile"),
+        "test_",
+    )?;
     eprintln!("plugins installed in {}", plugins.display());
     Ok(plugins)
 }

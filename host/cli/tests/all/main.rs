@@ -4,7 +4,9 @@
 
 mod browser;
 mod cache;
+mod containment;
 mod errors;
+mod faults;
 mod files;
 mod filters;
 mod fleet;

@@ -8,12 +8,12 @@ use std::net::TcpStream;
 
 use crate::support::*;
 
-fn endpoint() -> String {
+pub(crate) fn endpoint() -> String {
     std::env::var("SLUICE_TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
 }
 
 /// The environment `sluice` runs with: made-up keys (moto takes any).
-fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
     vec![
         ("AWS_ACCESS_KEY_ID", "test".into()),
         ("AWS_SECRET_ACCESS_KEY", "test".into()),
@@ -24,7 +24,7 @@ fn aws_env(endpoint: &str) -> Vec<(&'static str, String)> {
 }
 
 /// `env` as the borrowed pairs `sluice_env` takes.
-fn refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+pub(crate) fn refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
@@ -75,10 +75,10 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 }
 
 /// A fresh bucket for one test.
-struct Bucket(String);
+pub(crate) struct Bucket(pub(crate) String);
 
 impl Bucket {
-    fn new(test: &str) -> Bucket {
+    pub(crate) fn new(test: &str) -> Bucket {
         let name = format!("sluice-{test}-{}", std::process::id()).replace('_', "-");
         let (status, body) = http("PUT", &format!("/{name}"), b"");
         assert!(
@@ -89,27 +89,27 @@ impl Bucket {
         Bucket(name)
     }
 
-    fn url(&self, prefix: &str) -> String {
+    pub(crate) fn url(&self, prefix: &str) -> String {
         format!("s3://{}/{prefix}", self.0)
     }
 
-    fn put(&self, key: &str, data: impl AsRef<[u8]>) {
+    pub(crate) fn put(&self, key: &str, data: impl AsRef<[u8]>) {
         let (status, body) = http("PUT", &format!("/{}/{key}", self.0), data.as_ref());
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     }
 
-    fn get(&self, key: &str) -> Vec<u8> {
+    pub(crate) fn get(&self, key: &str) -> Vec<u8> {
         let (status, body) = http("GET", &format!("/{}/{key}", self.0), b"");
         assert_eq!(status, 200, "GET {key}: {}", String::from_utf8_lossy(&body));
         body
     }
 
-    fn delete(&self, key: &str) {
+    pub(crate) fn delete(&self, key: &str) {
         http("DELETE", &format!("/{}/{key}", self.0), b"");
     }
 
     /// Every key in the bucket, sorted.
-    fn keys(&self) -> Vec<String> {
+    pub(crate) fn keys(&self) -> Vec<String> {
         let (status, body) = http("GET", &format!("/{}?list-type=2", self.0), b"");
         assert_eq!(status, 200);
         let mut keys = xml_values(&String::from_utf8_lossy(&body), "Key");
@@ -118,7 +118,7 @@ impl Bucket {
     }
 
     /// Keys of multipart uploads started and neither completed nor aborted.
-    fn open_uploads(&self) -> Vec<String> {
+    pub(crate) fn open_uploads(&self) -> Vec<String> {
         let (status, body) = http("GET", &format!("/{}?uploads", self.0), b"");
         assert_eq!(status, 200);
         xml_values(&String::from_utf8_lossy(&body), "Key")
@@ -150,7 +150,7 @@ fn run_err_with(s: &Scratch, job: &str, endpoint: &str) -> String {
     stderr
 }
 
-const S3: &str = "s3: {endpoint: '${env:S3_ENDPOINT}'}\n";
+pub(crate) const S3: &str = "s3: {endpoint: '${env:S3_ENDPOINT}'}\n";
 
 fn orders_csv(rows: usize) -> String {
     let mut csv = String::from("id,name,amount\n");
@@ -272,6 +272,55 @@ fn a_failed_run_leaves_no_object_and_no_open_upload() {
         "{:?}",
         bucket.open_uploads()
     );
+}
+
+#[test]
+fn a_committed_upload_is_completed_by_the_next_run_and_orphans_are_aborted() {
+    let bucket = Bucket::new("rollforward");
+    let s = Scratch::new();
+    s.write(
+        "j.yaml",
+        format!(
+            "{S3}source: {{plugin: generate, config: {{rows: 400000, batch_size: 50000}}}}\n\
+             sink: {{plugin: file, grants: {{blob: '{}'}}, config: {{path: 'part-{{part}}.csv'}}}}\n\
+             exec: {{retries: 0, commit_every_rows: 100000}}\n",
+            bucket.url("lake")
+        ),
+    );
+    let mut env = aws_env(&endpoint());
+    env.push(("SLUICE_FAILPOINTS", "pipeline.before-publish@2".into()));
+    // The second commit's state is saved; the process fails before it
+    // completes that commit's upload.
+    let out = s.sluice_env(&["run", "j.yaml"], &refs(&env));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(bucket.keys(), ["lake/part-000.csv"]);
+    assert_eq!(bucket.open_uploads(), ["lake/part-001.csv"]);
+    // The next run completes it from the parts S3 holds, and goes on.
+    let again = run(&s, "j.yaml");
+    assert_eq!(rows(&again), 200_000);
+    assert!(
+        bucket.open_uploads().is_empty(),
+        "{:?}",
+        bucket.open_uploads()
+    );
+    let keys = bucket.keys();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    let mut ids: Vec<u64> = Vec::new();
+    for key in &keys {
+        let text = String::from_utf8(bucket.get(key)).unwrap();
+        ids.extend(
+            text.lines()
+                .skip(1)
+                .map(|l| l.split(',').next().unwrap().parse::<u64>().unwrap()),
+        );
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (0..400_000).collect::<Vec<_>>());
 }
 
 #[test]
