@@ -175,22 +175,8 @@ impl Store {
         state: &str,
         run: Option<i64>,
     ) -> Result<()> {
-        let (job, fingerprint) = key;
-        sqlx::query(&self.sql(
-            "INSERT INTO stream_state (job, fingerprint, stream, partition, state, run_id) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (job, fingerprint, stream, partition) DO UPDATE SET \
-             state = excluded.state, run_id = excluded.run_id, updated_at = {now_text}",
-        ))
-        .bind(job)
-        .bind(fingerprint)
-        .bind(stream)
-        .bind(partition)
-        .bind(state)
-        .bind(run)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.save_state_committed(key, (stream, partition), state, run, "", &[])
+            .await
     }
 
     /// Forget a job's state under `fingerprint` (and any saved before

@@ -611,3 +611,22 @@ fn a_commit_whose_state_was_saved_is_published_by_the_next_run_never_written_twi
     let summary = serde_json::json!({"outputs": names});
     assert_eq!(output_ids(&s, &summary), (0..5000).collect::<Vec<_>>());
 }
+
+#[test]
+fn the_daily_export_example_carries_its_state_across_days() {
+    let s = Scratch::new();
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/daily-export.yaml");
+    std::fs::copy(&example, s.path("daily-export.yaml")).unwrap();
+    let day = |d: &str| {
+        let out = s.sluice_env(&["run", "daily-export.yaml", "--json"], &[("DAY", d)]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(rows(&day("2026-12-06")), 100_000);
+    // Another directory, the same state: nothing new to read.
+    let next = day("2026-12-07");
+    assert_eq!(rows(&next), 0);
+    assert!(next["notices"].as_array().unwrap().is_empty(), "{next}");
+    assert!(s.path("out/2026-12-06/part-0-000.parquet").is_file());
+}

@@ -226,7 +226,7 @@ struct Path<'a> {
 }
 
 /// The loop: a fresh target, a fault at a random point, a rerun, checks.
-fn fault_loop(path: &Path, scenario: u64, fault: Fault) -> Tally {
+fn fault_loop(path: &Path, scenario: u64, fault: Fault) {
     let Path {
         name,
         s,
@@ -275,7 +275,7 @@ fn fault_loop(path: &Path, scenario: u64, fault: Fault) -> Tally {
         tally.faults * 4 >= tally.iterations * 3,
         "{name}: too few faults landed mid-run ({tally:?}): the test proved little"
     );
-    tally
+    assert_eq!(tally.converged, iterations());
 }
 
 fn pg_merge(fault: Fault, scenario: u64) {
@@ -319,8 +319,7 @@ fn pg_merge(fault: Fault, scenario: u64) {
         reset: &reset,
         check: &check,
     };
-    let tally = fault_loop(&path, scenario, fault);
-    assert_eq!(tally.converged, iterations());
+    fault_loop(&path, scenario, fault);
 }
 
 fn pg_to_s3(fault: Fault, scenario: u64) {
@@ -362,15 +361,7 @@ fn pg_to_s3(fault: Fault, scenario: u64) {
                     .build()
                     .unwrap();
             for batch in reader {
-                let batch = batch.unwrap();
-                let column = batch
-                    .column_by_name("id")
-                    .unwrap()
-                    .as_any()
-                    .downcast_ref::<arrow::array::Int64Array>()
-                    .unwrap()
-                    .clone();
-                ids.extend(column.values().iter().copied());
+                ids.extend(int64s(&batch.unwrap(), "id"));
             }
         }
         let total = ids.len();
@@ -397,8 +388,7 @@ fn pg_to_s3(fault: Fault, scenario: u64) {
         reset: &reset,
         check: &check,
     };
-    let tally = fault_loop(&path, scenario, fault);
-    assert_eq!(tally.converged, iterations());
+    fault_loop(&path, scenario, fault);
 }
 
 fn csv_replace(fault: Fault, scenario: u64) {
@@ -449,8 +439,7 @@ fn csv_replace(fault: Fault, scenario: u64) {
         reset: &reset,
         check: &check,
     };
-    let tally = fault_loop(&path, scenario, fault);
-    assert_eq!(tally.converged, iterations());
+    fault_loop(&path, scenario, fault);
 }
 
 #[test]

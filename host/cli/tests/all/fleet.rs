@@ -614,14 +614,7 @@ fn a_lost_worker_leaves_no_staged_files_and_the_retry_keeps_the_names() {
     let mut ids = Vec::new();
     for name in &names {
         for batch in read_parquet(&out.join(name)) {
-            let id = batch
-                .column_by_name("id")
-                .unwrap()
-                .as_any()
-                .downcast_ref::<arrow::array::Int64Array>()
-                .unwrap()
-                .clone();
-            ids.extend(id.values().iter().copied());
+            ids.extend(int64s(&batch, "id"));
         }
     }
     ids.sort_unstable();

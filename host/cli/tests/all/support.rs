@@ -122,6 +122,18 @@ pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
         .collect()
 }
 
+/// The values of an `Int64` column.
+pub fn int64s(batch: &RecordBatch, column: &str) -> Vec<i64> {
+    batch
+        .column_by_name(column)
+        .unwrap_or_else(|| panic!("no column {column}"))
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap_or_else(|| panic!("{column} is not Int64"))
+        .values()
+        .to_vec()
+}
+
 /// One batch from many (same schema).
 pub fn concat(batches: &[RecordBatch]) -> RecordBatch {
     assert!(!batches.is_empty(), "no batches");

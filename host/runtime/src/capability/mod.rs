@@ -250,21 +250,12 @@ impl HostState {
         function: &'static str,
         body: impl FnOnce(&mut Self) -> wasmtime::Result<Result<T, GuestError>>,
     ) -> wasmtime::Result<Result<T, GuestError>> {
-        match crate::panic::catch(|| {
-            crate::failpoint::hit(function);
-            body(self)
-        }) {
-            Ok(answer) => answer,
-            Err(message) => {
-                let message = format!("host function {function} panicked: {message}");
-                let guest = crate::bindings::guest_error(
-                    GuestErrorKind::Internal,
-                    format!("internal error in the host: {message}"),
-                );
-                self.host_panic.get_or_insert(message);
-                Ok(Err(guest))
-            }
-        }
+        self.caught(function, body).unwrap_or_else(|message| {
+            Ok(Err(crate::bindings::guest_error(
+                GuestErrorKind::Internal,
+                format!("internal error in the host: {message}"),
+            )))
+        })
     }
 
     /// [`HostState::guard`] for a host function with no typed error: a
@@ -274,17 +265,26 @@ impl HostState {
         function: &'static str,
         body: impl FnOnce(&mut Self) -> wasmtime::Result<T>,
     ) -> wasmtime::Result<T> {
-        match crate::panic::catch(|| {
+        self.caught(function, body)
+            .unwrap_or_else(|message| Err(wasmtime::format_err!("{message}")))
+    }
+
+    /// Run `body` (after the failpoint of `function`); a panic is recorded
+    /// for the call in progress and returned as its message.
+    fn caught<T>(
+        &mut self,
+        function: &'static str,
+        body: impl FnOnce(&mut Self) -> T,
+    ) -> Result<T, String> {
+        crate::panic::catch(|| {
             crate::failpoint::hit(function);
             body(self)
-        }) {
-            Ok(answer) => answer,
-            Err(message) => {
-                let message = format!("host function {function} panicked: {message}");
-                self.host_panic.get_or_insert(message.clone());
-                Err(wasmtime::format_err!("{message}"))
-            }
-        }
+        })
+        .map_err(|message| {
+            let message = format!("host function {function} panicked: {message}");
+            self.host_panic.get_or_insert(message.clone());
+            message
+        })
     }
 
     fn blob_grant(&self, capability: &str) -> Result<&BlobGrant, GuestError> {
