@@ -53,8 +53,20 @@ pub(crate) fn call_error(
             setting: limits.timeout_setting,
         };
     }
-    let printed = store.data().stderr.text();
     let detail = format!("{e:?}");
+    if detail.contains("fuel allocated for hostcalls has been exhausted") {
+        return Error::InvalidOutput {
+            plugin: plugin.into(),
+            call: call.into(),
+            message: format!(
+                "it handed the host more than {} bytes in one call: a batch may take up to \
+                 exec.max_batch_mb, a message exec.max_message_bytes, a schema \
+                 exec.max_schema_bytes, a checkpoint exec.max_state_bytes",
+                limits.caps.per_call_bytes()
+            ),
+        };
+    }
+    let printed = store.data().stderr.text();
     let what = if trap == Some(wasmtime::Trap::StackOverflow)
         || shadow_stack_overflow(trap, &detail)
         || (trap == Some(wasmtime::Trap::MemoryOutOfBounds) && deep_recursion(&e))

@@ -54,6 +54,25 @@ pub struct OutputCaps {
     pub batch_bytes: usize,
 }
 
+impl OutputCaps {
+    /// The most a plugin may hand the host in one call: the largest cap,
+    /// with room for the rest of the call's values. wasmtime refuses more
+    /// before any of it is copied ([`wasmtime::Store::set_hostcall_fuel`]).
+    pub(crate) fn per_call_bytes(&self) -> usize {
+        [
+            self.message_bytes,
+            self.name_bytes,
+            self.schema_bytes,
+            self.state_bytes,
+            self.batch_bytes,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+        .saturating_add(1 << 20)
+    }
+}
+
 impl Default for OutputCaps {
     fn default() -> Self {
         OutputCaps {

@@ -388,6 +388,7 @@ impl Plugin {
         );
         let mut store = Store::new(self.inner.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(limits.caps.per_call_bytes());
         store.epoch_deadline_trap();
         arm(&mut store, limits, Instant::now());
         store

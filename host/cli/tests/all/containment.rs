@@ -266,6 +266,22 @@ fn what_a_plugin_returns_is_capped() {
         "{err}"
     );
     assert!(!s.path("out/x.csv").exists(), "nothing published");
+    // More than a whole call may carry (the largest cap, here 16 MiB, and
+    // a little room): refused before it is copied, naming the settings.
+    s.write(
+        "whole.yaml",
+        job(
+            "huge-error, bytes: 40000000",
+            ", memory_mb: 1024, max_batch_mb: 1",
+        ),
+    );
+    let err = s.run_err("whole.yaml");
+    assert!(
+        err.contains("it handed the host more than 17825792 bytes in one call")
+            && err.contains("exec.max_batch_mb"),
+        "{}",
+        &err[..err.len().min(2000)]
+    );
     // A 2 MB batch over a 1 MiB cap: refused before the host holds it.
     s.write(
         "batch.yaml",
