@@ -40,11 +40,21 @@ fn host_name() -> String {
 
 impl StoreState {
     /// Whether the objects `owner` was writing can no longer be finished:
-    /// it is this same fleet task (an earlier lease of it), or a local
-    /// process on this machine that is no longer running.
+    /// it is this same fleet task (an earlier lease of it), another fleet
+    /// task that is no longer running (its attempt failed for good, or was
+    /// retried as a new one), or a local process on this machine that is
+    /// no longer running.
     fn is_gone(&self, owner: &str) -> bool {
         if owner == self.owner {
             return true;
+        }
+        if let Some(task) = owner.strip_prefix("task:") {
+            return task.parse().is_ok_and(|id| {
+                !self
+                    .handle
+                    .block_on(self.store.task_is_running(id))
+                    .unwrap_or(true)
+            });
         }
         let Some(local) = owner.strip_prefix("pid:") else {
             return false;
@@ -193,6 +203,7 @@ mod tests {
             .await
             .unwrap();
         let tokens: Vec<_> = orphans.iter().map(|o| o.token.as_str()).collect();
-        assert_eq!(tokens, ["a", "c"]);
+        // task:8 is no task the store knows running: gone too.
+        assert_eq!(tokens, ["a", "b", "c"]);
     }
 }

@@ -1219,7 +1219,9 @@ pub(crate) mod tests {
         // A finish from a worker that does not hold the lease is dropped.
         let report = store.finish("w2", &[(bc[0].id, ok())]).await.unwrap();
         assert_eq!(report.lost, vec![bc[0].id]);
+        assert!(store.task_is_running(bc[0].id).await.unwrap());
         store.finish("w1", &[(bc[0].id, ok())]).await.unwrap();
+        assert!(!store.task_is_running(bc[0].id).await.unwrap());
         assert!(
             names(&store, "w3").await.is_empty(),
             "z ran before the group finished"

@@ -124,6 +124,22 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the fleet task `id` is running (leased by a live worker, as
+    /// far as the store knows): the objects it records are not orphans.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn task_is_running(&self, id: i64) -> Result<bool> {
+        let row = sqlx::query("SELECT state FROM tasks WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<String, _>(0)? == "running",
+            None => false,
+        })
+    }
+
     /// Every object still recorded for `job`.
     ///
     /// # Errors
