@@ -222,9 +222,21 @@ impl ObjectStore for LocalStore {
     }
 
     fn create(&self, path: &str, staged: bool) -> Result<Box<dyn ObjectWriter>, Error> {
+        self.create_recorded(path, staged, &mut |_| Ok(()))
+    }
+
+    fn create_recorded(
+        &self,
+        path: &str,
+        staged: bool,
+        record: &mut dyn FnMut(&str) -> Result<(), Error>,
+    ) -> Result<Box<dyn ObjectWriter>, Error> {
         let rel = store::normalize(path)?;
         self.parents(path, &rel)?;
         let temp = temp_beside(&rel);
+        // Recorded before the file exists: a kill right after creating it
+        // leaves a file the journal knows about.
+        record(&temp)?;
         let file = self
             .dir
             .open_with(&temp, OpenOptions::new().write(true).create_new(true))

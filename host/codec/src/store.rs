@@ -86,6 +86,27 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// when published.
     fn create(&self, path: &str, staged: bool) -> Result<Box<dyn ObjectWriter>, Error>;
 
+    /// [`ObjectStore::create`], handing the writer's staging token to
+    /// `record` before anything exists that a killed process could leave
+    /// behind (the journal's entry comes first).
+    ///
+    /// # Errors
+    /// As `create`, or what `record` returns (then nothing is created).
+    fn create_recorded(
+        &self,
+        path: &str,
+        staged: bool,
+        record: &mut dyn FnMut(&str) -> Result<(), Error>,
+    ) -> Result<Box<dyn ObjectWriter>, Error> {
+        // A store whose writer makes nothing until its first write (an S3
+        // upload starts with its first part) can record after creating.
+        let writer = self.create(path, staged)?;
+        if let Some(token) = writer.staging_token() {
+            record(&token)?;
+        }
+        Ok(writer)
+    }
+
     /// Rename within the root (atomic on a local directory; a server-side
     /// copy and delete on an object store).
     fn rename(&self, from: &str, to: &str) -> Result<(), Error>;

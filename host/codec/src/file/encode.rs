@@ -127,8 +127,21 @@ impl Encoder {
         schema: SchemaRef,
         o: &EncodeOptions,
     ) -> Result<Encoder, Error> {
+        Self::create_recorded(store, path, schema, o, &mut |_| Ok(()))
+    }
+
+    /// [`Encoder::create`], handing the object's staging token to `record`
+    /// before anything exists that could be left behind
+    /// ([`ObjectStore::create_recorded`]).
+    pub fn create_recorded(
+        store: &dyn ObjectStore,
+        path: &str,
+        schema: SchemaRef,
+        o: &EncodeOptions,
+        record: &mut dyn FnMut(&str) -> Result<(), Error>,
+    ) -> Result<Encoder, Error> {
         let bytes_written = Arc::new(AtomicU64::new(0));
-        let object = store.create(path, o.staged)?;
+        let object = store.create_recorded(path, o.staged, record)?;
         let staging_token = object.staging_token();
         let file = CountingWriter {
             inner: BufWriter::with_capacity(1 << 20, object),

@@ -205,3 +205,32 @@ fn symlinks_leading_out_are_refused_for_every_operation() {
     store.delete("absolute.csv").unwrap();
     assert!(dir.path().join("outside/secret.csv").is_file());
 }
+
+#[test]
+fn the_token_is_recorded_before_the_file_exists_and_a_refusal_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
+    let root = dir.path().to_path_buf();
+    let mut seen = Vec::new();
+    let w = store
+        .create_recorded("a.csv", true, &mut |token| {
+            assert!(
+                !root.join(token).exists(),
+                "recorded after the file was made"
+            );
+            seen.push(token.to_string());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, [w.staging_token().unwrap()]);
+    assert!(dir.path().join(&seen[0]).is_file());
+    drop(w);
+    let refused =
+        store.create_recorded("b.csv", true, &mut |_| Err(Error::transient("no journal")));
+    assert!(refused.is_err());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing left"
+    );
+}

@@ -104,22 +104,38 @@ impl HostEncoder for HostState {
         options: String,
     ) -> wasmtime::Result<Result<Resource<Encoder>, GuestError>> {
         self.guard("codec.encoder.create", |state| {
+            let mut recorded = None;
             let created = (|| {
                 let grant = state.writable_grant("codec")?;
                 let options: EncodeOptions = parse_options("encoder", &options)?;
                 let schema = decode_schema(&schema).map_err(data_error)?;
-                Encoder::create(grant.store.as_ref(), &path, schema, &options)
+                // The journal hears of the object before it exists.
+                let mut record = |token: &str| {
+                    state.record_staging(token)?;
+                    recorded = Some(token.to_string());
+                    Ok(())
+                };
+                Encoder::create_recorded(grant.store.as_ref(), &path, schema, &options, &mut record)
                     .map_err(GuestError::from)
             })();
-            let encoder = match created {
-                Ok(encoder) => encoder,
-                Err(e) => return Ok(Err(e)),
-            };
-            // Dropped unrecorded, the encoder leaves nothing behind.
-            if let Err(e) = state.journal_started(encoder.staging_token()) {
-                return Ok(Err(e));
+            match created {
+                Ok(encoder) => {
+                    // Settled when it is published, discarded, or the
+                    // instance ends.
+                    if let Some(token) = recorded {
+                        state.journaled.insert(token);
+                    }
+                    Ok(Ok(state.table.push(encoder)?))
+                }
+                Err(e) => {
+                    // Recorded, then failed: nothing is left, forget it.
+                    if let Some(token) = recorded {
+                        state.journaled.insert(token.clone());
+                        state.journal_settled(Some(&token));
+                    }
+                    Ok(Err(e))
+                }
             }
-            Ok(Ok(state.table.push(encoder)?))
         })
     }
 

@@ -193,24 +193,19 @@ impl HostState {
         }
     }
 
-    /// Record an object being written, when the job keeps a journal.
-    pub(crate) fn journal_started(&mut self, token: Option<&str>) -> Result<(), GuestError> {
-        let (Some(journal), Some(grant), Some(token)) =
-            (&self.grants.journal, &self.grants.blob, token)
-        else {
+    /// Record an object about to be written, when the job keeps a journal.
+    pub(crate) fn record_staging(&self, token: &str) -> Result<(), sluice_codec::Error> {
+        let (Some(journal), Some(grant)) = (&self.grants.journal, &self.grants.blob) else {
             return Ok(());
         };
         journal
             .0
             .started(&grant.store.location(), token)
             .map_err(|e| {
-                crate::bindings::guest_error(
-                    GuestErrorKind::Transient,
-                    format!("cannot record the object being written in the state store: {e}"),
-                )
-            })?;
-        self.journaled.insert(token.to_string());
-        Ok(())
+                sluice_codec::Error::transient(format!(
+                    "cannot record the object being written in the state store: {e}"
+                ))
+            })
     }
 
     /// Hand the publishes held back during a commit to the pipeline, which
