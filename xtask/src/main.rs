@@ -78,7 +78,7 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-fn home_cache(sub: &str) -> PathBuf {
+pub(crate) fn home_cache(sub: &str) -> PathBuf {
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(root);
@@ -291,7 +291,7 @@ fn test() -> Result<()> {
     };
     let (s3_denying, _s3_denying_server) = services::s3_server(5056, true)?;
     services::browser()?;
-    let schemathesis = services::pypi_tool("schemathesis", "schemathesis")?;
+    let schemathesis = services::schemathesis(&home_cache("venvs/schemathesis"))?;
     lint_deploy()?;
     let target = target_dir();
     let artifacts = target.join("test-artifacts");

@@ -1,7 +1,7 @@
 //! The database servers the tests use: found running, started, or
 //! installed and started, then given a fresh test database each run.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -211,6 +211,58 @@ pub fn browser() -> Result<()> {
         return Ok(());
     }
     apt_install(&["chromium", "chromium-driver"])
+}
+
+/// Schemathesis in a virtualenv of its own, on the newest Python at hand:
+/// Python 3.11's parser sometimes fails hypothesis inside schemathesis
+/// ("AST constructor recursion depth mismatch"), a failure of the tool
+/// that would read as one of the API. Made once, then reused.
+pub fn schemathesis(venv: &Path) -> Result<Command> {
+    let program = venv.join("bin/schemathesis");
+    if program.is_file() {
+        return Ok(Command::new(program));
+    }
+    let pyenv = Command::new("pyenv")
+        .arg("root")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|root| !root.is_empty());
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(root) = pyenv
+        && let Ok(entries) = std::fs::read_dir(Path::new(&root).join("versions"))
+    {
+        let mut versions: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("3.13") || n.starts_with("3.12"))
+            })
+            .collect();
+        versions.sort();
+        candidates.extend(versions.into_iter().rev().map(|v| v.join("bin/python3")));
+    }
+    candidates.extend(["python3.13", "python3.12", "python3"].map(PathBuf::from));
+    let python = candidates
+        .into_iter()
+        .find(|p| succeeds(Command::new(p).arg("--version")))
+        .context("no Python 3 to install schemathesis with")?;
+    eprintln!(
+        "installing schemathesis from PyPI into {} ({})",
+        venv.display(),
+        python.display()
+    );
+    crate::run(Command::new(&python).arg("-m").arg("venv").arg(venv))?;
+    crate::run(Command::new(venv.join("bin/python")).args([
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "schemathesis",
+    ]))?;
+    Ok(Command::new(program))
 }
 
 /// A Python tool from PyPI: `program` on the PATH, else `pip install package`.
