@@ -63,6 +63,32 @@ pub(crate) struct TaskOutcome {
 type Outputs = (Vec<Transformer>, SinkWriter);
 
 impl Transfer {
+    /// A batch from the source, held to the stream's schema: the one
+    /// `discover` declared (`declared`), else the stream's first batch,
+    /// which `stream_schema` then keeps. Returns the batch under that
+    /// schema, and the schema; a batch that does not fit names the source.
+    pub(crate) fn source_batch(
+        &self,
+        batch: RecordBatch,
+        stream_schema: &mut Option<SchemaRef>,
+        declared: bool,
+    ) -> Result<(RecordBatch, SchemaRef)> {
+        let schema = stream_schema.get_or_insert_with(|| batch.schema()).clone();
+        let batch = conform(batch, &schema).map_err(|message| {
+            let against = if declared {
+                "the schema `discover` declared for the stream"
+            } else {
+                "the stream's first batch: the schema changed mid-stream"
+            };
+            Error::Plugin(sluice_runtime::Error::InvalidOutput {
+                plugin: self.source_name().into(),
+                call: "reader.next".into(),
+                message: format!("a batch does not fit {against}: {message}"),
+            })
+        })?;
+        Ok((batch, schema))
+    }
+
     pub(crate) fn run_task_with_retries(
         &self,
         task: &Task,
@@ -374,26 +400,11 @@ impl Consumer<'_> {
 
     fn batch(&mut self, batch: RecordBatch) -> Result<()> {
         failpoint::hit("pipeline.writer");
-        let schema = match &self.stream_schema {
-            Some(schema) => schema.clone(),
-            None => {
-                let first = batch.schema();
-                self.stream_schema = Some(first.clone());
-                first
-            }
-        };
-        let batch = conform(batch, &schema).map_err(|message| {
-            let against = if self.task.declared.is_some() {
-                "the schema `discover` declared for the stream"
-            } else {
-                "the stream's first batch: the schema changed mid-stream"
-            };
-            Error::Plugin(sluice_runtime::Error::InvalidOutput {
-                plugin: self.transfer.source_name().into(),
-                call: "reader.next".into(),
-                message: format!("a batch does not fit {against}: {message}"),
-            })
-        })?;
+        let (batch, schema) = self.transfer.source_batch(
+            batch,
+            &mut self.stream_schema,
+            self.task.declared.is_some(),
+        )?;
         if self.outputs.is_none() {
             self.outputs = Some(self.transfer.open_outputs(self.task, &schema)?);
         }

@@ -16,8 +16,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use sluice_runtime::{
     BlobGrant, ConnectionUrl, Grants, HttpGrant, Journal, LoadReport, Plugin, PluginKind,
-    ReaderEvent, Runtime, Secret, SinkInstance, SourceInstance, StreamInfo, Transformer, conform,
-    panic,
+    ReaderEvent, Runtime, Secret, SinkInstance, SourceInstance, StreamInfo, Transformer, panic,
 };
 
 use crate::error::{Error, Result};
@@ -583,14 +582,8 @@ impl Transfer {
                 let ReaderEvent::Batch(batch) = event else {
                     continue;
                 };
-                let schema = stream_schema.get_or_insert_with(|| batch.schema()).clone();
-                let batch = conform(batch, &schema).map_err(|message| {
-                    Error::Plugin(sluice_runtime::Error::InvalidOutput {
-                        plugin: self.source_name().into(),
-                        call: "reader.next".into(),
-                        message: format!("a batch does not fit the stream's schema: {message}"),
-                    })
-                })?;
+                let (batch, schema) =
+                    self.source_batch(batch, &mut stream_schema, task.declared.is_some())?;
                 if transformers.is_none() {
                     transformers = Some(self.open_filters(&schema)?.0);
                 }

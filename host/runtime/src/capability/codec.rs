@@ -118,23 +118,17 @@ impl HostEncoder for HostState {
                 Encoder::create_recorded(grant.store.as_ref(), &path, schema, &options, &mut record)
                     .map_err(GuestError::from)
             })();
+            // Settled when it is published, discarded, or the instance ends;
+            // at once when creating failed after it was recorded.
+            if let Some(token) = recorded {
+                state.journaled.insert(token.clone());
+                if created.is_err() {
+                    state.journal_settled(Some(&token));
+                }
+            }
             match created {
-                Ok(encoder) => {
-                    // Settled when it is published, discarded, or the
-                    // instance ends.
-                    if let Some(token) = recorded {
-                        state.journaled.insert(token);
-                    }
-                    Ok(Ok(state.table.push(encoder)?))
-                }
-                Err(e) => {
-                    // Recorded, then failed: nothing is left, forget it.
-                    if let Some(token) = recorded {
-                        state.journaled.insert(token.clone());
-                        state.journal_settled(Some(&token));
-                    }
-                    Ok(Err(e))
-                }
+                Ok(encoder) => Ok(Ok(state.table.push(encoder)?)),
+                Err(e) => Ok(Err(e)),
             }
         })
     }
