@@ -92,16 +92,32 @@ impl Browser {
     }
 
     fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.command_on_live_element(method, path, body)
+            .unwrap_or_else(|| panic!("WebDriver {method} {path}: the element went stale"))
+    }
+
+    /// A command on an element the page may re-render at any moment: `None`
+    /// when the element is stale (the caller finds it again), a panic on any
+    /// other error.
+    fn command_on_live_element(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Option<Value> {
         let path = format!("/session/{}{path}", self.session);
         let body = body.map(|b| b.to_string());
         let reply = http(self.port, method, &path, &[], body.as_deref()).unwrap();
         let value = reply.json()["value"].clone();
+        if reply.status == 404 && value["error"] == "stale element reference" {
+            return None;
+        }
         assert!(
             reply.status == 200,
             "WebDriver {method} {path}: {} {value}",
             reply.status
         );
-        value
+        Some(value)
     }
 
     pub fn open(&self, url: &str) {
@@ -124,7 +140,9 @@ impl Browser {
                     .and_then(Value::as_str)
                     .unwrap()
                     .to_string();
-                if self.command("GET", &format!("/element/{id}/displayed"), None) == json!(true) {
+                let displayed =
+                    self.command_on_live_element("GET", &format!("/element/{id}/displayed"), None);
+                if displayed == Some(json!(true)) {
                     return id;
                 }
             }
@@ -140,17 +158,31 @@ impl Browser {
     }
 
     pub fn click(&self, css: &str) {
-        let id = self.element(css, Duration::from_secs(20));
-        self.command("POST", &format!("/element/{id}/click"), Some(json!({})));
+        self.on_element(css, "click", json!({}));
+    }
+
+    /// Sends `action` to the element matching `css`, finding it again when
+    /// the page re-rendered it in between.
+    fn on_element(&self, css: &str, action: &str, body: Value) {
+        let t0 = Instant::now();
+        loop {
+            let id = self.element(css, Duration::from_secs(20));
+            let path = format!("/element/{id}/{action}");
+            if self
+                .command_on_live_element("POST", &path, Some(body.clone()))
+                .is_some()
+            {
+                return;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "{css} kept going stale"
+            );
+        }
     }
 
     pub fn type_into(&self, css: &str, text: &str) {
-        let id = self.element(css, Duration::from_secs(20));
-        self.command(
-            "POST",
-            &format!("/element/{id}/value"),
-            Some(json!({"text": text})),
-        );
+        self.on_element(css, "value", json!({"text": text}));
     }
 
     pub fn text(&self, css: &str) -> String {
@@ -168,10 +200,10 @@ impl Browser {
         else {
             return String::new();
         };
-        self.command("GET", &format!("/element/{id}/text"), None)
-            .as_str()
-            .unwrap_or("")
-            .to_string()
+        // A stale element reads as no text: `wait_text` asks again.
+        self.command_on_live_element("GET", &format!("/element/{id}/text"), None)
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
     }
 
     /// Wait until the text of `css` satisfies `want`.
