@@ -160,7 +160,7 @@ pub struct ServerArgs {
     /// Where task logs are written.
     #[arg(long, env = "SLUICE_LOG_DIR")]
     log_dir: Option<PathBuf>,
-    /// Upload finished task logs here (`s3://bucket/prefix`).
+    /// Upload finished task logs here (`s3://bucket/prefix` or `gs://bucket/prefix`).
     #[arg(long, env = "SLUICE_LOG_URL")]
     log_url: Option<String>,
     /// Where pushed revisions are unpacked.

@@ -58,7 +58,7 @@ pub enum PluginCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Publish a built plugin to a registry (a directory or s3:// prefix).
+    /// Publish a built plugin to a registry (a directory, s3:// or gs:// prefix).
     Publish {
         /// The component.
         file: PathBuf,
@@ -81,7 +81,7 @@ pub enum PluginCommand {
         /// Only this kind.
         #[arg(long, value_enum)]
         kind: Option<Kind>,
-        /// The registry (a directory, http(s)://, or s3://).
+        /// The registry (a directory, http(s)://, s3:// or gs://).
         #[arg(long, env = "SLUICE_REGISTRY")]
         registry: Option<String>,
         /// Public keys whose signatures are trusted (`ed25519:…`).
@@ -675,7 +675,7 @@ fn install(
         }
     } else {
         let registry = Registry::parse(registry.context(
-            "which registry? give --registry (a directory, http(s)://…, s3://…) or set SLUICE_REGISTRY",
+            "which registry? give --registry (a directory, http(s)://…, s3://…, gs://…) or set SLUICE_REGISTRY",
         )?)?;
         for spec in specs {
             let (name, req) = parse_spec(spec)?;

@@ -59,6 +59,9 @@ fn grants(job: &Job, grants: &GrantsConfig) -> serde_json::Value {
         if location.is_s3() {
             let s3 = location.s3_settings(&job.s3);
             serde_json::json!({ "url": location.url(), "endpoint": s3.endpoint })
+        } else if location.is_gcs() {
+            let gcs = location.gcs_settings(&job.gcs);
+            serde_json::json!({ "url": location.url(), "endpoint": gcs.endpoint })
         } else {
             let dir = job.resolve(std::path::Path::new(location.url()));
             let dir = dir.canonicalize().unwrap_or(dir);

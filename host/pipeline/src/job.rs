@@ -66,6 +66,10 @@ pub struct Job {
     /// How to reach S3 for `s3://` grants (each grant may override it).
     #[serde(default)]
     pub s3: S3Config,
+    /// How to reach Google Cloud Storage for `gs://` grants (each grant may
+    /// override it).
+    #[serde(default)]
+    pub gcs: GcsConfig,
     /// Secrets by name, usually `${env:NAME}`: a plugin granted one writes
     /// `${secret:name}` in a request header and the host puts the value in.
     #[serde(default)]
@@ -103,8 +107,8 @@ fn empty_object() -> serde_json::Value {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrantsConfig {
-    /// A local directory (relative to the job file) or an `s3://bucket/prefix/`
-    /// for `blob` and `codec`. Sources get it read-only; sinks may write.
+    /// A local directory (relative to the job file), an `s3://bucket/prefix/`
+    /// or a `gs://bucket/prefix/` for `blob` and `codec`. Sources get it read-only; sinks may write.
     #[serde(default)]
     pub blob: Option<BlobLocation>,
     /// Names of `connections:` the plugin may open.
@@ -175,6 +179,50 @@ impl BlobLocation {
         self.url().starts_with("s3://")
     }
 
+    /// Whether this is a Google Cloud Storage prefix.
+    pub fn is_gcs(&self) -> bool {
+        self.url().starts_with("gs://")
+    }
+
+    /// The GCS settings: the grant's own over the job's.
+    pub fn gcs_settings(&self, job: &GcsConfig) -> GcsConfig {
+        let (endpoint, credentials) = match self {
+            BlobLocation::Url(_) => (None, None),
+            BlobLocation::Detailed(t) => (t.endpoint.clone(), t.credentials.clone()),
+        };
+        GcsConfig {
+            endpoint: endpoint.or_else(|| job.endpoint.clone()),
+            credentials: credentials.or_else(|| job.credentials.clone()),
+        }
+    }
+
+    /// The keys this grant sets that its kind of store does not have
+    /// (`region` on a `gs://` grant, `credentials` on an `s3://` one).
+    pub fn foreign_keys(&self) -> Vec<&'static str> {
+        let BlobLocation::Detailed(t) = self else {
+            return Vec::new();
+        };
+        let mut keys = Vec::new();
+        if !self.is_s3() {
+            for (key, set) in [
+                ("region", t.region.is_some()),
+                ("path_style", t.path_style.is_some()),
+                ("profile", t.profile.is_some()),
+            ] {
+                if set {
+                    keys.push(key);
+                }
+            }
+        }
+        if !self.is_gcs() && t.credentials.is_some() {
+            keys.push("credentials");
+        }
+        if !self.is_s3() && !self.is_gcs() && t.endpoint.is_some() {
+            keys.push("endpoint");
+        }
+        keys
+    }
+
     /// The S3 settings: the grant's own over the job's.
     pub fn s3_settings(&self, job: &S3Config) -> S3Config {
         let own = match self {
@@ -196,14 +244,14 @@ impl BlobLocation {
 }
 
 /// A `blob` grant written out as a mapping: the URL and, for this grant
-/// only, the keys of [`S3Config`]. (Spelled out rather than flattened:
+/// only, the keys of [`S3Config`] or [`GcsConfig`]. (Spelled out rather than flattened:
 /// serde's `flatten` would let a misspelt key through unnoticed.)
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlobTarget {
-    /// `s3://bucket/prefix/` (or a local directory).
+    /// `s3://bucket/prefix/`, `gs://bucket/prefix/` (or a local directory).
     pub url: String,
-    /// As `s3.endpoint`.
+    /// As `s3.endpoint` or `gcs.endpoint`.
     #[serde(default)]
     pub endpoint: Option<String>,
     /// As `s3.region`.
@@ -215,6 +263,25 @@ pub struct BlobTarget {
     /// As `s3.profile`.
     #[serde(default)]
     pub profile: Option<String>,
+    /// As `gcs.credentials`.
+    #[serde(default)]
+    pub credentials: Option<String>,
+}
+
+/// How to reach Google Cloud Storage. Credentials are never written in the
+/// job: `credentials` names them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcsConfig {
+    /// A GCS-compatible endpoint (an emulator); by default Google's.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// `application_default` (the default: `GOOGLE_APPLICATION_CREDENTIALS`,
+    /// gcloud's file, the metadata server), `anonymous`, or a credentials
+    /// file's JSON (a service-account key or a workload identity
+    /// federation config), usually `${secret:gcp_credential}`.
+    #[serde(default)]
+    pub credentials: Option<String>,
 }
 
 /// How to reach S3. Everything is optional: credentials always come from

@@ -1,14 +1,16 @@
 //! Opening the object store behind a `blob` grant: a local directory
-//! (created for sinks) or an S3 prefix, checked before any data moves.
+//! (created for sinks), an S3 prefix or a GCS prefix, checked before any
+//! data moves.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use sluice_gcs::{GcsCredentials, GcsSettings, GcsStore};
 use sluice_runtime::{LocalStore, ObjectStore};
 use sluice_s3::{S3Settings, S3Store};
 
 use crate::error::{Error, Result};
-use crate::job::{BlobLocation, Job};
+use crate::job::{BlobLocation, GcsConfig, Job};
 
 /// The store `location` names for the plugin at `at` (`source`, `sink`).
 /// A sink's local directory is created; an S3 prefix is probed with one
@@ -27,6 +29,20 @@ pub(crate) fn open(
         file: job.file.display().to_string(),
         message: format!("{at}.grants.blob: {message}"),
     };
+    let foreign = location.foreign_keys();
+    if !foreign.is_empty() {
+        return Err(fail(format!(
+            "`{}` does not apply to {}",
+            foreign.join("`, `"),
+            location.url()
+        )));
+    }
+    if location.is_gcs() {
+        let settings = gcs_settings(job, &location.gcs_settings(&job.gcs)).map_err(fail)?;
+        let store = GcsStore::new(location.url(), &settings).map_err(|e| fail(e.message))?;
+        store.probe().map_err(|e| fail(e.message))?;
+        return Ok(Arc::new(store));
+    }
     if location.is_s3() {
         let s3 = location.s3_settings(&job.s3);
         let settings = S3Settings {
@@ -42,6 +58,46 @@ pub(crate) fn open(
     let root = local_root(job, at, location, writable)?;
     let store = LocalStore::open(&root).map_err(|e| fail(e.message))?;
     Ok(Arc::new(store))
+}
+
+/// The GCS settings of a grant, its credentials looked up: a
+/// `${secret:NAME}` comes from the job's `secrets:` (on a fleet worker, the
+/// project's secrets), so a key is never written in the job.
+///
+/// # Errors
+/// A message naming the missing secret or the unknown word.
+pub(crate) fn gcs_settings(
+    job: &Job,
+    config: &GcsConfig,
+) -> std::result::Result<GcsSettings, String> {
+    // `STORAGE_EMULATOR_HOST`, as Google's libraries read it, fills in
+    // what the job leaves out: the emulator, reached without credentials.
+    let from_env = GcsSettings::from_env();
+    let credentials = match config.credentials.as_deref().map(str::trim) {
+        None => from_env.credentials,
+        Some("application_default") => GcsCredentials::ApplicationDefault,
+        Some("anonymous") => GcsCredentials::Anonymous,
+        Some(text) if text.starts_with('{') => GcsCredentials::Json(text.to_string()),
+        Some(text) => {
+            let name = text
+                .strip_prefix("${secret:")
+                .and_then(|rest| rest.strip_suffix('}'))
+                .ok_or_else(|| {
+                    "credentials: use application_default, anonymous, ${secret:NAME} \
+                     or ${env:NAME} holding a credentials file's JSON"
+                        .to_string()
+                })?;
+            let secret = job
+                .secrets
+                .get(name)
+                .ok_or_else(|| format!("credentials: no secret named `{name}` under `secrets:`"))?;
+            GcsCredentials::Json(secret.0.clone())
+        }
+    };
+    Ok(GcsSettings {
+        endpoint: config.endpoint.clone().or(from_env.endpoint),
+        credentials,
+    })
 }
 
 /// The canonical directory of a local grant (created when `writable`).

@@ -12,7 +12,8 @@ use crate::index::{PluginIndex, Release, Signature, valid_name};
 use crate::sha256_hex;
 use crate::signing::{PublicKey, SecretKey, release_message};
 
-/// A registry: a directory, an HTTP(S) base URL (read-only), or an S3 prefix.
+/// A registry: a directory, an HTTP(S) base URL (read-only), or an S3 or
+/// GCS prefix.
 #[derive(Debug, Clone)]
 pub enum Registry {
     /// A local directory (or `file://` URL).
@@ -22,6 +23,9 @@ pub enum Registry {
     /// `s3://bucket/prefix`, through the AWS credential chain
     /// (`AWS_ENDPOINT_URL` for an S3-compatible server).
     S3(String),
+    /// `gs://bucket/prefix`, through Google's Application Default
+    /// Credentials (`STORAGE_EMULATOR_HOST` for an emulator).
+    Gcs(String),
 }
 
 /// Which releases an installation accepts.
@@ -95,13 +99,18 @@ impl Registry {
                 .map_err(|e| Error::Invalid(format!("registry {location}: {e}")))?;
             return Ok(Registry::S3(location.trim_end_matches('/').to_string()));
         }
+        if location.starts_with("gs://") {
+            sluice_gcs::GcsUrl::parse(location)
+                .map_err(|e| Error::Invalid(format!("registry {location}: {e}")))?;
+            return Ok(Registry::Gcs(location.trim_end_matches('/').to_string()));
+        }
         if location.starts_with("http://") || location.starts_with("https://") {
             return Ok(Registry::Http(location.trim_end_matches('/').to_string()));
         }
         let location = location.strip_prefix("file://").unwrap_or(location);
         if location.contains("://") {
             return Err(Error::Invalid(format!(
-                "registry {location}: use a directory, file://, http(s):// or s3://"
+                "registry {location}: use a directory, file://, http(s)://, s3:// or gs://"
             )));
         }
         // Absolute, so that sluice.lock can find it again from anywhere.
@@ -113,7 +122,7 @@ impl Registry {
     pub fn url(&self) -> String {
         match self {
             Registry::Dir(path) => path.display().to_string(),
-            Registry::Http(url) | Registry::S3(url) => url.clone(),
+            Registry::Http(url) | Registry::S3(url) | Registry::Gcs(url) => url.clone(),
         }
     }
 
@@ -124,10 +133,16 @@ impl Registry {
         }
     }
 
-    /// The S3 store for `url`. It blocks (it drives its own runtime), so
-    /// call it from `spawn_blocking` only.
-    fn s3(&self, url: &str) -> Result<Arc<dyn ObjectStore>> {
-        let store = sluice_s3::S3Store::new(&format!("{url}/"), &sluice_s3::S3Settings::from_env())
+    /// The object store for `url` (`s3://…` or `gs://…`). It blocks (it
+    /// drives its own runtime), so call it from `spawn_blocking` only.
+    fn object_store(&self, url: &str) -> Result<Arc<dyn ObjectStore>> {
+        let dir = format!("{url}/");
+        if url.starts_with("gs://") {
+            let store = sluice_gcs::GcsStore::new(&dir, &sluice_gcs::GcsSettings::from_env())
+                .map_err(|e| self.unreachable(e))?;
+            return Ok(Arc::new(store));
+        }
+        let store = sluice_s3::S3Store::new(&dir, &sluice_s3::S3Settings::from_env())
             .map_err(|e| self.unreachable(e))?;
         Ok(Arc::new(store))
     }
@@ -166,10 +181,10 @@ impl Registry {
                     s => Err(self.unreachable(format!("GET {url}: HTTP {s}"))),
                 }
             }
-            Registry::S3(url) => {
+            Registry::S3(url) | Registry::Gcs(url) => {
                 let (url, path, this) = (url.clone(), path.to_string(), self.clone());
                 tokio::task::spawn_blocking(move || {
-                    let store = this.s3(&url)?;
+                    let store = this.object_store(&url)?;
                     match store.stat(&path) {
                         Ok(None) => Ok(None),
                         Ok(Some(info)) => store
@@ -207,12 +222,12 @@ impl Registry {
                     .map_err(|e| Error::io(file.display().to_string(), e))
             }
             Registry::Http(url) => Err(Error::Invalid(format!(
-                "registry {url} is served over HTTP, read-only: publish to its directory or S3 prefix"
+                "registry {url} is served over HTTP, read-only: publish to its directory or object-store prefix"
             ))),
-            Registry::S3(url) => {
+            Registry::S3(url) | Registry::Gcs(url) => {
                 let (url, path, this) = (url.clone(), path.to_string(), self.clone());
                 tokio::task::spawn_blocking(move || {
-                    let store = this.s3(&url)?;
+                    let store = this.object_store(&url)?;
                     store.write(&path, &bytes).map_err(|e| this.unreachable(e))
                 })
                 .await
