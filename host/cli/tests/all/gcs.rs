@@ -7,7 +7,7 @@
 use crate::s3::refs;
 use crate::support::*;
 
-fn endpoint() -> String {
+pub(crate) fn endpoint() -> String {
     std::env::var("SLUICE_TEST_GCS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5058".into())
 }
 
@@ -20,12 +20,12 @@ fn port() -> u16 {
 }
 
 /// The environment `sluice` runs with.
-fn gcs_env() -> Vec<(&'static str, String)> {
+pub(crate) fn gcs_env() -> Vec<(&'static str, String)> {
     vec![("GCS_ENDPOINT", endpoint())]
 }
 
 /// The job's `gcs:` section: the emulator, no credentials.
-const GCS: &str = "gcs: {endpoint: '${env:GCS_ENDPOINT}', credentials: anonymous}\n";
+pub(crate) const GCS: &str = "gcs: {endpoint: '${env:GCS_ENDPOINT}', credentials: anonymous}\n";
 
 fn encode(name: &str) -> String {
     name.bytes()
@@ -37,10 +37,10 @@ fn encode(name: &str) -> String {
 }
 
 /// A fresh bucket for one test.
-struct Bucket(String);
+pub(crate) struct Bucket(String);
 
 impl Bucket {
-    fn new(test: &str) -> Bucket {
+    pub(crate) fn new(test: &str) -> Bucket {
         let name = format!("sluice-{test}-{}", std::process::id()).replace('_', "-");
         let body = format!("{{\"name\": \"{name}\"}}");
         let reply = http(
@@ -60,7 +60,7 @@ impl Bucket {
         Bucket(name)
     }
 
-    fn url(&self, prefix: &str) -> String {
+    pub(crate) fn url(&self, prefix: &str) -> String {
         format!("gs://{}/{prefix}", self.0)
     }
 
@@ -82,14 +82,24 @@ impl Bucket {
     }
 
     fn get(&self, name: &str) -> String {
+        String::from_utf8(self.bytes(name)).unwrap()
+    }
+
+    pub(crate) fn bytes(&self, name: &str) -> Vec<u8> {
         let path = format!("/storage/v1/b/{}/o/{}?alt=media", self.0, encode(name));
         let reply = http(port(), "GET", &path, &[], None).unwrap();
         assert_eq!(reply.status, 200, "GET {name}: {}", reply.body);
-        reply.body
+        reply.raw
+    }
+
+    pub(crate) fn delete(&self, name: &str) {
+        let path = format!("/storage/v1/b/{}/o/{}", self.0, encode(name));
+        let reply = http(port(), "DELETE", &path, &[], None).unwrap();
+        assert!(reply.status < 300 || reply.status == 404, "{}", reply.body);
     }
 
     /// Every object name in the bucket (staging ones too), sorted.
-    fn names(&self) -> Vec<String> {
+    pub(crate) fn names(&self) -> Vec<String> {
         let path = format!("/storage/v1/b/{}/o", self.0);
         let reply = http(port(), "GET", &path, &[], None).unwrap();
         assert_eq!(reply.status, 200, "{}", reply.body);

@@ -183,6 +183,8 @@ pub struct HttpReply {
     pub status: u16,
     pub headers: String,
     pub body: String,
+    /// The body's bytes (`body` is them as text, lossily).
+    pub raw: Vec<u8>,
 }
 
 impl HttpReply {
@@ -262,6 +264,7 @@ pub fn http_body(
         status,
         headers: headers.to_string(),
         body: String::new(),
+        raw: Vec::new(),
     };
     let mut raw = Vec::new();
     if let Some(len) = reply
@@ -291,6 +294,7 @@ pub fn http_body(
     }
     Ok(HttpReply {
         body: String::from_utf8_lossy(&raw).into_owned(),
+        raw,
         ..reply
     })
 }
