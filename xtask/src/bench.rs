@@ -1,4 +1,4 @@
-//! `cargo xtask bench [files|filter|db|s3|all] [--rows N] [--object-gb G]`.
+//! `cargo xtask bench [files|filter|db|s3|gcs|queue|api|all] [--rows N] [--object-gb G]`.
 //!
 //! Every figure is the median of three runs, measured in this run beside its
 //! baseline and printed as a ratio; every output's row count is verified.
@@ -636,105 +636,143 @@ fn curl(args: &[&str]) -> Result<()> {
         .args(args))
 }
 
-/// Local files and S3 (a local moto server) side by side: the same
-/// CSV → Parquet job with the input, the output or both in S3, and the peak
-/// RSS of moving one big object each way.
-fn s3(work: &Path, rows: u64, object_gb: f64) -> Result<()> {
-    let (endpoint, _server) = crate::services::s3_server(5057, false)?;
-    let bucket = "sluice-bench";
-    let _ = curl(&["-X", "PUT", &format!("{endpoint}/{bucket}")]);
+/// An object store a benchmark writes to and reads from, on loopback.
+struct Remote {
+    /// `S3` or `GCS`, for the tables.
+    name: &'static str,
+    /// What serves it, for the tables.
+    server: &'static str,
+    /// The job's settings section.
+    settings: String,
+    /// The bench bucket's URL (`s3://sluice-bench/`).
+    url: String,
+    /// The environment `sluice` runs with.
+    env: Vec<(&'static str, String)>,
+    /// The plain HTTP URL of an object, to check it without Sluice.
+    object_url: Box<dyn Fn(&str) -> String>,
+    _server: Option<crate::services::ChildGuard>,
+}
+
+impl Remote {
+    /// moto's S3 server.
+    fn s3() -> Result<Remote> {
+        let (endpoint, server) = crate::services::s3_server(5057, false)?;
+        let bucket = "sluice-bench";
+        let _ = curl(&["-X", "PUT", &format!("{endpoint}/{bucket}")]);
+        let base = format!("{endpoint}/{bucket}");
+        Ok(Remote {
+            name: "S3",
+            server: "moto server",
+            settings: format!("s3: {{endpoint: '{endpoint}'}}\n"),
+            url: format!("s3://{bucket}/"),
+            env: [
+                ("AWS_ACCESS_KEY_ID", "bench"),
+                ("AWS_SECRET_ACCESS_KEY", "bench"),
+                ("AWS_REGION", "us-east-1"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+            ]
+            .map(|(k, v)| (k, v.to_string()))
+            .to_vec(),
+            object_url: Box::new(move |key| format!("{base}/{key}")),
+            _server: server,
+        })
+    }
+
+    /// fake-gcs-server.
+    fn gcs() -> Result<Remote> {
+        let (endpoint, server) = crate::services::gcs_server(5059)?;
+        let bucket = "sluice-bench";
+        let _ = curl(&[
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            &format!("{{\"name\": \"{bucket}\"}}"),
+            &format!("{endpoint}/storage/v1/b?project=bench"),
+        ]);
+        let base = format!("{endpoint}/storage/v1/b/{bucket}/o");
+        Ok(Remote {
+            name: "GCS",
+            server: "fake-gcs-server",
+            settings: format!("gcs: {{endpoint: '{endpoint}', credentials: anonymous}}\n"),
+            url: format!("gs://{bucket}/"),
+            env: Vec::new(),
+            object_url: Box::new(move |key| {
+                format!("{base}/{}?alt=media", key.replace('/', "%2F"))
+            }),
+            _server: server,
+        })
+    }
+}
+
+/// Local files and an object store (S3 on a local moto server, GCS on
+/// fake-gcs-server) side by side: the same CSV → Parquet job with the
+/// input, the output or both in the store, and the peak RSS of moving one
+/// big object each way.
+fn object_store(work: &Path, rows: u64, object_gb: f64, remote: &Remote) -> Result<()> {
     let sluice = bin_dir().join("sluice");
     let csv = lineitem_csv(work, rows)?;
     let bytes = std::fs::metadata(&csv)?.len();
-    let aws = [
-        ("AWS_ACCESS_KEY_ID", "bench"),
-        ("AWS_SECRET_ACCESS_KEY", "bench"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-    ];
+    let store = remote.name;
+    let tag = store.to_ascii_lowercase();
     let job = |name: &str, source: &str, source_grant: &str, sink: &str, sink_grant: &str| {
         let text = format!(
-            "s3: {{endpoint: '{endpoint}'}}\nsource:\n  plugin: file\n  grants: {{blob: '{source_grant}'}}\n  config: {{paths: ['{source}'], batch_size: 65536}}\nsink:\n  plugin: file\n  grants: {{blob: '{sink_grant}'}}\n  config: {{path: '{sink}', mode: overwrite}}\n"
+            "{}source:\n  plugin: file\n  grants: {{blob: '{source_grant}'}}\n  config: {{paths: ['{source}'], batch_size: 65536}}\nsink:\n  plugin: file\n  grants: {{blob: '{sink_grant}'}}\n  config: {{path: '{sink}', mode: overwrite}}\n",
+            remote.settings
         );
-        std::fs::write(work.join(name), text)
+        std::fs::write(work.join(format!("{tag}-{name}.yaml")), text)
     };
-    let s3_url = format!("s3://{bucket}/");
+    let url = remote.url.as_str();
     let csv_name = csv.file_name().unwrap().to_string_lossy().into_owned();
-    job(
-        "s3-local.yaml",
-        &csv_name,
-        "./data",
-        "s3-local.parquet",
-        "./out",
-    )?;
-    job(
-        "s3-upload.yaml",
-        &csv_name,
-        "./data",
-        "in/lineitem.csv",
-        &s3_url,
-    )?;
-    job(
-        "s3-write.yaml",
-        &csv_name,
-        "./data",
-        "out/lineitem.parquet",
-        &s3_url,
-    )?;
-    job(
-        "s3-read.yaml",
-        "in/lineitem.csv",
-        &s3_url,
-        "s3-read.parquet",
-        "./out",
-    )?;
-    job(
-        "s3-both.yaml",
-        "in/lineitem.csv",
-        &s3_url,
-        "out/both.parquet",
-        &s3_url,
-    )?;
+    let local_out = format!("{tag}-local.parquet");
+    let read_out = format!("{tag}-read.parquet");
+    job("local", &csv_name, "./data", &local_out, "./out")?;
+    job("upload", &csv_name, "./data", "in/lineitem.csv", url)?;
+    job("write", &csv_name, "./data", "out/lineitem.parquet", url)?;
+    job("read", "in/lineitem.csv", url, &read_out, "./out")?;
+    job("both", "in/lineitem.csv", url, "out/both.parquet", url)?;
     let sluice_run = |name: &str| {
         let mut cmd = Command::new(&sluice);
         cmd.current_dir(work)
-            .args(["run", "--full-refresh", name])
-            .envs(aws);
+            .args(["run", "--full-refresh", &format!("{tag}-{name}.yaml")])
+            .envs(remote.env.iter().map(|(k, v)| (*k, v.as_str())));
         cmd
     };
-    // Warm up (component cache, page cache) and put the CSV into S3.
-    run(&mut sluice_run("s3-local.yaml"))?;
-    run(&mut sluice_run("s3-upload.yaml"))?;
+    // Warm up (component cache, page cache) and put the CSV into the store.
+    run(&mut sluice_run("local"))?;
+    run(&mut sluice_run("upload"))?;
     let mut table = Vec::new();
     for (name, what) in [
-        ("s3-local.yaml", "local CSV → local Parquet (baseline)"),
-        ("s3-write.yaml", "local CSV → S3 Parquet"),
-        ("s3-read.yaml", "S3 CSV → local Parquet"),
-        ("s3-both.yaml", "S3 CSV → S3 Parquet"),
-        ("s3-upload.yaml", "local CSV → S3 CSV"),
+        ("local", "local CSV → local Parquet (baseline)".to_string()),
+        ("write", format!("local CSV → {store} Parquet")),
+        ("read", format!("{store} CSV → local Parquet")),
+        ("both", format!("{store} CSV → {store} Parquet")),
+        ("upload", format!("local CSV → {store} CSV")),
     ] {
         let (s, m) = timed(&mut sluice_run(name))?;
         table.push(Row {
-            what: what.into(),
+            what,
             seconds: s,
             rss_mb: Some(m),
             rows,
             bytes,
         });
     }
-    check_rows(&work.join("out/s3-local.parquet"), rows)?;
-    check_rows(&work.join("out/s3-read.parquet"), rows)?;
+    check_rows(&work.join("out").join(&local_out), rows)?;
+    check_rows(&work.join("out").join(&read_out), rows)?;
     for key in ["out/lineitem.parquet", "out/both.parquet"] {
-        let local = work.join("out/s3-download.parquet");
+        let local = work.join(format!("out/{tag}-download.parquet"));
         run(Command::new("curl")
             .args(["-sSf", "-o"])
             .arg(&local)
-            .arg(format!("{endpoint}/{bucket}/{key}")))?;
+            .arg((remote.object_url)(key)))?;
         check_rows(&local, rows)?;
     }
     print_table(
         &format!(
-            "CSV → Parquet (zstd) with S3 (moto server on loopback), {rows} rows, {:.0} MB of CSV",
+            "CSV → Parquet (zstd) with {store} ({} on loopback), {rows} rows, {:.0} MB of CSV",
+            remote.server,
             bytes as f64 / 1e6
         ),
         &table,
@@ -746,38 +784,27 @@ fn s3(work: &Path, rows: u64, object_gb: f64) -> Result<()> {
         let big = lineitem_csv(work, big_rows)?;
         let big_bytes = std::fs::metadata(&big)?.len();
         let big_name = big.file_name().unwrap().to_string_lossy().into_owned();
-        job(
-            "s3-big-up.yaml",
-            &big_name,
-            "./data",
-            "big/lineitem.csv",
-            &s3_url,
-        )?;
-        job(
-            "s3-big-down.yaml",
-            "big/lineitem.csv",
-            &s3_url,
-            "big.parquet",
-            "./out",
-        )?;
-        let up = timed_once(&mut sluice_run("s3-big-up.yaml"))?;
-        let down = timed_once(&mut sluice_run("s3-big-down.yaml"))?;
-        check_rows(&work.join("out/big.parquet"), big_rows)?;
+        let big_out = format!("{tag}-big.parquet");
+        job("big-up", &big_name, "./data", "big/lineitem.csv", url)?;
+        job("big-down", "big/lineitem.csv", url, &big_out, "./out")?;
+        let up = timed_once(&mut sluice_run("big-up"))?;
+        let down = timed_once(&mut sluice_run("big-down"))?;
+        check_rows(&work.join("out").join(&big_out), big_rows)?;
         print_table(
             &format!(
-                "One {:.1} GB object (peak RSS stays flat: multipart upload, streamed ranged GET)",
+                "One {:.1} GB object on {store} (peak RSS stays flat: chunked upload, streamed ranged GET)",
                 big_bytes as f64 / 1e9
             ),
             &[
                 Row {
-                    what: "local CSV → S3 CSV (multipart upload)".into(),
+                    what: format!("local CSV → {store} CSV (chunked upload)"),
                     seconds: up.0,
                     rss_mb: Some(up.1),
                     rows: big_rows,
                     bytes: big_bytes,
                 },
                 Row {
-                    what: "S3 CSV → local Parquet (streamed GET)".into(),
+                    what: format!("{store} CSV → local Parquet (streamed GET)"),
                     seconds: down.0,
                     rss_mb: Some(down.1),
                     rows: big_rows,
@@ -786,16 +813,12 @@ fn s3(work: &Path, rows: u64, object_gb: f64) -> Result<()> {
             ],
             0,
         );
-        let _ = curl(&[
-            "-X",
-            "DELETE",
-            &format!("{endpoint}/{bucket}/big/lineitem.csv"),
-        ]);
+        let _ = curl(&["-X", "DELETE", &(remote.object_url)("big/lineitem.csv")]);
     }
     Ok(())
 }
 
-/// `cargo xtask bench [files|filter|db|s3|all] [--rows N] [--object-gb G]`.
+/// `cargo xtask bench [files|filter|db|s3|gcs|all] [--rows N] [--object-gb G]`.
 pub fn run_bench(args: &[String]) -> Result<()> {
     let mut which = "all".to_string();
     let mut rows: u64 = 5_000_000;
@@ -824,14 +847,17 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         "files" => files(&work, rows),
         "filter" => filter(),
         "db" => db(&work, rows),
-        "s3" => s3(&work, rows, object_gb),
+        "s3" => object_store(&work, rows, object_gb, &Remote::s3()?),
+        "gcs" => object_store(&work, rows, object_gb, &Remote::gcs()?),
         "queue" => queue(tasks.unwrap_or(20_000)),
         "api" => api(tasks.unwrap_or(1_000_000)),
         "all" => {
             files(&work, rows)?;
             filter()
         }
-        other => bail!("unknown benchmark {other}: use files, filter, db, s3, queue, api or all"),
+        other => {
+            bail!("unknown benchmark {other}: use files, filter, db, s3, gcs, queue, api or all")
+        }
     }
 }
 

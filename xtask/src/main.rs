@@ -59,7 +59,7 @@ fn main() -> Result<()> {
         "bench" => bench::run_bench(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test | lint | build-plugins | bench [files|filter|db|s3|queue|api|all]>"
+                "usage: cargo xtask <demo | test | lint | build-plugins | bench [files|filter|db|s3|gcs|queue|api|all]>"
             );
             if task == "help" {
                 Ok(())
