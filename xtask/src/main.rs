@@ -277,7 +277,8 @@ fn lint_deploy() -> Result<()> {
 
 /// What the test command runs: everything but the benchmarks
 /// (`cargo xtask bench`, never timed assertions in tests), against real
-/// PostgreSQL, MariaDB and S3-compatible (moto) servers, started if down.
+/// PostgreSQL, MariaDB, S3-compatible (moto) and GCS (fake-gcs-server)
+/// servers, started if down.
 fn test() -> Result<()> {
     ensure_wasm_target()?;
     // Style first: formatting and Clippy, host and plugins.
