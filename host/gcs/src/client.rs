@@ -160,7 +160,7 @@ pub(crate) fn shared(settings: &GcsSettings) -> Result<Client, Error> {
 }
 
 /// An object name or bucket as one URL path segment.
-fn segment(text: &str) -> String {
+pub(crate) fn segment(text: &str) -> String {
     utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
 }
 

@@ -72,8 +72,8 @@ pub(crate) async fn copy(inner: &Inner, src: &str, dst: &str) -> Result<(), Erro
     let url = format!(
         "{}/rewriteTo/b/{}/o/{}",
         inner.client.object_url(bucket, src),
-        percent_encoding::utf8_percent_encode(bucket, percent_encoding::NON_ALPHANUMERIC),
-        percent_encoding::utf8_percent_encode(dst, percent_encoding::NON_ALPHANUMERIC),
+        client::segment(bucket),
+        client::segment(dst),
     );
     let mut token: Option<String> = None;
     loop {
