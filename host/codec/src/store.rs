@@ -113,6 +113,12 @@ pub trait ObjectStore: Send + Sync + 'static {
 
     /// Delete; a missing object is not an error.
     fn delete(&self, path: &str) -> Result<(), Error>;
+
+    /// The URI another service reads the object at `path` by
+    /// (`gs://bucket/name` for a BigQuery load), where there is one.
+    fn uri(&self, _path: &str) -> Option<String> {
+        None
+    }
 }
 
 /// An object being written.
@@ -144,6 +150,12 @@ pub trait Staged: Send {
     /// Let go of it without publishing or discarding it: it stays staged
     /// for a later run to publish or discard by its token.
     fn keep(self: Box<Self>);
+
+    /// The URI another service reads its bytes by while it is staged
+    /// ([`ObjectStore::uri`]).
+    fn uri(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A relative path in canonical form (`a/b.csv`), refusing anything that

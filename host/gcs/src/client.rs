@@ -123,15 +123,19 @@ impl GcsCredentials {
 
 /// The HTTP client and credentials for one endpoint.
 #[derive(Clone)]
-pub(crate) struct Client {
-    pub(crate) http: reqwest::Client,
+pub struct Client {
+    /// The connection pool requests go through.
+    pub http: reqwest::Client,
     base: String,
     credentials: Credentials,
 }
 
 /// One client per distinct settings, shared by every grant in the process
 /// (connections and tokens are cached in it).
-pub(crate) fn shared(settings: &GcsSettings) -> Result<Client, Error> {
+///
+/// # Errors
+/// A config error for unusable credentials.
+pub fn shared(settings: &GcsSettings) -> Result<Client, Error> {
     static CLIENTS: OnceLock<Mutex<HashMap<GcsSettings, Client>>> = OnceLock::new();
     let clients = CLIENTS.get_or_init(Default::default);
     let mut clients = clients.lock().unwrap_or_else(|e| e.into_inner());
@@ -160,11 +164,21 @@ pub(crate) fn shared(settings: &GcsSettings) -> Result<Client, Error> {
 }
 
 /// An object name or bucket as one URL path segment.
-pub(crate) fn segment(text: &str) -> String {
+pub fn segment(text: &str) -> String {
     utf8_percent_encode(text, NON_ALPHANUMERIC).to_string()
 }
 
 impl Client {
+    /// The endpoint, without a trailing `/`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Whether requests go to Google itself rather than an emulator.
+    pub fn is_google(&self) -> bool {
+        self.base.ends_with(".googleapis.com")
+    }
+
     /// `{base}/storage/v1/b/{bucket}/{rest}`.
     pub(crate) fn bucket_url(&self, bucket: &str, rest: &str) -> String {
         format!("{}/storage/v1/b/{}/{rest}", self.base, segment(bucket))
@@ -184,8 +198,8 @@ impl Client {
     /// an emulator can answer with its public name rather than the address
     /// it was reached on, so the session's path is kept and the origin is
     /// ours.
-    pub(crate) fn session_url(&self, location: &str) -> String {
-        if self.base == GOOGLE {
+    pub fn session_url(&self, location: &str) -> String {
+        if self.is_google() {
             return location.to_string();
         }
         let path = location
@@ -216,7 +230,7 @@ impl Client {
     ///
     /// # Errors
     /// Transient after the last try, or an auth error for credentials.
-    pub(crate) async fn send(
+    pub async fn send(
         &self,
         what: &str,
         make: impl Fn() -> RequestBuilder,
@@ -228,12 +242,15 @@ impl Client {
             match make().headers(headers).send().await {
                 Ok(response) if !retryable(response.status()) || last => return Ok(response),
                 Ok(response) => {
-                    tracing::debug!(what, status = %response.status(), attempt, "GCS: retrying");
+                    tracing::debug!(what, status = %response.status(), attempt, "retrying");
                 }
                 Err(e) if last => {
-                    return Err(Error::transient(format!("{what}: cannot reach GCS: {e}")));
+                    return Err(Error::transient(format!(
+                        "{what}: cannot reach {}: {e}",
+                        self.base
+                    )));
                 }
-                Err(e) => tracing::debug!(what, error = %e, attempt, "GCS: retrying"),
+                Err(e) => tracing::debug!(what, error = %e, attempt, "retrying"),
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
@@ -243,7 +260,7 @@ impl Client {
 }
 
 /// Whether a status is worth another try.
-pub(crate) fn retryable(status: StatusCode) -> bool {
+pub fn retryable(status: StatusCode) -> bool {
     status == StatusCode::REQUEST_TIMEOUT
         || status == StatusCode::TOO_MANY_REQUESTS
         || status.is_server_error()

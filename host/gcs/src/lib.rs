@@ -29,6 +29,14 @@ use sluice_codec::store::{self, ObjectInfo, ObjectStore, ObjectWriter};
 
 pub use client::{GcsCredentials, GcsSettings};
 
+/// The Google API transport, shared with the BigQuery capability: one HTTP
+/// client and token cache per endpoint and credentials, and the runtime
+/// requests run on.
+pub mod google {
+    pub use crate::block_on;
+    pub use crate::client::{Client, retryable, segment, shared};
+}
+
 use crate::client::Client;
 
 /// Where staged objects wait under a grant's prefix until published;
@@ -92,7 +100,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// Run `future` to completion from a plugin's (synchronous) thread.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     runtime().block_on(future)
 }
 
@@ -235,6 +243,10 @@ impl GcsStore {
 impl ObjectStore for GcsStore {
     fn location(&self) -> String {
         self.inner.url.to_string()
+    }
+
+    fn uri(&self, path: &str) -> Option<String> {
+        self.inner.name(path).ok().map(|n| self.inner.describe(&n))
     }
 
     fn list(&self, pattern: &str, start_after: Option<&str>) -> Result<Vec<ObjectInfo>, Error> {

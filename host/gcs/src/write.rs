@@ -374,6 +374,10 @@ impl Staged for StagedObject {
     fn keep(mut self: Box<Self>) {
         self.settled = true;
     }
+
+    fn uri(&self) -> Option<String> {
+        Some(self.inner.describe(&self.staged))
+    }
 }
 
 impl Drop for StagedObject {
