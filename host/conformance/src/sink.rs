@@ -68,7 +68,7 @@ pub(crate) fn checks(plugin: &Plugin, config: &str, options: &Options, report: &
             // What the commit published appears once the host has saved
             // the commit's state; there is none here, so at once.
             writer
-                .commit()
+                .commit(None)
                 .map_err(|e| e.to_string())?
                 .pending
                 .publish()?;

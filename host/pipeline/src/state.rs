@@ -21,6 +21,10 @@ pub struct SavedState {
     /// Something the user should hear about the state found, e.g. that it
     /// was saved under another config and this run starts fresh.
     pub notice: Option<String>,
+    /// Each saved partition's generation: moved on at every save, so a
+    /// commit named by the generation it starts from is named the same when
+    /// made again after a crash (see [`StateStore::save_committed`]).
+    pub generations: BTreeMap<String, i64>,
 }
 
 /// An object some earlier run was writing when it died: left behind until
@@ -56,6 +60,9 @@ pub trait StateStore: Sync {
     /// killed before it publishes them leaves them for the next run to
     /// publish. A store without a journal saves the state alone.
     ///
+    /// Returns the partition's generation after the save, when the store
+    /// keeps one.
+    ///
     /// # Errors
     /// When the store cannot be written.
     fn save_committed(
@@ -65,9 +72,10 @@ pub trait StateStore: Sync {
         partition: &str,
         state: &str,
         pending: &PendingPublish,
-    ) -> Result<()> {
+    ) -> Result<Option<i64>> {
         let _ = pending;
         self.save(fingerprint, stream, partition, state)
+            .map(|()| None)
     }
 
     /// The journal the sink's writes are recorded in, if this store keeps

@@ -31,6 +31,9 @@ pub(crate) struct Task {
     pub(crate) index: usize,
     pub(crate) partition: Partition,
     pub(crate) state: Option<String>,
+    /// The partition's saved generation, when the store keeps one: with
+    /// the state it names the task's next commit (see [`commit_key`]).
+    pub(crate) generation: Option<i64>,
     /// The stream's primary key, as the source reports it.
     pub(crate) primary_key: Vec<String>,
     /// The stream's schema as `discover` declared it, when it did: every
@@ -129,6 +132,11 @@ impl Transfer {
                             .get(&task.partition.id)
                             .cloned()
                             .or_else(|| task.state.clone()),
+                        generation: saved
+                            .generations
+                            .get(&task.partition.id)
+                            .copied()
+                            .or(task.generation),
                         ..task.clone()
                     });
                 }
@@ -305,6 +313,7 @@ impl Transfer {
             state,
             progress,
             stream_schema: task.declared.clone(),
+            resumed_from: (task.state.clone(), task.generation),
             outputs: None,
             checkpoint: None,
             rows: 0,
@@ -336,6 +345,8 @@ struct Consumer<'a> {
     /// The schema every batch of the stream must fit: `discover`'s, or
     /// else the first batch's.
     stream_schema: Option<SchemaRef>,
+    /// The saved state the next commit starts from, and its generation.
+    resumed_from: (Option<String>, Option<i64>),
     outputs: Option<Outputs>,
     checkpoint: Option<String>,
     rows: u64,
@@ -374,8 +385,10 @@ impl Consumer<'_> {
             (every.or(stop.then_some(1)), self.outputs.as_mut())
             && (self.rows_since_commit >= every.max(1) || stop)
         {
-            let Committed { info, pending } = writer.commit_so_far()?;
-            deliver(self.task, self.fingerprint, self.state, &s, pending)?;
+            let key = commit_key(self.task, self.fingerprint, &self.resumed_from);
+            let Committed { info, pending } = writer.commit_so_far(key)?;
+            let generation = deliver(self.task, self.fingerprint, self.state, &s, pending)?;
+            self.resumed_from = (Some(s.clone()), generation);
             self.progress
                 .rows_committed
                 .fetch_add(info.rows, Ordering::Relaxed);
@@ -445,7 +458,13 @@ impl Consumer<'_> {
             writer.abort();
             return Err(e);
         }
-        let Committed { info, pending } = writer.commit()?;
+        // Only a commit whose state is saved after it is named: one whose
+        // state is not would have the same name in every run.
+        let key = self
+            .checkpoint
+            .as_ref()
+            .and_then(|_| commit_key(self.task, self.fingerprint, &self.resumed_from));
+        let Committed { info, pending } = writer.commit(key)?;
         self.progress
             .rows_committed
             .fetch_add(info.rows, Ordering::Relaxed);
@@ -462,32 +481,57 @@ impl Consumer<'_> {
     }
 }
 
+/// The name of a task's next commit: the job's fingerprint, the partition,
+/// and the saved state the commit starts from with its generation. A
+/// commit made again after a crash (its state was not saved) starts from
+/// the same state and generation, so it has the same name; every save moves
+/// the generation on, so no later commit shares it. None without a saved
+/// generation: the first commit of a partition has no name.
+fn commit_key(
+    task: &Task,
+    fingerprint: &str,
+    (state, generation): &(Option<String>, Option<i64>),
+) -> Option<String> {
+    let generation = (*generation)?;
+    Some(format!(
+        "{fingerprint}\n{}\n{}\n{generation}\n{}",
+        task.partition.stream,
+        task.partition.id,
+        state.as_deref().unwrap_or("")
+    ))
+}
+
 /// Save the state a commit covers together with what it published, then
 /// publish it: a process killed in between leaves the objects for the next
-/// run to publish, never rows delivered twice.
+/// run to publish, never rows delivered twice. Returns the partition's
+/// generation after the save.
 fn deliver(
     task: &Task,
     fingerprint: &str,
     state: &dyn StateStore,
     checkpoint: &str,
     mut pending: PendingPublish,
-) -> Result<()> {
+) -> Result<Option<i64>> {
     failpoint::hit("pipeline.before-state-save");
-    if let Err(e) = state.save_committed(
+    let generation = match state.save_committed(
         fingerprint,
         &task.partition.stream,
         &task.partition.id,
         checkpoint,
         &pending,
     ) {
-        pending.discard();
-        return Err(e);
-    }
+        Ok(g) => g,
+        Err(e) => {
+            pending.discard();
+            return Err(e);
+        }
+    };
     pending.mark_committed();
     failpoint::hit("pipeline.before-publish");
     pending
         .publish()
-        .map_err(|message| Error::Publish { message })
+        .map_err(|message| Error::Publish { message })?;
+    Ok(generation)
 }
 
 /// Pass batches through `transformers[from..]`.

@@ -78,7 +78,15 @@ impl StateStore for StoreState {
         if let Some(notice) = &notice {
             tracing::warn!("{notice}");
         }
-        Ok(SavedState { partitions, notice })
+        let generations = self
+            .handle
+            .block_on(self.store.state_generations(&self.job, fingerprint, stream))
+            .map_err(|e| Error::State(e.to_string()))?;
+        Ok(SavedState {
+            partitions,
+            notice,
+            generations,
+        })
     }
 
     fn save(&self, fingerprint: &str, stream: &str, partition: &str, state: &str) -> Result<()> {
@@ -100,7 +108,7 @@ impl StateStore for StoreState {
         partition: &str,
         state: &str,
         pending: &PendingPublish,
-    ) -> Result<()> {
+    ) -> Result<Option<i64>> {
         let objects: Vec<sluice_store::CommittedObject> = pending
             .publications()
             .filter_map(|p| {
@@ -121,6 +129,7 @@ impl StateStore for StoreState {
                 &objects,
             ))
             .map_err(|e| Error::State(e.to_string()))
+            .map(Some)
     }
 
     fn journal(&self) -> Option<Arc<dyn StagingJournal>> {

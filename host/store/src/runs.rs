@@ -177,6 +177,7 @@ impl Store {
     ) -> Result<()> {
         self.save_state_committed(key, (stream, partition), state, run, "", &[])
             .await
+            .map(|_| ())
     }
 
     /// Forget a job's state under `fingerprint` (and any saved before

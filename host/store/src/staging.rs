@@ -42,6 +42,9 @@ impl Store {
     /// published as committed, in one transaction: a process that dies
     /// before it publishes them leaves them for the next run to publish.
     ///
+    /// Returns the partition's generation after the save (see
+    /// [`Store::state_generations`]).
+    ///
     /// # Errors
     /// On a database error (then neither is saved).
     pub async fn save_state_committed(
@@ -52,7 +55,7 @@ impl Store {
         run: Option<i64>,
         location: &str,
         objects: &[CommittedObject],
-    ) -> Result<()> {
+    ) -> Result<i64> {
         let (job, fingerprint) = key;
         let (stream, partition) = place;
         let mut tx = self.pool.begin().await?;
@@ -69,11 +72,13 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query(&self.sql(
-            "INSERT INTO stream_state (job, fingerprint, stream, partition, state, run_id) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
+        let saved = sqlx::query(&self.sql(
+            "INSERT INTO stream_state (job, fingerprint, stream, partition, state, run_id, generation) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (job, fingerprint, stream, partition) DO UPDATE SET \
-             state = excluded.state, run_id = excluded.run_id, updated_at = {now_text}",
+             state = excluded.state, run_id = excluded.run_id, updated_at = {now_text}, \
+             generation = stream_state.generation + 1 \
+             RETURNING generation",
         ))
         .bind(job)
         .bind(fingerprint)
@@ -81,10 +86,39 @@ impl Store {
         .bind(partition)
         .bind(state)
         .bind(run)
-        .execute(&mut *tx)
+        .bind(first_generation())
+        .fetch_one(&mut *tx)
         .await?;
+        let generation: i64 = saved.try_get(0)?;
         tx.commit().await?;
-        Ok(())
+        Ok(generation)
+    }
+
+    /// Each partition's generation under `fingerprint`: moved on by one at
+    /// every save, from a random start when the partition is first saved,
+    /// so that a commit named by the generation it starts from has the same
+    /// name when it is made again after a crash, and no other commit does.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn state_generations(
+        &self,
+        job: &str,
+        fingerprint: &str,
+        stream: &str,
+    ) -> Result<std::collections::BTreeMap<String, i64>> {
+        let rows = sqlx::query(
+            "SELECT partition, generation FROM stream_state \
+             WHERE job = $1 AND fingerprint = $2 AND stream = $3",
+        )
+        .bind(job)
+        .bind(fingerprint)
+        .bind(stream)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+            .collect()
     }
 
     /// Record an object `owner` is starting to write for `job`.
@@ -165,6 +199,20 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Where a new partition's generation starts: random, so that state
+/// cleared and saved again never repeats an earlier generation. Leaves
+/// headroom below `i64::MAX` for increments.
+fn first_generation() -> i64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    h.write_u128(nanos);
+    (h.finish() >> 2) as i64
 }
 
 #[cfg(test)]

@@ -136,32 +136,40 @@ impl SinkWriter {
     /// follows belongs to the next commit. What the sink published in the
     /// commit is not visible yet: see [`Committed`].
     ///
+    /// `key` names this commit the same way in every run that makes it
+    /// again (a retry after a crash), so what the sink sends to BigQuery in
+    /// it is never loaded twice; `None` without saved state.
+    ///
     /// # Errors
     /// The plugin's error or a sandbox failure.
-    pub fn commit_so_far(&mut self) -> Result<Committed> {
+    pub fn commit_so_far(&mut self, key: Option<String>) -> Result<Committed> {
         let handle = self.handle.expect("open until dropped");
-        self.committed(handle)
+        self.committed(handle, key)
     }
 
     /// Make everything written durable; see [`SinkWriter::commit_so_far`].
     ///
     /// # Errors
     /// The plugin's error or a sandbox failure.
-    pub fn commit(mut self) -> Result<Committed> {
+    pub fn commit(mut self, key: Option<String>) -> Result<Committed> {
         let handle = self.handle.take().expect("open until dropped");
-        let committed = self.committed(handle);
+        let committed = self.committed(handle, key);
         self.instance.sandbox.drop_resource(handle);
         committed
     }
 
     /// One `writer.commit`, its publishes held back.
-    fn committed(&mut self, handle: ResourceAny) -> Result<Committed> {
+    fn committed(&mut self, handle: ResourceAny, key: Option<String>) -> Result<Committed> {
         let guest = &self.instance.guest;
         let sandbox = &mut self.instance.sandbox;
-        sandbox.store.data_mut().deferring = true;
+        let data = sandbox.store.data_mut();
+        data.deferring = true;
+        data.commit_key = key;
+        data.commit_loads = 0;
         let info = sandbox.call("writer.commit", |s| guest.writer().call_commit(s, handle));
         let data = sandbox.store.data_mut();
         data.deferring = false;
+        data.commit_key = None;
         // Held back even when the commit failed: dropped, they discard.
         let pending = data.take_deferred();
         let info = info?;

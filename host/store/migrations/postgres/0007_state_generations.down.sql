@@ -1,0 +1,1 @@
+ALTER TABLE stream_state DROP COLUMN generation;
