@@ -30,6 +30,7 @@
 //! Build with `cargo build --target wasm32-wasip2 --release`.
 
 mod batch;
+pub mod bigquery;
 pub mod blob;
 pub mod codec;
 mod error;

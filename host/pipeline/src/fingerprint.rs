@@ -80,11 +80,20 @@ fn grants(job: &Job, grants: &GrantsConfig) -> serde_json::Value {
             (name.clone(), url.into())
         })
         .collect();
-    serde_json::json!({
+    let mut out = serde_json::json!({
         "blob": blob,
         "sql": sql,
         "http": grants.http.as_ref().map(|h| &h.hosts),
-    })
+    });
+    // Only when granted: fingerprints saved before BigQuery stay the same.
+    if let Some(b) = &grants.bigquery {
+        out["bigquery"] = serde_json::json!({
+            "project": b.project,
+            "datasets": b.datasets,
+            "endpoint": b.endpoint,
+        });
+    }
+    out
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user@host/db`: where a

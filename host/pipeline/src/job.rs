@@ -120,6 +120,30 @@ pub struct GrantsConfig {
     /// Names of `secrets:` the plugin's HTTP request headers may use.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// BigQuery: a project and the datasets in it the plugin may use.
+    #[serde(default)]
+    pub bigquery: Option<BigQueryGrantConfig>,
+}
+
+/// `grants: {bigquery: {project: my-proj, datasets: [analytics]}}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BigQueryGrantConfig {
+    /// The project jobs run (and are billed) in.
+    pub project: String,
+    /// The datasets the plugin may read, write and create tables in.
+    pub datasets: Vec<String>,
+    /// Where new datasets go and jobs run (`US`, `asia-northeast1`).
+    #[serde(default)]
+    pub location: Option<String>,
+    /// A BigQuery-compatible endpoint (an emulator); by default
+    /// `BIGQUERY_EMULATOR_HOST`, else Google's.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// As `gcs.credentials`, which it defaults to: one GCP credential
+    /// serves both.
+    #[serde(default)]
+    pub credentials: Option<String>,
 }
 
 /// `grants: {http: {hosts: [api.example.com], timeout: 30, max_response_mb: 64}}`.

@@ -10,7 +10,7 @@ use sluice_runtime::{LocalStore, ObjectStore};
 use sluice_s3::{S3Settings, S3Store};
 
 use crate::error::{Error, Result};
-use crate::job::{BlobLocation, GcsConfig, Job};
+use crate::job::{BigQueryGrantConfig, BlobLocation, GcsConfig, Job};
 
 /// The store `location` names for the plugin at `at` (`source`, `sink`).
 /// A sink's local directory is created; an S3 prefix is probed with one
@@ -58,6 +58,88 @@ pub(crate) fn open(
     let root = local_root(job, at, location, writable)?;
     let store = LocalStore::open(&root).map_err(|e| fail(e.message))?;
     Ok(Arc::new(store))
+}
+
+/// `text`, or the secret it names when it is exactly `${secret:NAME}`: a
+/// database URL kept as a secret (a project secret on a fleet) reaches the
+/// host and never the job file.
+///
+/// # Errors
+/// A message naming a secret the job does not have.
+pub(crate) fn secret_or_text(job: &Job, text: &str) -> std::result::Result<String, String> {
+    let Some(name) = text
+        .trim()
+        .strip_prefix("${secret:")
+        .and_then(|rest| rest.strip_suffix('}'))
+    else {
+        return Ok(text.to_string());
+    };
+    job.secrets
+        .get(name)
+        .map(|s| s.0.clone())
+        .ok_or_else(|| format!("no secret named `{name}` under `secrets:`"))
+}
+
+/// The BigQuery handle a `bigquery` grant names. Its credentials are the
+/// grant's, else the job's `gcs.credentials` (one GCP credential serves
+/// both); `BIGQUERY_EMULATOR_HOST` names an emulator reached without them.
+///
+/// # Errors
+/// A job error naming `{at}.grants.bigquery`.
+pub(crate) fn bigquery(
+    job: &Job,
+    at: &str,
+    config: &BigQueryGrantConfig,
+) -> Result<sluice_bigquery::BigQuery> {
+    let fail = |message: String| Error::Job {
+        file: job.file.display().to_string(),
+        message: format!("{at}.grants.bigquery: {message}"),
+    };
+    if config.datasets.is_empty() {
+        return Err(fail(
+            "name the datasets the plugin may use: `datasets: [...]`".into(),
+        ));
+    }
+    let emulator = std::env::var("BIGQUERY_EMULATOR_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            if h.contains("://") {
+                h
+            } else {
+                format!("http://{h}")
+            }
+        });
+    let credentials = config
+        .credentials
+        .clone()
+        .or_else(|| job.gcs.credentials.clone());
+    let endpoint = config.endpoint.clone().or(emulator.clone());
+    let mut settings = gcs_settings(
+        job,
+        &GcsConfig {
+            endpoint: endpoint.clone(),
+            credentials: credentials.clone(),
+        },
+    )
+    .map_err(fail)?;
+    if credentials.is_none() {
+        // An emulator takes no credentials; Google wants ADC.
+        settings.credentials = if endpoint.is_some() && endpoint == emulator {
+            GcsCredentials::Anonymous
+        } else if std::env::var("STORAGE_EMULATOR_HOST").is_ok() {
+            settings.credentials
+        } else {
+            GcsCredentials::ApplicationDefault
+        };
+    }
+    sluice_bigquery::BigQuery::new(sluice_bigquery::BigQueryGrant {
+        project: config.project.clone(),
+        datasets: config.datasets.clone(),
+        location: config.location.clone(),
+        settings,
+    })
+    .map_err(|e| fail(e.message))
 }
 
 /// The GCS settings of a grant, its credentials looked up: a

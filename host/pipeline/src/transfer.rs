@@ -135,7 +135,13 @@ impl Transfer {
                         ),
                     });
                 };
-                sql.insert(name.clone(), ConnectionUrl(connection.url.clone()));
+                let url = crate::storage::secret_or_text(&job, &connection.url).map_err(|m| {
+                    Error::Job {
+                        file: job.file.display().to_string(),
+                        message: format!("connections.{name}.url: {m}"),
+                    }
+                })?;
+                sql.insert(name.clone(), ConnectionUrl(url));
             }
             let http = match &step.grants.http {
                 Some(h) => {
@@ -168,12 +174,17 @@ impl Transfer {
                 }
                 None => None,
             };
+            let bigquery = match &step.grants.bigquery {
+                Some(b) => Some(crate::storage::bigquery(&job, at, b)?),
+                None => None,
+            };
             Ok::<_, Error>(Stage {
                 plugin,
                 grants: Arc::new(Grants {
                     blob,
                     sql,
                     http,
+                    bigquery,
                     journal: None,
                 }),
                 config: step.config.to_string(),
@@ -336,10 +347,13 @@ impl Transfer {
         let mut instance = self.source_instance()?;
         let mut plan = Plan::default();
         for stream in &streams {
+            // Generations are kept even in a full refresh: they name
+            // commits, and a full refresh's must not repeat earlier ones.
+            let loaded = state.load(&self.fingerprint, &stream.name)?;
+            let generations = loaded.generations;
             let saved = if full_refresh {
                 BTreeMap::new()
             } else {
-                let loaded = state.load(&self.fingerprint, &stream.name)?;
                 plan.notices.extend(loaded.notice);
                 loaded.partitions
             };
@@ -355,6 +369,7 @@ impl Transfer {
                 let state = saved.get(&partition.id).cloned();
                 plan.tasks.push(Task {
                     index: plan.tasks.len(),
+                    generation: generations.get(&partition.id).copied(),
                     partition,
                     state,
                     primary_key: stream.primary_key.clone(),

@@ -16,11 +16,12 @@ wasmtime::component::bindgen!({
         "sluice:plugin/codec.encoder": crate::capability::codec::Encoder,
         "sluice:plugin/sql.connection": crate::capability::sql::Connection,
         "sluice:plugin/sql.rows": crate::capability::sql::Rows,
+        "sluice:plugin/bigquery.upload": crate::capability::bigquery::Upload,
     },
 });
 
 pub(crate) use exports::sluice::plugin::{filter, sink, source};
-pub(crate) use sluice::plugin::{blob, codec, log, sql, types};
+pub(crate) use sluice::plugin::{bigquery, blob, codec, log, sql, types};
 
 /// The host's [`ErrorKind`](crate::ErrorKind) for a WIT error kind.
 impl From<types::ErrorKind> for crate::ErrorKind {

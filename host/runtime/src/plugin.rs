@@ -65,13 +65,14 @@ fn wit_versions(component: &Component, engine: &Engine) -> Vec<String> {
 /// on its own, not through the world's `add_to_linker`, because `arrays` is
 /// linked by hand (see [`crate::capability::arrays`]).
 fn add_plugin_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    use bindings::{blob, codec, log, sql, types};
+    use bindings::{bigquery, blob, codec, log, sql, types};
     type Data = wasmtime::component::HasSelf<HostState>;
     types::add_to_linker::<HostState, Data>(linker, |state| state)?;
     log::add_to_linker::<HostState, Data>(linker, |state| state)?;
     blob::add_to_linker::<HostState, Data>(linker, |state| state)?;
     codec::add_to_linker::<HostState, Data>(linker, |state| state)?;
     sql::add_to_linker::<HostState, Data>(linker, |state| state)?;
+    bigquery::add_to_linker::<HostState, Data>(linker, |state| state)?;
     crate::capability::arrays::add_to_linker(linker, WIT_VERSION)
 }
 

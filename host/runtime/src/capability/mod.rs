@@ -2,10 +2,12 @@
 //!
 //! Each capability is a module with the host side of its WIT interface.
 //! `log` is always granted; `blob` and `codec` need a [`BlobGrant`], `sql`
-//! the named connections in [`Grants::sql`], outgoing `wasi:http` an
+//! the named connections in [`Grants::sql`], `bigquery` a project and
+//! datasets in [`Grants::bigquery`], outgoing `wasi:http` an
 //! [`http::HttpGrant`].
 
 pub(crate) mod arrays;
+pub mod bigquery;
 pub(crate) mod blob;
 pub(crate) mod blocking;
 pub mod codec;
@@ -39,6 +41,8 @@ pub struct Grants {
     /// Hosts the plugin may send HTTP requests to, and the secrets its
     /// request headers may name.
     pub http: Option<Arc<http::HttpGrant>>,
+    /// BigQuery: a project, and the datasets in it the plugin may use.
+    pub bigquery: Option<sluice_bigquery::BigQuery>,
     /// Where objects being written through the blob grant are recorded
     /// until they are published or discarded, so that a later run can
     /// clean up after a process that died writing them.
@@ -119,6 +123,12 @@ pub(crate) struct HostState {
     pub(crate) deferring: bool,
     /// What the commit in progress published, held back.
     pub(crate) deferred: Vec<(String, publish::StagedObject)>,
+    /// Set during `writer.commit` when the pipeline keeps state: names the
+    /// commit the same way when it is retried after a crash, so a BigQuery
+    /// load it makes gets the same job id and never loads twice.
+    pub(crate) commit_key: Option<String>,
+    /// Loads made in the commit in progress, to key each apart.
+    pub(crate) commit_loads: u32,
     pub(crate) http: wasmtime_wasi_http::WasiHttpCtx,
     pub(crate) http_hooks: http::Hooks,
     /// When the call in progress must end: waiting WASI calls stop there.
@@ -184,6 +194,8 @@ impl HostState {
             staged: BTreeMap::new(),
             deferring: false,
             deferred: Vec::new(),
+            commit_key: None,
+            commit_loads: 0,
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
             http_hooks,
             deadline: None,

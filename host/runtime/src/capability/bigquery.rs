@@ -1,0 +1,288 @@
+//! `bigquery`: the datasets a job granted, in one project.
+//!
+//! The work is `sluice-bigquery`'s; this module checks the grant is there,
+//! turns staged objects of the blob grant into the `gs://` URIs a load job
+//! reads, keys the loads of a commit (see [`HostState::commit_key`]) and
+//! speaks WIT.
+
+use wasmtime::component::Resource;
+
+use crate::batch::{Batch, decode_schema};
+use crate::bindings::bigquery::{
+    Host, HostUpload, JobInfo, TableInfo, TableOptions, TableRef, WriteMode,
+};
+use crate::bindings::types::Error as GuestError;
+use crate::capability::{HostState, config_error, data_error};
+
+pub use sluice_bigquery::{BigQuery, Upload};
+
+fn table_ref(t: TableRef) -> sluice_bigquery::TableRef {
+    sluice_bigquery::TableRef {
+        dataset: t.dataset,
+        table: t.table,
+    }
+}
+
+fn mode(m: WriteMode) -> sluice_bigquery::WriteMode {
+    match m {
+        WriteMode::Append => sluice_bigquery::WriteMode::Append,
+        WriteMode::Truncate => sluice_bigquery::WriteMode::Truncate,
+    }
+}
+
+fn job_info(j: sluice_bigquery::JobInfo) -> JobInfo {
+    JobInfo {
+        id: j.id,
+        rows: j.rows,
+        bytes: j.bytes,
+    }
+}
+
+fn table_info(t: sluice_bigquery::TableInfo) -> TableInfo {
+    TableInfo {
+        fields: serde_json::Value::Array(t.fields).to_string(),
+        rows: t.rows,
+        partition_column: t.partition_column,
+        clustering: t.clustering,
+    }
+}
+
+fn table_options(o: TableOptions) -> sluice_bigquery::TableOptions {
+    sluice_bigquery::TableOptions {
+        partitioning: o.partitioning.map(|p| sluice_bigquery::Partitioning {
+            column: p.column,
+            granularity: p.granularity,
+        }),
+        clustering: o.clustering,
+        descriptions: o.descriptions,
+        expiration_hours: o.expiration_hours,
+    }
+}
+
+impl HostState {
+    fn bigquery(&self) -> Result<&BigQuery, GuestError> {
+        self.grants.bigquery.as_ref().ok_or_else(|| {
+            config_error(format!(
+                "capability `bigquery` is not granted to plugin {}: add `grants: {{bigquery: {{project: …, datasets: […]}}}}` to it in the job",
+                self.plugin
+            ))
+        })
+    }
+
+    /// The key a load made now is named by: during a commit, the commit's
+    /// (the same commit retried after a crash gets the same key), with the
+    /// table and the load's place among the commit's loads.
+    fn load_key(&mut self, t: &sluice_bigquery::TableRef) -> Option<String> {
+        let key = self.commit_key.as_ref()?;
+        self.commit_loads += 1;
+        Some(format!("{key}\n{t}\n{}", self.commit_loads))
+    }
+
+    /// The `gs://` URI of a path of the blob grant: where a staged
+    /// object's bytes wait, else the published object.
+    fn object_uri(&self, path: &str) -> Result<String, GuestError> {
+        let grant = self.blob_grant("bigquery.load-objects")?;
+        let uri = match self.staged.get(path) {
+            Some(staged) => staged.object.uri(),
+            None => grant.store.uri(path),
+        };
+        uri.filter(|u| u.starts_with("gs://")).ok_or_else(|| {
+            config_error(format!(
+                "BigQuery loads from GCS: `{path}` in {} has no gs:// URI; grant a gs:// prefix, or load with `upload`",
+                grant.store.location()
+            ))
+        })
+    }
+}
+
+impl Host for HostState {
+    fn project(&mut self) -> wasmtime::Result<String> {
+        Ok(self
+            .grants
+            .bigquery
+            .as_ref()
+            .map(|b| b.project().to_string())
+            .unwrap_or_default())
+    }
+
+    fn dataset(
+        &mut self,
+        dataset: String,
+        create: bool,
+    ) -> wasmtime::Result<Result<(), GuestError>> {
+        self.guard("bigquery.dataset", |state| {
+            Ok((|| Ok(state.bigquery()?.dataset(&dataset, create)?))())
+        })
+    }
+
+    fn table(&mut self, t: TableRef) -> wasmtime::Result<Result<Option<TableInfo>, GuestError>> {
+        self.guard("bigquery.table", |state| {
+            Ok((|| {
+                Ok(state.bigquery()?.table(&table_ref(t))?.map(table_info))
+            })())
+        })
+    }
+
+    fn conform_table(
+        &mut self,
+        t: TableRef,
+        schema: Vec<u8>,
+        options: TableOptions,
+        create: bool,
+    ) -> wasmtime::Result<Result<TableInfo, GuestError>> {
+        self.guard("bigquery.conform-table", |state| {
+            Ok((|| {
+                let schema = decode_schema(&schema).map_err(data_error)?;
+                let bq = state.bigquery()?;
+                let info =
+                    bq.conform_table(&table_ref(t), &schema, &table_options(options), create)?;
+                Ok(table_info(info))
+            })())
+        })
+    }
+
+    fn drop_table(&mut self, t: TableRef) -> wasmtime::Result<Result<(), GuestError>> {
+        self.guard("bigquery.drop-table", |state| {
+            Ok((|| Ok(state.bigquery()?.drop_table(&table_ref(t))?))())
+        })
+    }
+
+    fn load_objects(
+        &mut self,
+        t: TableRef,
+        paths: Vec<String>,
+        m: WriteMode,
+    ) -> wasmtime::Result<Result<JobInfo, GuestError>> {
+        self.guard("bigquery.load-objects", |state| {
+            Ok((|| {
+                if paths.is_empty() {
+                    return Err(config_error("load-objects needs at least one object"));
+                }
+                let uris = paths
+                    .iter()
+                    .map(|p| state.object_uri(p))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let t = table_ref(t);
+                let key = state.load_key(&t);
+                let bq = state.bigquery()?;
+                Ok(job_info(bq.load_uris(
+                    &t,
+                    &uris,
+                    mode(m),
+                    key.as_deref(),
+                )?))
+            })())
+        })
+    }
+
+    fn copy(
+        &mut self,
+        source: TableRef,
+        target: TableRef,
+        m: WriteMode,
+    ) -> wasmtime::Result<Result<JobInfo, GuestError>> {
+        self.guard("bigquery.copy", |state| {
+            Ok((|| {
+                let bq = state.bigquery()?;
+                Ok(job_info(bq.copy(
+                    &table_ref(source),
+                    &table_ref(target),
+                    mode(m),
+                )?))
+            })())
+        })
+    }
+
+    fn merge(
+        &mut self,
+        target: TableRef,
+        source: TableRef,
+        key: Vec<String>,
+    ) -> wasmtime::Result<Result<JobInfo, GuestError>> {
+        self.guard("bigquery.merge", |state| {
+            Ok((|| {
+                let bq = state.bigquery()?;
+                Ok(job_info(bq.merge(
+                    &table_ref(target),
+                    &table_ref(source),
+                    &key,
+                )?))
+            })())
+        })
+    }
+
+    fn delete_rows(
+        &mut self,
+        t: TableRef,
+        column: Option<String>,
+        from: Option<String>,
+        to: Option<String>,
+    ) -> wasmtime::Result<Result<JobInfo, GuestError>> {
+        self.guard("bigquery.delete-rows", |state| {
+            Ok((|| {
+                let bq = state.bigquery()?;
+                let range = column
+                    .as_deref()
+                    .map(|c| (c, from.as_deref(), to.as_deref()));
+                Ok(job_info(bq.delete_range(&table_ref(t), range)?))
+            })())
+        })
+    }
+}
+
+impl HostUpload for HostState {
+    fn create(
+        &mut self,
+        schema: Vec<u8>,
+    ) -> wasmtime::Result<Result<Resource<Upload>, GuestError>> {
+        self.guard("bigquery.upload.create", |state| {
+            let created = (|| {
+                state.bigquery()?;
+                let schema = decode_schema(&schema).map_err(data_error)?;
+                Ok(Upload::new(schema)?)
+            })();
+            match created {
+                Ok(u) => Ok(Ok(state.table.push(u)?)),
+                Err(e) => Ok(Err(e)),
+            }
+        })
+    }
+
+    fn write(
+        &mut self,
+        this: Resource<Upload>,
+        rows: Resource<Batch>,
+    ) -> wasmtime::Result<Result<(), GuestError>> {
+        self.guard("bigquery.upload.write", |state| {
+            let batch = state.table.get(&rows)?.0.clone();
+            let written = state.table.get_mut(&this)?.write(&batch);
+            Ok(written.map_err(GuestError::from))
+        })
+    }
+
+    fn load(
+        &mut self,
+        this: Resource<Upload>,
+        t: TableRef,
+        m: WriteMode,
+    ) -> wasmtime::Result<Result<JobInfo, GuestError>> {
+        self.guard("bigquery.upload.load", |state| {
+            let t = table_ref(t);
+            let key = state.load_key(&t);
+            let bq = match state.bigquery() {
+                Ok(bq) => bq.clone(),
+                Err(e) => return Ok(Err(e)),
+            };
+            let loaded = state
+                .table
+                .get_mut(&this)?
+                .load(&bq, &t, mode(m), key.as_deref());
+            Ok(loaded.map(job_info).map_err(GuestError::from))
+        })
+    }
+
+    fn drop(&mut self, this: Resource<Upload>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
