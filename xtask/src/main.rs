@@ -31,6 +31,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("sink-postgres", "sink-postgres"),
     ("sink-mysql", "sink-mysql"),
     ("source-http", "source-http"),
+    ("sink-bigquery", "sink-bigquery"),
 ];
 
 /// Test plugins (tests/test-plugins): (crate folder, installed file name).
@@ -277,8 +278,8 @@ fn lint_deploy() -> Result<()> {
 
 /// What the test command runs: everything but the benchmarks
 /// (`cargo xtask bench`, never timed assertions in tests), against real
-/// PostgreSQL, MariaDB, S3-compatible (moto) and GCS (fake-gcs-server)
-/// servers, started if down.
+/// PostgreSQL, MariaDB, S3-compatible (moto), GCS (fake-gcs-server) and
+/// BigQuery (local-bigquery) servers, started if down.
 fn test() -> Result<()> {
     ensure_wasm_target()?;
     // Style first: formatting and Clippy, host and plugins.
@@ -294,6 +295,10 @@ fn test() -> Result<()> {
     let (gcs, _gcs_server) = match std::env::var("SLUICE_TEST_GCS_ENDPOINT") {
         Ok(endpoint) => (endpoint, None),
         Err(_) => services::gcs_server(5058)?,
+    };
+    let (bigquery, _bigquery_server) = match std::env::var("SLUICE_TEST_BIGQUERY_ENDPOINT") {
+        Ok(endpoint) => (endpoint, None),
+        Err(_) => services::bigquery_server(5060, &gcs)?,
     };
     services::browser()?;
     let schemathesis = services::schemathesis(&home_cache("venvs/schemathesis"))?;
@@ -311,6 +316,7 @@ fn test() -> Result<()> {
         .env("SLUICE_TEST_S3_ENDPOINT", &s3)
         .env("SLUICE_TEST_S3_DENYING_ENDPOINT", &s3_denying)
         .env("SLUICE_TEST_GCS_ENDPOINT", &gcs)
+        .env("SLUICE_TEST_BIGQUERY_ENDPOINT", &bigquery)
         .env("SLUICE_TEST_PLUGIN_DIR", bin_dir().join("test-plugins"))
         .env("SLUICE_TEST_WASM_TARGET_DIR", wasm_target_dir())
         .env("SLUICE_TEST_ARTIFACTS", &artifacts)

@@ -274,21 +274,20 @@ pub fn browser() -> Result<()> {
     apt_install(&["chromium", "chromium-driver"])
 }
 
-/// Schemathesis in a virtualenv of its own, on the newest Python at hand:
-/// Python 3.11's parser sometimes fails hypothesis inside schemathesis
-/// ("AST constructor recursion depth mismatch"), a failure of the tool
-/// that would read as one of the API. Made once, then reused.
-pub fn schemathesis(venv: &Path) -> Result<Command> {
-    let program = venv.join("bin/schemathesis");
-    if program.is_file() {
-        return Ok(Command::new(program));
-    }
+/// The newest Python 3.12+ at hand (pyenv's first), for tools that need
+/// one newer than the system's.
+fn newest_python(at_least_313: bool) -> Result<PathBuf> {
     let pyenv = Command::new("pyenv")
         .arg("root")
         .output()
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .filter(|root| !root.is_empty());
+    let wanted: &[&str] = if at_least_313 {
+        &["3.13", "3.14"]
+    } else {
+        &["3.12", "3.13", "3.14"]
+    };
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(root) = pyenv
         && let Ok(entries) = std::fs::read_dir(Path::new(&root).join("versions"))
@@ -299,17 +298,36 @@ pub fn schemathesis(venv: &Path) -> Result<Command> {
             .filter(|p| {
                 p.file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("3.13") || n.starts_with("3.12"))
+                    .is_some_and(|n| wanted.iter().any(|w| n.starts_with(w)))
             })
             .collect();
         versions.sort();
         candidates.extend(versions.into_iter().rev().map(|v| v.join("bin/python3")));
     }
-    candidates.extend(["python3.13", "python3.12", "python3"].map(PathBuf::from));
-    let python = candidates
+    candidates.extend(["python3.14", "python3.13"].map(PathBuf::from));
+    if !at_least_313 {
+        candidates.extend(["python3.12", "python3"].map(PathBuf::from));
+    }
+    candidates
         .into_iter()
         .find(|p| succeeds(Command::new(p).arg("--version")))
-        .context("no Python 3 to install schemathesis with")?;
+        .context(if at_least_313 {
+            "no Python 3.13 or newer (pyenv install 3.13)"
+        } else {
+            "no Python 3"
+        })
+}
+
+/// Schemathesis in a virtualenv of its own, on the newest Python at hand:
+/// Python 3.11's parser sometimes fails hypothesis inside schemathesis
+/// ("AST constructor recursion depth mismatch"), a failure of the tool
+/// that would read as one of the API. Made once, then reused.
+pub fn schemathesis(venv: &Path) -> Result<Command> {
+    let program = venv.join("bin/schemathesis");
+    if program.is_file() {
+        return Ok(Command::new(program));
+    }
+    let python = newest_python(false)?;
     eprintln!(
         "installing schemathesis from PyPI into {} ({})",
         venv.display(),
@@ -324,6 +342,102 @@ pub fn schemathesis(venv: &Path) -> Result<Command> {
         "schemathesis",
     ]))?;
     Ok(Command::new(program))
+}
+
+/// DuckDB's version local-bigquery runs on here: 2.x would download its
+/// extensions at start, 1.5.5's come from PyPI as wheels.
+const DUCKDB: &str = "1.5.5";
+const DUCKDB_EXTENSIONS: [&str; 4] = ["icu", "ducklake", "spatial", "httpfs"];
+
+/// Where a BigQuery emulator (local-bigquery from PyPI, on Python 3.13, in
+/// a virtualenv of its own) answers its REST API: found running, or
+/// started with its data in a fresh directory and stopped when the guard
+/// drops. Its loads from `gs://` read from the GCS emulator at `gcs`.
+///
+/// Nothing may download at run time: local-bigquery wants DuckDB 2, which
+/// fetches extensions when it starts, so DuckDB 1.5.5 is installed with
+/// its extensions from PyPI's wheels and `INSTALL`ed from those files into
+/// a `HOME` this command owns.
+pub fn bigquery_server(port: u16, gcs: &str) -> Result<(String, Option<ChildGuard>)> {
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let answers = || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    if answers() {
+        return Ok((endpoint, None));
+    }
+    let venv = crate::home_cache("venvs/local-bigquery");
+    let home = venv.join("home");
+    let program = venv.join("bin/local-bigquery");
+    let ready = home.join(".installed");
+    if !program.is_file() || !ready.is_file() {
+        let python = newest_python(true)?;
+        eprintln!(
+            "installing local-bigquery from PyPI into {} ({})",
+            venv.display(),
+            python.display()
+        );
+        crate::run(Command::new(&python).arg("-m").arg("venv").arg(&venv))?;
+        let pip = |args: &[&str]| {
+            crate::run(
+                Command::new(venv.join("bin/python"))
+                    .args(["-m", "pip", "install", "-q"])
+                    .args(args),
+            )
+        };
+        pip(&[
+            "fastapi>=0.139",
+            "fastavro",
+            "google-cloud-bigquery-storage",
+            "grpcio",
+            "mini-racer",
+            "numpy",
+            "prompt-toolkit",
+            "pyarrow>=26",
+            "pydantic-settings",
+            "pygments",
+            "sqlglot>=30.24",
+            "uvicorn",
+        ])?;
+        let mut pinned = vec![
+            "--no-deps".to_string(),
+            "local-bigquery==0.4.0".to_string(),
+            format!("duckdb=={DUCKDB}"),
+        ];
+        pinned.extend(DUCKDB_EXTENSIONS.map(|e| format!("duckdb-extension-{e}=={DUCKDB}")));
+        pip(&pinned.iter().map(String::as_str).collect::<Vec<_>>())?;
+        std::fs::create_dir_all(&home)?;
+        let mut install = String::from("import duckdb\nc = duckdb.connect()\n");
+        for e in DUCKDB_EXTENSIONS {
+            let file = find_file(&venv, &format!("{e}.duckdb_extension")).with_context(|| {
+                format!("duckdb-extension-{e} installed no {e}.duckdb_extension")
+            })?;
+            install.push_str(&format!("c.execute(\"INSTALL '{}'\")\n", file.display()));
+        }
+        crate::run(
+            Command::new(venv.join("bin/python"))
+                .args(["-c", &install])
+                .env("HOME", &home),
+        )?;
+        std::fs::write(&ready, "")?;
+    }
+    let data = venv.join(format!("data-{port}"));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data)?;
+    let child = Command::new(&program)
+        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--grpc-port", &(port + 10).to_string()])
+        .args(["--project", "test-project", "--data-dir"])
+        .arg(&data)
+        .env("HOME", &home)
+        .env("STORAGE_EMULATOR_HOST", gcs)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(
+            venv.join(format!("server-{port}.log")),
+        )?)
+        .spawn()
+        .with_context(|| format!("starting {}", program.display()))?;
+    let guard = ChildGuard(child);
+    wait_for("the BigQuery emulator (local-bigquery)", answers)?;
+    Ok((endpoint, Some(guard)))
 }
 
 /// A Python tool from PyPI: `program` on the PATH, else `pip install package`.

@@ -8,7 +8,7 @@ use crate::postgres::{differences, pg, pg_to_pg, pg_url, schema};
 
 mod api;
 mod contained;
-mod harness;
+pub(crate) mod harness;
 
 use harness::{Fleet, current_thread, output_text};
 

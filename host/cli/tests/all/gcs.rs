@@ -404,7 +404,7 @@ fn a_missing_bucket_and_foreign_keys_fail_naming_the_grant() {
 
 /// A service-account key as `gcloud iam service-accounts keys create`
 /// writes it, with a fresh RSA key: its tokens are signed here, offline.
-fn service_account_key() -> serde_json::Value {
+pub(crate) fn service_account_key() -> serde_json::Value {
     let pem = std::process::Command::new("openssl")
         .args([
             "genpkey",

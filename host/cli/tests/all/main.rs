@@ -2,6 +2,7 @@
 //!
 //! Run through `cargo xtask test`, which builds the plugins first.
 
+mod bigquery;
 mod browser;
 mod cache;
 mod containment;

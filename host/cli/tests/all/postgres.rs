@@ -12,20 +12,38 @@ pub fn pg_url() -> String {
 
 /// Run SQL (several statements allowed) on the test database.
 pub fn pg(sql: &str) {
+    pg_on(&pg_url(), sql);
+}
+
+/// Run SQL on the database at `url`.
+pub fn pg_on(url: &str, sql: &str) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
         use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&pg_url())
+        let mut conn = sqlx::PgConnection::connect(url)
             .await
-            .unwrap_or_else(|e| panic!("test database {}: {e}", pg_url()));
+            .unwrap_or_else(|e| panic!("test database {url}: {e}"));
         sqlx::raw_sql(sql)
             .execute(&mut conn)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     });
+}
+
+/// The URL of another database on the test server, created if missing.
+pub fn pg_database(name: &str) -> String {
+    let exists = pg_value(&format!(
+        "SELECT count(*) FROM pg_database WHERE datname = '{name}'"
+    ));
+    if exists == "0" {
+        pg(&format!("CREATE DATABASE {name}"));
+    }
+    let base = pg_url();
+    let server = base.rsplit_once('/').map_or(base.as_str(), |(s, _)| s);
+    format!("{server}/{name}")
 }
 
 /// A fresh schema for one test.
