@@ -13,8 +13,9 @@ use sluice_codec::{Error, ErrorKind};
 
 use crate::{BigQuery, TableRef, WriteMode, api};
 
-/// Runs of a job that failed for a transient reason.
-const JOB_ATTEMPTS: u32 = 3;
+/// Runs of a job that failed for a transient reason (or that an earlier
+/// run started and that failed).
+const JOB_ATTEMPTS: u32 = 4;
 /// The longest BigQuery lets a job run.
 const JOB_LIMIT: Duration = Duration::from_secs(6 * 3600);
 
@@ -31,7 +32,7 @@ pub struct JobInfo {
 
 /// A job id: derived from `key` (the same key always names the same job,
 /// so a retried commit finds its load instead of loading twice), or new.
-pub(crate) fn job_id(project: &str, key: Option<&str>) -> String {
+pub fn job_id(project: &str, key: Option<&str>) -> String {
     match key {
         Some(key) => {
             let digest = Sha256::digest(format!("{project}\n{key}").as_bytes());
@@ -40,6 +41,12 @@ pub(crate) fn job_id(project: &str, key: Option<&str>) -> String {
         }
         None => format!("sluice_{}", uuid::Uuid::new_v4().simple()),
     }
+}
+
+/// BigQuery's answer to a job id that exists.
+pub(crate) fn is_duplicate(e: &Error) -> bool {
+    e.kind == ErrorKind::Config
+        && (e.message.contains("duplicate") || e.message.contains("Already Exists"))
 }
 
 fn count(v: &Value) -> u64 {
@@ -72,6 +79,24 @@ impl BigQuery {
         configuration: Value,
         key: Option<&str>,
     ) -> Result<JobInfo, Error> {
+        self.run_job_with(what, key, |id| {
+            let body = self.job_body(id, configuration.clone());
+            self.insert_job(what, id, &body)
+        })
+    }
+
+    /// Start a job under an id with `start` (its answer, and whether the
+    /// job existed already) and wait for it. A job that failed loaded
+    /// nothing (jobs are atomic), so one that failed for a transient
+    /// reason, or an earlier run's that failed (its staged input may be
+    /// gone), runs again under the next id: `<id>_r2`, `<id>_r3`, which a
+    /// retried commit finds in the same order.
+    pub(crate) fn run_job_with(
+        &self,
+        what: &str,
+        key: Option<&str>,
+        start: impl Fn(&str) -> Result<(Value, bool), Error>,
+    ) -> Result<JobInfo, Error> {
         let first = job_id(&self.grant.project, key);
         let mut attempt = 1;
         loop {
@@ -80,13 +105,10 @@ impl BigQuery {
             } else {
                 format!("{first}_r{attempt}")
             };
-            let body = self.job_body(&id, configuration.clone());
-            let result = self
-                .insert_job(what, &id, &body)
-                .and_then(|job| self.wait(what, job));
-            match result {
-                Err(e) if e.kind == ErrorKind::Transient && attempt < JOB_ATTEMPTS => {
-                    tracing::warn!(what, job = %id, error = %e.message, "BigQuery job failed transiently; running it again");
+            let (job, existed) = start(&id)?;
+            match self.wait(what, job) {
+                Err(e) if (existed || e.kind == ErrorKind::Transient) && attempt < JOB_ATTEMPTS => {
+                    tracing::warn!(what, job = %id, error = %e.message, "BigQuery job failed; running it again under a new id");
                     attempt += 1;
                 }
                 other => return other,
@@ -95,17 +117,17 @@ impl BigQuery {
     }
 
     /// Start a job; if one with its id exists (the request was retried, or
-    /// an earlier run started it), that job.
-    fn insert_job(&self, what: &str, id: &str, body: &Value) -> Result<Value, Error> {
+    /// an earlier run started it), that job, and `true`.
+    fn insert_job(&self, what: &str, id: &str, body: &Value) -> Result<(Value, bool), Error> {
         match self.call(what, Method::POST, &self.url("jobs"), Some(body), false) {
-            Ok(job) => Ok(job.unwrap_or_default()),
-            Err(e) if e.kind == ErrorKind::Config && e.message.contains("duplicate") => {
+            Ok(job) => Ok((job.unwrap_or_default(), false)),
+            Err(e) if is_duplicate(&e) => {
                 tracing::info!(
                     what,
                     job = id,
                     "the BigQuery job exists already: following it"
                 );
-                self.get_job(what, id)
+                Ok((self.get_job(what, id)?, true))
             }
             Err(e) => Err(e),
         }

@@ -32,7 +32,7 @@ use sluice_codec::Error;
 use sluice_gcs::GcsSettings;
 use sluice_gcs::google::Client;
 
-pub use jobs::JobInfo;
+pub use jobs::{JobInfo, job_id};
 pub use schema::{bigquery_fields, compatible, type_name};
 pub use tables::{Partitioning, TableInfo, TableOptions};
 pub use upload::Upload;

@@ -9,7 +9,7 @@ use reqwest::Method;
 use sluice_codec::{EncodeOptions, Encoder, Error, LocalStore};
 use sluice_gcs::google::block_on;
 
-use crate::jobs::{JobInfo, job_id};
+use crate::jobs::{JobInfo, is_duplicate};
 use crate::{BigQuery, TableRef, WriteMode, api};
 
 /// Bytes per upload request: a multiple of 256 KiB, as resumable uploads
@@ -88,19 +88,25 @@ impl Upload {
         }
         let path = self.dir.path().join(FILE);
         let what = format!("loading BigQuery table {t} (direct upload)");
-        let mut file = std::fs::File::open(&path).map_err(|e| Error::io(&what, e))?;
-        let size = file.metadata().map_err(|e| Error::io(&what, e))?.len();
-        let id = job_id(bq.project(), key);
-        let body = bq.job_body(&id, bq.load_config(t, mode));
-        let job = match bq.upload(&what, &body, &mut file, size) {
-            Ok(job) => job,
-            // Sent before (a retried commit): follow that job.
-            Err(e) if e.message.contains("duplicate") || e.message.contains("Already") => {
-                serde_json::json!({"jobReference": {"jobId": id}, "status": {}})
+        let file = std::fs::File::open(&path).map_err(|e| Error::io(&what, e))?;
+        let file = std::cell::RefCell::new(file);
+        let size = file
+            .borrow()
+            .metadata()
+            .map_err(|e| Error::io(&what, e))?
+            .len();
+        let info = bq.run_job_with(&what, key, |id| {
+            let body = bq.job_body(id, bq.load_config(t, mode));
+            match bq.upload(&what, &body, &mut file.borrow_mut(), size) {
+                Ok(job) => Ok((job, false)),
+                // Sent before (a retried commit): follow that job.
+                Err(e) if is_duplicate(&e) => Ok((
+                    serde_json::json!({"jobReference": {"jobId": id}, "status": {}}),
+                    true,
+                )),
+                Err(e) => Err(e),
             }
-            Err(e) => return Err(e),
-        };
-        let info = bq.wait(&what, job)?;
+        })?;
         self.rows = 0;
         Ok(info)
     }

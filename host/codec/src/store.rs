@@ -156,6 +156,16 @@ pub trait Staged: Send {
     fn uri(&self) -> Option<String> {
         None
     }
+
+    /// Make it visible under another path of the same root (a BigQuery
+    /// load names its input after the load job). Where the store cannot,
+    /// a config error.
+    fn publish_to(&mut self, path: &str) -> Result<(), Error> {
+        let _ = path;
+        Err(Error::config(
+            "this store cannot publish a staged object under another name",
+        ))
+    }
 }
 
 /// A relative path in canonical form (`a/b.csv`), refusing anything that

@@ -378,6 +378,13 @@ impl Staged for StagedObject {
     fn uri(&self) -> Option<String> {
         Some(self.inner.describe(&self.staged))
     }
+
+    fn publish_to(&mut self, path: &str) -> Result<(), Error> {
+        let dst = self.inner.name(path)?;
+        block_on(publish(&self.inner, &self.staged, &dst, false))?;
+        self.settled = true;
+        Ok(())
+    }
 }
 
 impl Drop for StagedObject {

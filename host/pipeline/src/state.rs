@@ -78,6 +78,18 @@ pub trait StateStore: Sync {
             .map(|()| None)
     }
 
+    /// The generation of a partition that has none saved yet (see
+    /// [`SavedState::generations`]), made now and kept, so that its first
+    /// commit is named the same when made again after a crash. `None` from
+    /// a store that keeps no generations.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn generation(&self, fingerprint: &str, stream: &str, partition: &str) -> Result<Option<i64>> {
+        let _ = (fingerprint, stream, partition);
+        Ok(None)
+    }
+
     /// The journal the sink's writes are recorded in, if this store keeps
     /// one.
     fn journal(&self) -> Option<Arc<dyn StagingJournal>> {

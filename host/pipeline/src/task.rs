@@ -485,8 +485,8 @@ impl Consumer<'_> {
 /// and the saved state the commit starts from with its generation. A
 /// commit made again after a crash (its state was not saved) starts from
 /// the same state and generation, so it has the same name; every save moves
-/// the generation on, so no later commit shares it. None without a saved
-/// generation: the first commit of a partition has no name.
+/// the generation on, so no later commit shares it. None from a store that
+/// keeps no generations.
 fn commit_key(
     task: &Task,
     fingerprint: &str,

@@ -366,12 +366,16 @@ impl Transfer {
             for partition in
                 instance.partitions(&self.source.config, &stream.name, saved_json.as_deref())?
             {
-                let state = saved.get(&partition.id).cloned();
+                let resume = saved.get(&partition.id).cloned();
+                let generation = match generations.get(&partition.id) {
+                    Some(g) => Some(*g),
+                    None => state.generation(&self.fingerprint, &stream.name, &partition.id)?,
+                };
                 plan.tasks.push(Task {
                     index: plan.tasks.len(),
-                    generation: generations.get(&partition.id).copied(),
+                    generation,
                     partition,
-                    state,
+                    state: resume,
                     primary_key: stream.primary_key.clone(),
                     declared: stream.schema.clone(),
                 });

@@ -132,6 +132,16 @@ impl StateStore for StoreState {
             .map(Some)
     }
 
+    fn generation(&self, fingerprint: &str, stream: &str, partition: &str) -> Result<Option<i64>> {
+        self.handle
+            .block_on(
+                self.store
+                    .ensure_generation((&self.job, fingerprint), stream, partition),
+            )
+            .map(Some)
+            .map_err(|e| Error::State(e.to_string()))
+    }
+
     fn journal(&self) -> Option<Arc<dyn StagingJournal>> {
         Some(Arc::new(self.clone()))
     }

@@ -114,7 +114,7 @@ impl Store {
         let read = |fp: String| async move {
             let rows = sqlx::query(
                 "SELECT partition, state FROM stream_state \
-                 WHERE job = $1 AND fingerprint = $2 AND stream = $3",
+                 WHERE job = $1 AND fingerprint = $2 AND stream = $3 AND state <> ''",
             )
             .bind(job)
             .bind(fp)
@@ -144,10 +144,11 @@ impl Store {
         }
         let other = sqlx::query(
             "SELECT count(DISTINCT fingerprint), max(updated_at) FROM stream_state \
-             WHERE job = $1 AND stream = $2",
+             WHERE job = $1 AND stream = $2 AND fingerprint <> $3 AND state <> ''",
         )
         .bind(job)
         .bind(stream)
+        .bind(fingerprint)
         .fetch_one(&self.pool)
         .await?;
         let others: i64 = other.try_get(0)?;

@@ -121,6 +121,44 @@ impl Store {
             .collect()
     }
 
+    /// A partition's generation, made (with a random start, and no state
+    /// yet) when it has none: so that its first commit is named too, and
+    /// a run that dies before saving it names it the same next time.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn ensure_generation(
+        &self,
+        key: (&str, &str),
+        stream: &str,
+        partition: &str,
+    ) -> Result<i64> {
+        let (job, fingerprint) = key;
+        sqlx::query(
+            "INSERT INTO stream_state (job, fingerprint, stream, partition, state, generation) \
+             VALUES ($1, $2, $3, $4, '', $5) \
+             ON CONFLICT (job, fingerprint, stream, partition) DO NOTHING",
+        )
+        .bind(job)
+        .bind(fingerprint)
+        .bind(stream)
+        .bind(partition)
+        .bind(first_generation())
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query(
+            "SELECT generation FROM stream_state \
+             WHERE job = $1 AND fingerprint = $2 AND stream = $3 AND partition = $4",
+        )
+        .bind(job)
+        .bind(fingerprint)
+        .bind(stream)
+        .bind(partition)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// Record an object `owner` is starting to write for `job`.
     ///
     /// # Errors
@@ -267,5 +305,36 @@ mod tests {
         assert_eq!(left[0].path.as_deref(), Some("b.csv"));
         let (state, _) = store.stream_state("job", "fp", "s").await.unwrap();
         assert_eq!(state["p0"], "42");
+    }
+
+    #[tokio::test]
+    async fn generations_start_at_random_and_move_on_at_every_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("s.db")).await.unwrap();
+        let key = ("job", "fp");
+        // Made before the first save, kept, and hidden from the saved state.
+        let g = store.ensure_generation(key, "s", "p0").await.unwrap();
+        assert_eq!(store.ensure_generation(key, "s", "p0").await.unwrap(), g);
+        let (state, notice) = store.stream_state("job", "fp", "s").await.unwrap();
+        assert!(state.is_empty() && notice.is_none(), "{state:?} {notice:?}");
+        let saved = store
+            .save_state_committed(key, ("s", "p0"), "1", None, "", &[])
+            .await
+            .unwrap();
+        assert_eq!(saved, g + 1);
+        let saved = store
+            .save_state_committed(key, ("s", "p0"), "2", None, "", &[])
+            .await
+            .unwrap();
+        assert_eq!(saved, g + 2);
+        assert_eq!(
+            store.state_generations("job", "fp", "s").await.unwrap()["p0"],
+            g + 2
+        );
+        // Cleared and made again: another start.
+        store.clear_state("job", "fp").await.unwrap();
+        let again = store.ensure_generation(key, "s", "p0").await.unwrap();
+        assert_ne!(again, g);
+        assert_ne!(again, g + 2);
     }
 }

@@ -12,7 +12,7 @@ use crate::support::*;
 
 const PROJECT: &str = "test-project";
 
-fn endpoint() -> String {
+pub(crate) fn endpoint() -> String {
     std::env::var("SLUICE_TEST_BIGQUERY_ENDPOINT")
         .unwrap_or_else(|_| "http://127.0.0.1:5060".into())
 }
@@ -32,7 +32,7 @@ fn dataset(test: &str) -> String {
 
 /// Run a query on the emulator: its rows, each a list of values as text
 /// (`null` as "NULL").
-fn query(sql: &str) -> Vec<Vec<String>> {
+pub(crate) fn query(sql: &str) -> Vec<Vec<String>> {
     let body = serde_json::json!({"query": sql, "useLegacySql": false}).to_string();
     let reply = http(
         port(),
@@ -82,6 +82,19 @@ fn table(dataset: &str, table: &str) -> Option<serde_json::Value> {
     )
     .unwrap();
     (reply.status == 200).then(|| reply.json())
+}
+
+/// Drop a table (a missing one is fine).
+pub(crate) fn drop_table(dataset: &str, name: &str) {
+    let reply = http(
+        port(),
+        "DELETE",
+        &format!("/bigquery/v2/projects/{PROJECT}/datasets/{dataset}/tables/{name}"),
+        &[],
+        None,
+    )
+    .unwrap();
+    assert!(reply.status < 300 || reply.status == 404, "{}", reply.body);
 }
 
 fn column_types(dataset: &str, name: &str) -> Vec<(String, String)> {

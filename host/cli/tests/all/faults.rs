@@ -476,6 +476,74 @@ fn pg_to_gcs(fault: Fault, scenario: u64) {
     pg_to_lake(fault, scenario, "pg to gcs parquet", &bucket);
 }
 
+/// PostgreSQL → BigQuery, appending (where only exactly-once loads keep
+/// rows from arriving twice), through GCS staging or by direct upload.
+fn pg_to_bigquery(fault: Fault, scenario: u64, staged: bool) {
+    let db = faults_db(&format!("bigquery_{scenario}"));
+    source_table(&db);
+    let s = Scratch::new();
+    let bucket = crate::gcs::Bucket::new(&format!("faults-bq-{scenario}"));
+    let dataset = format!("faults_{scenario}_{}", std::process::id());
+    let blob = if staged {
+        format!(", blob: '{}'", bucket.url("stage/"))
+    } else {
+        String::new()
+    };
+    s.write(
+        "j.yaml",
+        format!(
+            "{}connections:\n  app: {{url: \"${{env:FAULT_DB_URL}}\"}}\n\
+             source: {{plugin: postgres, grants: {{sql: [app]}}, config: {{connection: app, table: src, incremental: {{cursor: [updated_at]}}, batch_rows: 2000, partitions: 2}}}}\n\
+             sink: {{plugin: bigquery, grants: {{bigquery: {{project: test-project, datasets: [{dataset}], endpoint: '${{env:BQ_ENDPOINT}}', credentials: anonymous}}{blob}}}, config: {{dataset: {dataset}, table: dst}}}}\n\
+             exec: {{commit_every_rows: 12000, retries: 1}}\n",
+            crate::gcs::GCS,
+        ),
+    );
+    let gcs_env = crate::gcs::gcs_env();
+    let bq = crate::bigquery::endpoint();
+    let mut env = refs(&gcs_env);
+    env.push(("FAULT_DB_URL", db.as_str()));
+    env.push(("BQ_ENDPOINT", bq.as_str()));
+    let table = format!("{dataset}.dst");
+    let reset = || {
+        crate::bigquery::drop_table(&dataset, "dst");
+        for name in bucket.names() {
+            bucket.delete(&name);
+        }
+        let _ = std::fs::remove_dir_all(s.path(".sluice"));
+    };
+    let check = |i: usize| {
+        let counted = crate::bigquery::query(&format!(
+            "SELECT COUNT(*), COUNT(DISTINCT id) FROM `test-project.{table}`"
+        ));
+        assert_eq!(
+            counted,
+            [[ROWS.to_string(), ROWS.to_string()]],
+            "iteration {i}: rows and distinct keys in {table}"
+        );
+        assert!(
+            bucket.names().is_empty(),
+            "iteration {i}: staged Parquet left {:?}",
+            bucket.names()
+        );
+        assert_eq!(journal_left(&s), 0, "iteration {i}: journal records left");
+    };
+    let name = if staged {
+        "pg to bigquery via gcs"
+    } else {
+        "pg to bigquery by upload"
+    };
+    let path = Path {
+        name,
+        s: &s,
+        env: &env,
+        db: &db,
+        reset: &reset,
+        check: &check,
+    };
+    fault_loop(&path, scenario, fault);
+}
+
 fn csv_replace(fault: Fault, scenario: u64) {
     let db = faults_db(&format!("replace_{scenario}"));
     let s = Scratch::new();
@@ -540,6 +608,16 @@ fn kill_9_during_postgres_to_parquet_on_s3_converges() {
 #[test]
 fn kill_9_during_postgres_to_parquet_on_gcs_converges() {
     pg_to_gcs(Fault::Kill, 7);
+}
+
+#[test]
+fn kill_9_during_postgres_to_bigquery_through_gcs_converges() {
+    pg_to_bigquery(Fault::Kill, 8, true);
+}
+
+#[test]
+fn kill_9_during_postgres_to_bigquery_by_upload_converges() {
+    pg_to_bigquery(Fault::Kill, 9, false);
 }
 
 #[test]

@@ -16,6 +16,9 @@ use crate::capability::{HostState, config_error, data_error};
 
 pub use sluice_bigquery::{BigQuery, Upload};
 
+/// Where keyed loads read their objects, under the blob grant.
+const LOADS: &str = ".sluice-bigquery";
+
 fn table_ref(t: TableRef) -> sluice_bigquery::TableRef {
     sluice_bigquery::TableRef {
         dataset: t.dataset,
@@ -78,20 +81,68 @@ impl HostState {
         Some(format!("{key}\n{t}\n{}", self.commit_loads))
     }
 
-    /// The `gs://` URI of a path of the blob grant: where a staged
-    /// object's bytes wait, else the published object.
-    fn object_uri(&self, path: &str) -> Result<String, GuestError> {
-        let grant = self.blob_grant("bigquery.load-objects")?;
-        let uri = match self.staged.get(path) {
-            Some(staged) => staged.object.uri(),
-            None => grant.store.uri(path),
-        };
-        uri.filter(|u| u.starts_with("gs://")).ok_or_else(|| {
+    /// The `gs://` URI a load job reads a path of the blob grant at:
+    /// where a staged object's bytes wait, else the published object.
+    ///
+    /// A keyed load (one made in a commit) reads its objects under names
+    /// derived from the job's id instead (`.sluice-bigquery/<job>-<i>`),
+    /// published there first: a process killed while BigQuery runs the job
+    /// leaves them for the commit made again, which finds them (and the
+    /// job) instead of deleting what the job may still be reading as an
+    /// orphan. They are deleted once the job is over.
+    fn object_uri(
+        &mut self,
+        path: &str,
+        keyed: Option<(&str, usize)>,
+    ) -> Result<String, GuestError> {
+        let store = self.blob_grant("bigquery.load-objects")?.store.clone();
+        let no_uri = |what: &str| {
             config_error(format!(
-                "BigQuery loads from GCS: `{path}` in {} has no gs:// URI; grant a gs:// prefix, or load with `upload`",
-                grant.store.location()
+                "BigQuery loads from GCS: `{what}` in {} has no gs:// URI; grant a gs:// prefix, or load with `upload`",
+                store.location()
             ))
-        })
+        };
+        let Some((job, i)) = keyed else {
+            let uri = match self.staged.get(path) {
+                Some(staged) => staged.object.uri(),
+                None => store.uri(path),
+            };
+            return uri
+                .filter(|u| u.starts_with("gs://"))
+                .ok_or_else(|| no_uri(path));
+        };
+        let load_path = format!("{LOADS}/{job}-{i}.parquet");
+        let uri = store
+            .uri(&load_path)
+            .filter(|u| u.starts_with("gs://"))
+            .ok_or_else(|| no_uri(path))?;
+        if store.stat(&load_path)?.is_some() {
+            // An earlier run of this commit put it there: the same rows.
+            if let Some(staged) = self.staged.remove(path) {
+                drop(staged.object);
+                self.journal_settled(staged.token.as_deref());
+            }
+            return Ok(uri);
+        }
+        match self.staged.remove(path) {
+            // One server-side copy from where it waits: a process killed in
+            // between leaves the staged object to the journal, or the
+            // whole object under its load name.
+            Some(mut staged) => {
+                let published = staged.object.publish_to(&load_path);
+                drop(staged.object);
+                self.journal_settled(staged.token.as_deref());
+                published?;
+            }
+            None if store.stat(path)?.is_some() => store.rename(path, &load_path)?,
+            None => {
+                return Err(config_error(format!(
+                    "plugin {}: nothing at {path} to load",
+                    self.plugin
+                )));
+            }
+        }
+        Ok(uri)
     }
 }
 
@@ -158,19 +209,28 @@ impl Host for HostState {
                 if paths.is_empty() {
                     return Err(config_error("load-objects needs at least one object"));
                 }
-                let uris = paths
-                    .iter()
-                    .map(|p| state.object_uri(p))
-                    .collect::<Result<Vec<_>, _>>()?;
                 let t = table_ref(t);
                 let key = state.load_key(&t);
-                let bq = state.bigquery()?;
-                Ok(job_info(bq.load_uris(
-                    &t,
-                    &uris,
-                    mode(m),
-                    key.as_deref(),
-                )?))
+                let bq = state.bigquery()?.clone();
+                let job = key
+                    .as_deref()
+                    .map(|k| sluice_bigquery::job_id(bq.project(), Some(k)));
+                let mut uris = Vec::new();
+                for (i, p) in paths.iter().enumerate() {
+                    uris.push(state.object_uri(p, job.as_deref().map(|j| (j, i)))?);
+                }
+                let loaded = bq.load_uris(&t, &uris, mode(m), key.as_deref());
+                if let Some(job) = &job {
+                    // The job is over, loaded or failed for good: its
+                    // input goes.
+                    let store = state.blob_grant("bigquery.load-objects")?.store.clone();
+                    for i in 0..paths.len() {
+                        if let Err(e) = store.delete(&format!("{LOADS}/{job}-{i}.parquet")) {
+                            tracing::warn!(error = %e.message, "could not delete a loaded object");
+                        }
+                    }
+                }
+                Ok(job_info(loaded?))
             })())
         })
     }
