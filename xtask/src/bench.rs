@@ -1,4 +1,4 @@
-//! `cargo xtask bench [files|filter|db|s3|gcs|queue|api|all] [--rows N] [--object-gb G]`.
+//! `cargo xtask bench [files|filter|db|s3|gcs|bigquery|queue|api|all] [--rows N] [--object-gb G]`.
 //!
 //! Every figure is the median of three runs, measured in this run beside its
 //! baseline and printed as a ratio; every output's row count is verified.
@@ -11,6 +11,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::{bin_dir, run, target_dir};
+
+mod bigquery;
 
 struct Row {
     what: String,
@@ -646,6 +648,8 @@ struct Remote {
     settings: String,
     /// The bench bucket's URL (`s3://sluice-bench/`).
     url: String,
+    /// The server's endpoint.
+    endpoint: String,
     /// The environment `sluice` runs with.
     env: Vec<(&'static str, String)>,
     /// The plain HTTP URL of an object, to check it without Sluice.
@@ -665,6 +669,7 @@ impl Remote {
             server: "moto server",
             settings: format!("s3: {{endpoint: '{endpoint}'}}\n"),
             url: format!("s3://{bucket}/"),
+            endpoint: endpoint.clone(),
             env: [
                 ("AWS_ACCESS_KEY_ID", "bench"),
                 ("AWS_SECRET_ACCESS_KEY", "bench"),
@@ -697,6 +702,7 @@ impl Remote {
             server: "fake-gcs-server",
             settings: format!("gcs: {{endpoint: '{endpoint}', credentials: anonymous}}\n"),
             url: format!("gs://{bucket}/"),
+            endpoint: endpoint.clone(),
             env: Vec::new(),
             object_url: Box::new(move |key| {
                 format!("{base}/{}?alt=media", key.replace('/', "%2F"))
@@ -849,6 +855,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         "db" => db(&work, rows),
         "s3" => object_store(&work, rows, object_gb, &Remote::s3()?),
         "gcs" => object_store(&work, rows, object_gb, &Remote::gcs()?),
+        "bigquery" => bigquery::bigquery(&work, rows),
         "queue" => queue(tasks.unwrap_or(20_000)),
         "api" => api(tasks.unwrap_or(1_000_000)),
         "all" => {
@@ -856,7 +863,9 @@ pub fn run_bench(args: &[String]) -> Result<()> {
             filter()
         }
         other => {
-            bail!("unknown benchmark {other}: use files, filter, db, s3, gcs, queue, api or all")
+            bail!(
+                "unknown benchmark {other}: use files, filter, db, s3, gcs, bigquery, queue, api or all"
+            )
         }
     }
 }

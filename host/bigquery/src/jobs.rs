@@ -43,6 +43,12 @@ pub fn job_id(project: &str, key: Option<&str>) -> String {
     }
 }
 
+/// Whether a job failed because another ran at the same time.
+fn concurrent(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("concurrent update") || m.contains("write-write conflict")
+}
+
 /// BigQuery's answer to a job id that exists.
 pub(crate) fn is_duplicate(e: &Error) -> bool {
     e.kind == ErrorKind::Config
@@ -109,6 +115,7 @@ impl BigQuery {
             match self.wait(what, job) {
                 Err(e) if (existed || e.kind == ErrorKind::Transient) && attempt < JOB_ATTEMPTS => {
                     tracing::warn!(what, job = %id, error = %e.message, "BigQuery job failed; running it again under a new id");
+                    std::thread::sleep(std::time::Duration::from_millis(500 << attempt));
                     attempt += 1;
                 }
                 other => return other,
@@ -170,6 +177,10 @@ impl BigQuery {
         if let Some((reason, message)) = api::job_errors(&job["status"]) {
             let message = format!("{what}: BigQuery job {id} failed: {message}");
             return Err(match reason.as_str() {
+                // Jobs that met a concurrent one (BigQuery's "concurrent
+                // update" of DML, an emulator's catalog conflict) changed
+                // nothing: worth another run.
+                _ if concurrent(&message) => Error::transient(message),
                 // A load BigQuery could not read: the rows are at fault.
                 "invalid" if job["configuration"]["load"].is_object() => Error::data(message),
                 r => api::by_reason(r, StatusCode::OK, message),
@@ -308,6 +319,17 @@ impl BigQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrent_failures_are_worth_another_run() {
+        assert!(concurrent(
+            "Could not serialize access to table t due to concurrent update"
+        ));
+        assert!(concurrent(
+            "Catalog write-write conflict on create with \"gcs_emulator\""
+        ));
+        assert!(!concurrent("Required field id cannot be null"));
+    }
 
     #[test]
     fn keyed_job_ids_are_stable_and_distinct() {
