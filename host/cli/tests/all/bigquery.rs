@@ -5,7 +5,7 @@
 //! not through Sluice's own BigQuery code. Each test has its own dataset,
 //! PostgreSQL schema and bucket.
 
-use crate::gcs::{Bucket, GCS, gcs_env};
+use crate::gcs::{Bucket, GCS, gcs_env, run_err_with, run_with};
 use crate::postgres::{pg, pg_url, schema};
 use crate::s3::refs;
 use crate::support::*;
@@ -129,25 +129,12 @@ fn job(source: &str, dataset: &str, sink: &str, bucket: Option<&str>) -> String 
     )
 }
 
-fn run_with(s: &Scratch, job: &str, env: &[(&'static str, String)]) -> serde_json::Value {
-    let out = s.sluice_env(&["run", job, "--json"], &refs(env));
-    assert!(
-        out.status.success(),
-        "sluice run {job} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn run(s: &Scratch, job: &str) -> serde_json::Value {
     run_with(s, job, &env())
 }
 
 fn run_err(s: &Scratch, job: &str) -> String {
-    let out = s.sluice_env(&["run", job], &refs(&env()));
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "should fail cleanly:\n{err}");
-    err
+    run_err_with(s, job, &env())
 }
 
 /// Orders with a key, a decimal, text, a zoned and a naive timestamp, a
@@ -574,17 +561,20 @@ fn the_bigquery_workflow_example_runs_on_a_fleet() {
     );
     let dataset_param = format!("dataset={ds}");
     let staging_param = format!("staging_url={}", bucket.url("sluice/"));
-    f.ok(&[
-        "start",
-        "dw",
-        "daily",
-        "-p",
-        "gcp_project=test-project",
-        "-p",
-        &dataset_param,
-        "-p",
-        &staging_param,
-    ]);
+    let start = || {
+        f.ok(&[
+            "start",
+            "dw",
+            "daily",
+            "-p",
+            "gcp_project=test-project",
+            "-p",
+            &dataset_param,
+            "-p",
+            &staging_param,
+        ])
+    };
+    start();
     assert_eq!(
         f.wait_attempt(1, std::time::Duration::from_secs(120)),
         "succeeded"
@@ -596,17 +586,7 @@ fn the_bigquery_workflow_example_runs_on_a_fleet() {
         &app,
         "UPDATE public.orders SET total = 0, updated_at = now() WHERE id <= 25;",
     );
-    f.ok(&[
-        "start",
-        "dw",
-        "daily",
-        "-p",
-        "gcp_project=test-project",
-        "-p",
-        &dataset_param,
-        "-p",
-        &staging_param,
-    ]);
+    start();
     assert_eq!(
         f.wait_attempt(2, std::time::Duration::from_secs(120)),
         "succeeded"

@@ -118,7 +118,13 @@ impl Bucket {
     }
 }
 
-fn run_with(s: &Scratch, job: &str, env: &[(&'static str, String)]) -> serde_json::Value {
+/// `sluice run job --json` with `env`: its summary, or a panic with its
+/// stderr.
+pub(crate) fn run_with(
+    s: &Scratch,
+    job: &str,
+    env: &[(&'static str, String)],
+) -> serde_json::Value {
     let out = s.sluice_env(&["run", job, "--json"], &refs(env));
     assert!(
         out.status.success(),
@@ -136,7 +142,8 @@ fn run_err(s: &Scratch, job: &str) -> String {
     run_err_with(s, job, &gcs_env())
 }
 
-fn run_err_with(s: &Scratch, job: &str, env: &[(&'static str, String)]) -> String {
+/// `sluice run job` with `env`, which must fail cleanly: its stderr.
+pub(crate) fn run_err_with(s: &Scratch, job: &str, env: &[(&'static str, String)]) -> String {
     let out = s.sluice_env(&["run", job], &refs(env));
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "should fail cleanly:\n{stderr}");
