@@ -34,18 +34,26 @@ impl GcsSettings {
     /// client libraries read, names an emulator reached without
     /// credentials; otherwise Application Default Credentials.
     pub fn from_env() -> GcsSettings {
-        match std::env::var("STORAGE_EMULATOR_HOST") {
-            Ok(host) if !host.is_empty() => GcsSettings {
-                endpoint: Some(if host.contains("://") {
-                    host
-                } else {
-                    format!("http://{host}")
-                }),
+        match emulator_endpoint("STORAGE_EMULATOR_HOST") {
+            Some(endpoint) => GcsSettings {
+                endpoint: Some(endpoint),
                 credentials: GcsCredentials::Anonymous,
             },
-            _ => GcsSettings::default(),
+            None => GcsSettings::default(),
         }
     }
+}
+
+/// The emulator an environment variable names the way Google's client
+/// libraries read it (`STORAGE_EMULATOR_HOST`, `BIGQUERY_EMULATOR_HOST`):
+/// `host:port`, or a URL.
+pub fn emulator_endpoint(variable: &str) -> Option<String> {
+    let host = std::env::var(variable).ok().filter(|h| !h.is_empty())?;
+    Some(if host.contains("://") {
+        host
+    } else {
+        format!("http://{host}")
+    })
 }
 
 /// Whose credentials requests carry.

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use sluice_codec::Error;
 use sluice_codec::store::{self, ObjectInfo, ObjectStore, ObjectWriter};
 
-pub use client::{GcsCredentials, GcsSettings};
+pub use client::{GcsCredentials, GcsSettings, emulator_endpoint};
 
 /// The Google API transport, shared with the BigQuery capability: one HTTP
 /// client and token cache per endpoint and credentials, and the runtime

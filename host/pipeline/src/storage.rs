@@ -60,6 +60,21 @@ pub(crate) fn open(
     Ok(Arc::new(store))
 }
 
+/// The name in `text` when it is exactly `${secret:NAME}`.
+fn secret_name(text: &str) -> Option<&str> {
+    text.trim()
+        .strip_prefix("${secret:")
+        .and_then(|rest| rest.strip_suffix('}'))
+}
+
+/// The job's secret `name` (on a fleet worker, the project's).
+fn secret(job: &Job, name: &str) -> std::result::Result<String, String> {
+    job.secrets
+        .get(name)
+        .map(|s| s.0.clone())
+        .ok_or_else(|| format!("no secret named `{name}` under `secrets:`"))
+}
+
 /// `text`, or the secret it names when it is exactly `${secret:NAME}`: a
 /// database URL kept as a secret (a project secret on a fleet) reaches the
 /// host and never the job file.
@@ -67,17 +82,28 @@ pub(crate) fn open(
 /// # Errors
 /// A message naming a secret the job does not have.
 pub(crate) fn secret_or_text(job: &Job, text: &str) -> std::result::Result<String, String> {
-    let Some(name) = text
-        .trim()
-        .strip_prefix("${secret:")
-        .and_then(|rest| rest.strip_suffix('}'))
-    else {
-        return Ok(text.to_string());
-    };
-    job.secrets
-        .get(name)
-        .map(|s| s.0.clone())
-        .ok_or_else(|| format!("no secret named `{name}` under `secrets:`"))
+    match secret_name(text) {
+        Some(name) => secret(job, name),
+        None => Ok(text.to_string()),
+    }
+}
+
+/// The credentials a `credentials:` value names: `application_default`,
+/// `anonymous`, a credentials file's JSON, or `${secret:NAME}` holding it.
+fn credentials(job: &Job, text: &str) -> std::result::Result<GcsCredentials, String> {
+    Ok(match text.trim() {
+        "application_default" => GcsCredentials::ApplicationDefault,
+        "anonymous" => GcsCredentials::Anonymous,
+        json if json.starts_with('{') => GcsCredentials::Json(json.to_string()),
+        other => {
+            let name = secret_name(other).ok_or_else(|| {
+                "credentials: use application_default, anonymous, ${secret:NAME} \
+                 or ${env:NAME} holding a credentials file's JSON"
+                    .to_string()
+            })?;
+            GcsCredentials::Json(secret(job, name).map_err(|m| format!("credentials: {m}"))?)
+        }
+    })
 }
 
 /// The BigQuery handle a `bigquery` grant names. Its credentials are the
@@ -100,39 +126,19 @@ pub(crate) fn bigquery(
             "name the datasets the plugin may use: `datasets: [...]`".into(),
         ));
     }
-    let emulator = std::env::var("BIGQUERY_EMULATOR_HOST")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .map(|h| {
-            if h.contains("://") {
-                h
-            } else {
-                format!("http://{h}")
-            }
-        });
-    let credentials = config
-        .credentials
-        .clone()
-        .or_else(|| job.gcs.credentials.clone());
+    // As with GCS, an emulator named in the environment is reached without
+    // credentials when the job names none.
+    let emulator = sluice_gcs::emulator_endpoint("BIGQUERY_EMULATOR_HOST");
     let endpoint = config.endpoint.clone().or(emulator.clone());
-    let mut settings = gcs_settings(
-        job,
-        &GcsConfig {
-            endpoint: endpoint.clone(),
-            credentials: credentials.clone(),
-        },
-    )
-    .map_err(fail)?;
-    if credentials.is_none() {
-        // An emulator takes no credentials; Google wants ADC.
-        settings.credentials = if endpoint.is_some() && endpoint == emulator {
-            GcsCredentials::Anonymous
-        } else if std::env::var("STORAGE_EMULATOR_HOST").is_ok() {
-            settings.credentials
-        } else {
-            GcsCredentials::ApplicationDefault
-        };
-    }
+    let credentials = match config.credentials.as_ref().or(job.gcs.credentials.as_ref()) {
+        Some(text) => credentials(job, text).map_err(fail)?,
+        None if endpoint.is_some() && endpoint == emulator => GcsCredentials::Anonymous,
+        None => GcsSettings::from_env().credentials,
+    };
+    let settings = GcsSettings {
+        endpoint,
+        credentials,
+    };
     sluice_bigquery::BigQuery::new(sluice_bigquery::BigQueryGrant {
         project: config.project.clone(),
         datasets: config.datasets.clone(),
@@ -155,26 +161,9 @@ pub(crate) fn gcs_settings(
     // `STORAGE_EMULATOR_HOST`, as Google's libraries read it, fills in
     // what the job leaves out: the emulator, reached without credentials.
     let from_env = GcsSettings::from_env();
-    let credentials = match config.credentials.as_deref().map(str::trim) {
+    let credentials = match &config.credentials {
+        Some(text) => credentials(job, text)?,
         None => from_env.credentials,
-        Some("application_default") => GcsCredentials::ApplicationDefault,
-        Some("anonymous") => GcsCredentials::Anonymous,
-        Some(text) if text.starts_with('{') => GcsCredentials::Json(text.to_string()),
-        Some(text) => {
-            let name = text
-                .strip_prefix("${secret:")
-                .and_then(|rest| rest.strip_suffix('}'))
-                .ok_or_else(|| {
-                    "credentials: use application_default, anonymous, ${secret:NAME} \
-                     or ${env:NAME} holding a credentials file's JSON"
-                        .to_string()
-                })?;
-            let secret = job
-                .secrets
-                .get(name)
-                .ok_or_else(|| format!("credentials: no secret named `{name}` under `secrets:`"))?;
-            GcsCredentials::Json(secret.0.clone())
-        }
     };
     Ok(GcsSettings {
         endpoint: config.endpoint.clone().or(from_env.endpoint),
