@@ -115,11 +115,6 @@ impl BigQuery {
         &self.grant.project
     }
 
-    /// The grant's datasets.
-    pub fn datasets(&self) -> &[String] {
-        &self.grant.datasets
-    }
-
     /// Refuse a dataset the grant does not name, or a name that is not
     /// one (so it can be quoted in SQL safely).
     fn granted(&self, dataset: &str) -> Result<(), Error> {

@@ -60,11 +60,6 @@ impl Upload {
         Ok(())
     }
 
-    /// Rows written so far.
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
     /// Send what was written to `t` in one load job (none when no row was
     /// written). `key` names the job as in [`BigQuery::load_uris`].
     ///

@@ -320,26 +320,29 @@ impl Sink for BigQuerySink {
         let target = config.target(stream);
         let options = config.options();
         let load_into = if config.staged() {
-            if config.mode == Mode::Merge {
-                let key = config.merge_key(&schema)?;
-                // The key travels with the staging table, for finish-stream.
-                let mut staging_options = options.clone();
-                staging_options.descriptions = vec![(key[0].clone(), key_description(&key))];
-                staging_options.expiration_hours = Some(STAGING_HOURS);
-                bigquery::conform_table(&target, &schema, &options, config.create)?;
-                let staging = config.staging(stream);
-                bigquery::conform_table(&staging, &schema, &staging_options, true)?;
-                staging
-            } else {
-                if config.mode == Mode::DeleteInAdvance || bigquery::table(&target)?.is_none() {
-                    bigquery::conform_table(&target, &schema, &options, config.create)?;
+            let mut staging_options = TableOptions {
+                expiration_hours: Some(STAGING_HOURS),
+                ..options.clone()
+            };
+            // Merge and delete_in_advance need the table as it will be;
+            // replace only one to copy over.
+            let prepare_target = match config.mode {
+                Mode::Merge => {
+                    let key = config.merge_key(&schema)?;
+                    // The key travels with the staging table, for
+                    // finish-stream.
+                    staging_options.descriptions = vec![(key[0].clone(), key_description(&key))];
+                    true
                 }
-                let staging = config.staging(stream);
-                let mut staging_options = options.clone();
-                staging_options.expiration_hours = Some(STAGING_HOURS);
-                bigquery::conform_table(&staging, &schema, &staging_options, true)?;
-                staging
+                Mode::DeleteInAdvance => true,
+                _ => bigquery::table(&target)?.is_none(),
+            };
+            if prepare_target {
+                bigquery::conform_table(&target, &schema, &options, config.create)?;
             }
+            let staging = config.staging(stream);
+            bigquery::conform_table(&staging, &schema, &staging_options, true)?;
+            staging
         } else {
             bigquery::conform_table(&target, &schema, &options, config.create)?;
             target.clone()

@@ -16,8 +16,10 @@ use crate::capability::{HostState, config_error, data_error};
 
 pub use sluice_bigquery::{BigQuery, Upload};
 
-/// Where keyed loads read their objects, under the blob grant.
-const LOADS: &str = ".sluice-bigquery";
+/// Where a keyed load reads its `i`th object, under the blob grant.
+fn load_path(job: &str, i: usize) -> String {
+    format!(".sluice-bigquery/{job}-{i}.parquet")
+}
 
 fn table_ref(t: TableRef) -> sluice_bigquery::TableRef {
     sluice_bigquery::TableRef {
@@ -111,7 +113,7 @@ impl HostState {
                 .filter(|u| u.starts_with("gs://"))
                 .ok_or_else(|| no_uri(path));
         };
-        let load_path = format!("{LOADS}/{job}-{i}.parquet");
+        let load_path = load_path(job, i);
         let uri = store
             .uri(&load_path)
             .filter(|u| u.starts_with("gs://"))
@@ -225,7 +227,7 @@ impl Host for HostState {
                     // input goes.
                     let store = state.blob_grant("bigquery.load-objects")?.store.clone();
                     for i in 0..paths.len() {
-                        if let Err(e) = store.delete(&format!("{LOADS}/{job}-{i}.parquet")) {
+                        if let Err(e) = store.delete(&load_path(job, i)) {
                             tracing::warn!(error = %e.message, "could not delete a loaded object");
                         }
                     }
