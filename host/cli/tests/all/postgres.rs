@@ -553,14 +553,18 @@ fn postgres_source_survives_a_terminated_backend() {
         )
         .replace("sink:", "exec: {retries: 2}\nsink:"),
     );
-    // Terminate the backend streaming the rows, once, while it streams.
+    // Terminate the backend streaming the rows, once, early in its stream:
+    // a kill that lands after the last row was sent is harmless and would
+    // leave nothing to retry, so wait for the COPY's own progress row.
     let killer = std::thread::spawn(|| {
         let started = std::time::Instant::now();
         while started.elapsed() < std::time::Duration::from_secs(60) {
             let killed = pg_value(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                 WHERE application_name = 'sluice' AND state = 'active'
-                   AND query LIKE 'COPY (SELECT%kill_t%'",
+                "SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a
+                 JOIN pg_stat_progress_copy p USING (pid)
+                 WHERE a.application_name = 'sluice' AND a.state = 'active'
+                   AND a.query LIKE 'COPY (SELECT%kill_t%'
+                   AND p.tuples_processed BETWEEN 1 AND 100000",
             );
             if killed != "0" {
                 return true;
