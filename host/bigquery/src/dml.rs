@@ -1,5 +1,5 @@
-//! The SQL the host runs for a plugin, built from names it checked: a
-//! plugin never sends SQL, so no statement can reach outside its grant.
+//! The SQL the host writes for a plugin, built from names it checked: a
+//! plugin never sends a write statement, so none can reach outside its grant.
 
 use sluice_codec::Error;
 

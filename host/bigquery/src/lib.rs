@@ -1,11 +1,15 @@
 //! BigQuery behind a `bigquery` grant.
 //!
 //! A grant names one project (where jobs run and are billed) and the
-//! datasets a plugin may touch. Everything a plugin asks for is a table in
-//! one of those datasets, named by dataset and table: the host builds every
-//! request and every SQL statement itself (identifiers quoted, never text
-//! from the plugin run as SQL), so no job can read or write a table the
-//! grant does not name.
+//! datasets a plugin may touch. Every write a plugin asks for names a table
+//! in one of those datasets by dataset and table: the host builds the
+//! request and any SQL itself (identifiers quoted, never text from the
+//! plugin), so no job writes a table the grant does not name.
+//!
+//! Reads are a plugin's SELECT, dry-run first so that BigQuery itself names
+//! every table it would read, refused if one is outside the grant (see
+//! `read`), then read page by page or exported to the plugin's `gs://`
+//! prefix as Parquet.
 //!
 //! Loads are Parquet: from objects in the plugin's `gs://` blob grant, or
 //! uploaded directly with a resumable upload when there is none. Jobs get
@@ -22,6 +26,8 @@
 mod api;
 mod dml;
 mod jobs;
+mod read;
+mod rows;
 mod schema;
 mod tables;
 mod upload;
@@ -33,6 +39,8 @@ use sluice_gcs::GcsSettings;
 use sluice_gcs::google::Client;
 
 pub use jobs::{JobInfo, job_id};
+pub use read::{Param, Results};
+pub use rows::{arrow_schema, page_to_batch};
 pub use schema::{bigquery_fields, compatible, type_name};
 pub use tables::{Partitioning, TableInfo, TableOptions};
 pub use upload::Upload;
