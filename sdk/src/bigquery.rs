@@ -293,6 +293,101 @@ pub fn delete_rows(
     )
 }
 
+/// A named query parameter: `@name` in a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    /// Its name, without the `@`.
+    pub name: String,
+    /// BigQuery's type: `INT64`, `STRING`, `TIMESTAMP`, `DATE`, …
+    pub ty: String,
+    /// The value as BigQuery reads it from text; `None` is NULL.
+    pub value: Option<String>,
+}
+
+#[cfg(target_arch = "wasm32")]
+fn ps(params: &[Param]) -> Vec<wit::Param> {
+    params
+        .iter()
+        .map(|p| wit::Param {
+            name: p.name.clone(),
+            type_: p.ty.clone(),
+            value: p.value.clone(),
+        })
+        .collect()
+}
+
+/// The schema of one SELECT's result. The host dry-runs every statement
+/// first and refuses one that is not a single SELECT or that BigQuery
+/// says reads outside the granted datasets.
+///
+/// # Errors
+/// An auth error naming a table outside the grant; BigQuery's errors.
+pub fn describe(statement: &str, params: &[Param]) -> Result<arrow_schema::SchemaRef> {
+    host!(
+        crate::decode_schema(&wit::describe(statement, &ps(params))?),
+        statement,
+        params
+    )
+}
+
+/// Run one SELECT (checked like [`describe`]) and read its result in
+/// batches of up to `batch_rows`.
+///
+/// # Errors
+/// See [`describe`].
+pub fn query(statement: &str, params: &[Param], batch_rows: u32) -> Result<Rows> {
+    host!(
+        Ok(Rows {
+            inner: wit::query(statement, &ps(params), batch_rows)?,
+        }),
+        statement,
+        params,
+        batch_rows
+    )
+}
+
+/// Run one SELECT (checked like [`describe`]) with `EXPORT DATA`: its
+/// result becomes Parquet objects under `path` of the blob grant (a
+/// `gs://` prefix, emptied first), read back as batches; the host deletes
+/// them as they are read.
+///
+/// # Errors
+/// See [`describe`]; a config error without a `gs://` blob grant.
+pub fn export(statement: &str, params: &[Param], path: &str) -> Result<Rows> {
+    host!(
+        Ok(Rows {
+            inner: wit::export(statement, &ps(params), path)?,
+        }),
+        statement,
+        params,
+        path
+    )
+}
+
+/// A query's result, batch by batch.
+pub struct Rows {
+    #[cfg(target_arch = "wasm32")]
+    inner: wit::Rows,
+}
+
+impl Rows {
+    /// The schema of every batch.
+    ///
+    /// # Errors
+    /// Only on a host bug.
+    pub fn schema(&self) -> Result<arrow_schema::SchemaRef> {
+        host!(crate::decode_schema(&self.inner.schema()),)
+    }
+
+    /// The next batch, or `None` after the last.
+    ///
+    /// # Errors
+    /// BigQuery's errors; a data error for a value its column cannot hold.
+    pub fn next_batch(&mut self) -> Result<Option<Batch>> {
+        host!(Ok(self.inner.next()?.map(Batch)),)
+    }
+}
+
 /// Rows loaded without GCS: gathered as Parquet on the host, then sent
 /// with one resumable upload.
 pub struct Upload {

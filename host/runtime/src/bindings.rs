@@ -17,6 +17,7 @@ wasmtime::component::bindgen!({
         "sluice:plugin/sql.connection": crate::capability::sql::Connection,
         "sluice:plugin/sql.rows": crate::capability::sql::Rows,
         "sluice:plugin/bigquery.upload": crate::capability::bigquery::Upload,
+        "sluice:plugin/bigquery.rows": crate::capability::bigquery_rows::QueryRows,
     },
 });
 

@@ -7,14 +7,16 @@
 
 use wasmtime::component::Resource;
 
-use crate::batch::{Batch, decode_schema};
+use crate::batch::{Batch, decode_schema, encode_schema};
 use crate::bindings::bigquery::{
-    Host, HostUpload, JobInfo, TableInfo, TableOptions, TableRef, WriteMode,
+    Host, HostRows, HostUpload, JobInfo, Param, TableInfo, TableOptions, TableRef, WriteMode,
 };
 use crate::bindings::types::Error as GuestError;
 use crate::capability::{HostState, config_error, data_error};
 
 pub use sluice_bigquery::{BigQuery, Upload};
+
+use crate::capability::bigquery_rows::{Exported, QueryRows};
 
 /// Where a keyed load reads its `i`th object, under the blob grant.
 fn load_path(job: &str, i: usize) -> String {
@@ -26,6 +28,17 @@ fn table_ref(t: TableRef) -> sluice_bigquery::TableRef {
         dataset: t.dataset,
         table: t.table,
     }
+}
+
+fn params(params: Vec<Param>) -> Vec<sluice_bigquery::Param> {
+    params
+        .into_iter()
+        .map(|p| sluice_bigquery::Param {
+            name: p.name,
+            ty: p.type_,
+            value: p.value,
+        })
+        .collect()
 }
 
 fn mode(m: WriteMode) -> sluice_bigquery::WriteMode {
@@ -273,6 +286,71 @@ impl Host for HostState {
         })
     }
 
+    fn describe(
+        &mut self,
+        statement: String,
+        ps: Vec<Param>,
+    ) -> wasmtime::Result<Result<Vec<u8>, GuestError>> {
+        self.guard("bigquery.describe", |state| {
+            Ok((|| {
+                let fields = state.bigquery()?.check_select(&statement, &params(ps))?;
+                let schema = sluice_bigquery::arrow_schema(&fields)?;
+                Ok(encode_schema(&schema))
+            })())
+        })
+    }
+
+    fn query(
+        &mut self,
+        statement: String,
+        ps: Vec<Param>,
+        batch_rows: u32,
+    ) -> wasmtime::Result<Result<Resource<QueryRows>, GuestError>> {
+        self.guard("bigquery.query", |state| {
+            let results = (|| {
+                Ok(state
+                    .bigquery()?
+                    .select(&statement, &params(ps), batch_rows)?)
+            })();
+            match results {
+                Ok(r) => Ok(Ok(state.table.push(QueryRows::Results(r))?)),
+                Err(e) => Ok(Err(e)),
+            }
+        })
+    }
+
+    fn export(
+        &mut self,
+        statement: String,
+        ps: Vec<Param>,
+        path: String,
+    ) -> wasmtime::Result<Result<Resource<QueryRows>, GuestError>> {
+        self.guard("bigquery.export", |state| {
+            let exported = (|| {
+                let bq = state.bigquery()?.clone();
+                let store = state.blob_grant("bigquery.export")?.store.clone();
+                let dir = sluice_codec::store::normalize(&path)?;
+                let uri = store
+                    .uri(&format!("{dir}/part-*.parquet"))
+                    .filter(|u| u.starts_with("gs://"))
+                    .ok_or_else(|| {
+                        config_error(format!(
+                            "BigQuery exports to GCS: `{dir}` in {} has no gs:// URI; grant a gs:// prefix, or read with `results`",
+                            store.location()
+                        ))
+                    })?;
+                Exported::clear(&store, &dir)?;
+                let fields = bq.export(&statement, &params(ps), &uri)?;
+                let schema = sluice_bigquery::arrow_schema(&fields)?;
+                Ok(Exported::open(store, &dir, schema, state.bytes_read.clone())?)
+            })();
+            match exported {
+                Ok(e) => Ok(Ok(state.table.push(QueryRows::Exported(e))?)),
+                Err(e) => Ok(Err(e)),
+            }
+        })
+    }
+
     fn delete_rows(
         &mut self,
         t: TableRef,
@@ -289,6 +367,38 @@ impl Host for HostState {
                 Ok(job_info(bq.delete_range(&table_ref(t), range)?))
             })())
         })
+    }
+}
+
+impl HostRows for HostState {
+    fn schema(&mut self, this: Resource<QueryRows>) -> wasmtime::Result<Vec<u8>> {
+        self.guard_trap("bigquery.rows.schema", |state| {
+            Ok(encode_schema(&state.table.get(&this)?.schema()))
+        })
+    }
+
+    fn next(
+        &mut self,
+        this: Resource<QueryRows>,
+    ) -> wasmtime::Result<Result<Option<Resource<Batch>>, GuestError>> {
+        self.guard("bigquery.rows.next", |state| {
+            match state.table.get_mut(&this)?.next_batch() {
+                Ok(Some(batch)) => {
+                    state.bytes_read.fetch_add(
+                        batch.get_array_memory_size() as u64,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                    Ok(Ok(Some(state.table.push(Batch(batch))?)))
+                }
+                Ok(None) => Ok(Ok(None)),
+                Err(e) => Ok(Err(e.into())),
+            }
+        })
+    }
+
+    fn drop(&mut self, this: Resource<QueryRows>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
     }
 }
 

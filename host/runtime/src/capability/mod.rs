@@ -8,6 +8,7 @@
 
 pub(crate) mod arrays;
 pub mod bigquery;
+pub mod bigquery_rows;
 pub(crate) mod blob;
 pub(crate) mod blocking;
 pub mod codec;
