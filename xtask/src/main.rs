@@ -32,6 +32,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("sink-mysql", "sink-mysql"),
     ("source-http", "source-http"),
     ("sink-bigquery", "sink-bigquery"),
+    ("source-bigquery", "source-bigquery"),
 ];
 
 /// Test plugins (tests/test-plugins): (crate folder, installed file name).
