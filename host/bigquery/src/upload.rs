@@ -35,8 +35,10 @@ impl Upload {
             .tempdir()
             .map_err(|e| Error::io("a temporary directory for a BigQuery load", e))?;
         let store = LocalStore::open(dir.path())?;
+        // Row groups of 128Ki rows bound what the writer holds encoded in
+        // memory (Parquet's default is 1Mi rows).
         let options: EncodeOptions =
-            serde_json::from_value(serde_json::json!({"format": "parquet", "compression": "zstd"}))
+            serde_json::from_value(serde_json::json!({"format": "parquet", "compression": "zstd", "row_group_rows": 131_072}))
                 .map_err(|e| Error::internal(format!("Parquet options: {e}")))?;
         let encoder = Encoder::create(&store, FILE, schema, &options)?;
         Ok(Upload {

@@ -401,8 +401,13 @@ impl TableWriter {
         if self.part.is_none() {
             let part = if self.gcs {
                 let path = format!("{}-{}.parquet", self.path_base, self.commits);
+                // Row groups of 128Ki rows: the writer holds a whole row
+                // group encoded in memory, and Parquet's default (1Mi rows)
+                // would take the run past 256 MB; BigQuery loads small
+                // row groups as fast.
                 let options = serde_json::json!({
                     "format": "parquet", "compression": "zstd", "staged": true,
+                    "row_group_rows": 131_072,
                 });
                 let encoder = Encoder::create(&path, &self.schema, &options)?;
                 Part::Staged { path, encoder }
