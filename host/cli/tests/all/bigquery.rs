@@ -10,14 +10,14 @@ use crate::postgres::{pg, pg_url, schema};
 use crate::s3::refs;
 use crate::support::*;
 
-const PROJECT: &str = "test-project";
+pub(crate) const PROJECT: &str = "test-project";
 
 pub(crate) fn endpoint() -> String {
     std::env::var("SLUICE_TEST_BIGQUERY_ENDPOINT")
         .unwrap_or_else(|_| "http://127.0.0.1:5060".into())
 }
 
-fn port() -> u16 {
+pub(crate) fn port() -> u16 {
     endpoint()
         .rsplit(':')
         .next()
@@ -26,7 +26,7 @@ fn port() -> u16 {
 }
 
 /// A dataset name for one test (the emulator keeps them between tests).
-fn dataset(test: &str) -> String {
+pub(crate) fn dataset(test: &str) -> String {
     format!("{test}_{}", std::process::id())
 }
 
@@ -111,7 +111,7 @@ fn column_types(dataset: &str, name: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn env() -> Vec<(&'static str, String)> {
+pub(crate) fn bq_env() -> Vec<(&'static str, String)> {
     let mut env = gcs_env();
     env.push(("BQ_ENDPOINT", endpoint()));
     env.push(("APP_DB_URL", pg_url()));
@@ -130,16 +130,16 @@ fn job(source: &str, dataset: &str, sink: &str, bucket: Option<&str>) -> String 
 }
 
 fn run(s: &Scratch, job: &str) -> serde_json::Value {
-    run_with(s, job, &env())
+    run_with(s, job, &bq_env())
 }
 
 fn run_err(s: &Scratch, job: &str) -> String {
-    run_err_with(s, job, &env())
+    run_err_with(s, job, &bq_env())
 }
 
 /// Orders with a key, a decimal, text, a zoned and a naive timestamp, a
 /// date, a list and a cursor column.
-fn orders(pg_schema: &str, rows: u32) {
+pub(crate) fn orders(pg_schema: &str, rows: u32) {
     schema(pg_schema);
     pg(&format!(
         "CREATE TABLE {pg_schema}.orders (id int8 PRIMARY KEY, amount numeric(12,2), customer text,
@@ -417,7 +417,7 @@ fn a_commit_made_again_after_a_crash_loads_once() {
                 blob.as_deref(),
             ) + "exec: {commit_every_rows: 1000}\n",
         );
-        let mut crash = env();
+        let mut crash = bq_env();
         crash.push(("SLUICE_FAILPOINTS", "pipeline.before-state-save@3".into()));
         let out = s.sluice_env(&["run", "j.yaml"], &refs(&crash));
         assert_eq!(

@@ -544,6 +544,70 @@ fn pg_to_bigquery(fault: Fault, scenario: u64, staged: bool) {
     fault_loop(&path, scenario, fault);
 }
 
+/// BigQuery (exported to GCS as Parquet) → PostgreSQL merge: the table
+/// `src` put into BigQuery once, read back incrementally into `dst`.
+fn bigquery_to_pg(fault: Fault, scenario: u64) {
+    let db = faults_db(&format!("from_bigquery_{scenario}"));
+    source_table(&db);
+    let s = Scratch::new();
+    let bucket = crate::gcs::Bucket::new(&format!("faults-bqs-{scenario}"));
+    let dataset = format!("faults_{scenario}_{}", std::process::id());
+    let grant = format!(
+        "bigquery: {{project: test-project, datasets: [{dataset}], endpoint: '${{env:BQ_ENDPOINT}}', credentials: anonymous}}"
+    );
+    s.write(
+        "seed.yaml",
+        format!(
+            "connections:\n  app: {{url: \"${{env:FAULT_DB_URL}}\"}}\n\
+             source: {{plugin: postgres, grants: {{sql: [app]}}, config: {{connection: app, table: src}}}}\n\
+             sink: {{plugin: bigquery, grants: {{{grant}}}, config: {{dataset: {dataset}, table: src, mode: replace}}}}\n"
+        ),
+    );
+    s.write(
+        "j.yaml",
+        format!(
+            "{}connections:\n  app: {{url: \"${{env:FAULT_DB_URL}}\"}}\n\
+             source: {{plugin: bigquery, grants: {{{grant}, blob: '{}'}}, config: {{dataset: {dataset}, table: src, read: export, incremental: {{cursor: [updated_at], key: [id]}}}}}}\n\
+             sink: {{plugin: postgres, grants: {{sql: [app]}}, config: {{connection: app, table: dst, mode: merge, key: [id]}}}}\n\
+             exec: {{commit_every_rows: 12000, retries: 1}}\n",
+            crate::gcs::GCS,
+            bucket.url("work/"),
+        ),
+    );
+    let gcs_env = crate::gcs::gcs_env();
+    let bq = crate::bigquery::endpoint();
+    let mut env = refs(&gcs_env);
+    env.push(("FAULT_DB_URL", db.as_str()));
+    env.push(("BQ_ENDPOINT", bq.as_str()));
+    converge(&s, "seed.yaml", &env);
+    let reset = || {
+        sql(&db, "DROP TABLE IF EXISTS dst");
+        let _ = std::fs::remove_dir_all(s.path(".sluice"));
+    };
+    reset();
+    let check = |i: usize| {
+        assert_eq!(
+            sql(&db, "SELECT count(*) || ' ' || count(DISTINCT id) FROM dst"),
+            format!("{ROWS} {ROWS}"),
+            "iteration {i}: rows and distinct keys in dst"
+        );
+        assert!(
+            bucket.names().is_empty(),
+            "iteration {i}: exported Parquet left {:?}",
+            bucket.names()
+        );
+    };
+    let path = Path {
+        name: "bigquery export to pg merge",
+        s: &s,
+        env: &env,
+        db: &db,
+        reset: &reset,
+        check: &check,
+    };
+    fault_loop(&path, scenario, fault);
+}
+
 fn csv_replace(fault: Fault, scenario: u64) {
     let db = faults_db(&format!("replace_{scenario}"));
     let s = Scratch::new();
@@ -618,6 +682,11 @@ fn kill_9_during_postgres_to_bigquery_through_gcs_converges() {
 #[test]
 fn kill_9_during_postgres_to_bigquery_by_upload_converges() {
     pg_to_bigquery(Fault::Kill, 9, false);
+}
+
+#[test]
+fn kill_9_during_bigquery_to_postgres_through_an_export_converges() {
+    bigquery_to_pg(Fault::Kill, 10);
 }
 
 #[test]

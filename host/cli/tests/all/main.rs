@@ -3,6 +3,7 @@
 //! Run through `cargo xtask test`, which builds the plugins first.
 
 mod bigquery;
+mod bigquery_source;
 mod browser;
 mod cache;
 mod containment;

@@ -336,13 +336,18 @@ fn postgres_discover_lists_tables_with_keys_and_cursors() {
 
 /// The first column of the first row, as text.
 pub fn pg_value(sql: &str) -> String {
+    pg_value_on(&pg_url(), sql)
+}
+
+/// [`pg_value`] on the database at `url`.
+pub fn pg_value_on(url: &str, sql: &str) -> String {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
         use sqlx::{Connection, Row};
-        let mut conn = sqlx::PgConnection::connect(&pg_url()).await.unwrap();
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
         let row = sqlx::query(&format!("SELECT ({sql})::text"))
             .fetch_one(&mut conn)
             .await
