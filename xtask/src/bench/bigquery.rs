@@ -15,6 +15,7 @@ use crate::{bin_dir, run, services};
 
 const PROJECT: &str = "test-project";
 const DLT_SCRIPT: &str = include_str!("dlt_bigquery.py");
+const READ_SCRIPT: &str = include_str!("bq_read.py");
 
 /// dlt with its BigQuery and Parquet extras, in a virtualenv of its own.
 fn dlt_python() -> Result<std::path::PathBuf> {
@@ -206,6 +207,82 @@ pub(super) fn bigquery(work: &Path, rows: u64) -> Result<()> {
     );
     println!(
         "\nEvery target counted with `SELECT COUNT(*)` on the emulator (appends: 3 runs' rows). The load jobs' share is the BigQuery row minus the GCS Parquet row."
+    );
+    read_back(&dir, &sluice, &gcs, &bq, &python, rows)
+}
+
+/// The other direction: the merged table (`rows` rows) read into a local
+/// Parquet file by the bigquery source, from the query's result and by an
+/// export through GCS, beside a plain google-cloud-bigquery client paging
+/// through the same result. Each output's rows are counted.
+fn read_back(
+    dir: &Path,
+    sluice: &Path,
+    gcs: &Remote,
+    bq: &str,
+    python: &Path,
+    rows: u64,
+) -> Result<()> {
+    let mut results = Vec::new();
+    for (label, read, blob) in [
+        ("query result pages", "results", String::new()),
+        (
+            "export to GCS as Parquet",
+            "export",
+            format!(", blob: '{}read/'", gcs.url),
+        ),
+    ] {
+        let name = format!("read-{read}");
+        let path = dir.join(format!("{name}.yaml"));
+        std::fs::write(
+            &path,
+            format!(
+                "{}source:\n  plugin: bigquery\n  grants: {{bigquery: {{project: {PROJECT}, datasets: [bq_gcs_merge], endpoint: '{bq}', credentials: anonymous}}{blob}}}\n  config: {{dataset: bq_gcs_merge, table: lineitem, read: {read}}}\nsink:\n  plugin: file\n  grants: {{blob: ./{name}}}\n  config: {{path: 'part.parquet', compression: zstd, mode: overwrite}}\n",
+                gcs.settings
+            ),
+        )?;
+        let mut cmd = Command::new(sluice);
+        cmd.current_dir(dir)
+            .args(["run", "--full-refresh"])
+            .arg(&path);
+        let (seconds, rss) = timed(&mut cmd)?;
+        let n = super::parquet_rows(&dir.join(&name).join("part.parquet"))?;
+        if n != rows {
+            bail!("{name} wrote {n} rows, not {rows}");
+        }
+        results.push(Row {
+            what: format!("sluice: BigQuery → local Parquet, {label}"),
+            seconds,
+            rss_mb: Some(rss),
+            rows,
+            bytes: 0,
+        });
+    }
+    let script = dir.join("bq_read.py");
+    std::fs::write(&script, READ_SCRIPT)?;
+    let out = dir.join("client.parquet");
+    let mut cmd = Command::new(python);
+    cmd.current_dir(dir)
+        .arg(&script)
+        .arg("bq_gcs_merge.lineitem")
+        .arg(&out)
+        .env("BQ_ENDPOINT", bq);
+    let (seconds, rss) = timed(&mut cmd)?;
+    let n = super::parquet_rows(&out)?;
+    if n != rows {
+        bail!("the google-cloud-bigquery client wrote {n} rows, not {rows}");
+    }
+    results.push(Row {
+        what: "google-cloud-bigquery (REST pages, to_arrow_iterable) → pyarrow Parquet".into(),
+        seconds,
+        rss_mb: Some(rss),
+        rows,
+        bytes: 0,
+    });
+    print_table(
+        &format!("BigQuery → local Parquet ({rows} lineitem rows, the emulator on loopback)"),
+        &results,
+        2,
     );
     Ok(())
 }
