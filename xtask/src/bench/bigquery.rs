@@ -100,14 +100,13 @@ pub(super) fn bigquery(work: &Path, rows: u64) -> Result<()> {
     let source = format!(
         "connections:\n  bench: {{url: \"{url}\"}}\nsource:\n  plugin: postgres\n  grants: {{sql: [bench]}}\n  config: {{connection: bench, table: {table}, partitions: 2}}\n"
     );
-    let job = |name: &str, sink: &str| -> Result<Command> {
-        let path = dir.join(format!("{name}.yaml"));
-        std::fs::write(&path, format!("{}{source}sink:\n  {sink}\n", gcs.settings))?;
-        let mut cmd = Command::new(&sluice);
-        cmd.current_dir(&dir)
-            .args(["run", "--full-refresh"])
-            .arg(&path);
-        Ok(cmd)
+    let job = |name: &str, sink: &str| {
+        sluice_run(
+            &dir,
+            &sluice,
+            name,
+            &format!("{}{source}sink:\n  {sink}\n", gcs.settings),
+        )
     };
     let bigquery_sink = |dataset: &str, mode: &str, staged: bool| {
         let blob = if staged {
@@ -116,19 +115,12 @@ pub(super) fn bigquery(work: &Path, rows: u64) -> Result<()> {
             String::new()
         };
         format!(
-            "plugin: bigquery\n  grants: {{bigquery: {{project: {PROJECT}, datasets: [{dataset}], endpoint: '{bq}', credentials: anonymous}}{blob}}}\n  config: {{dataset: {dataset}, table: lineitem, mode: {mode}}}"
+            "plugin: bigquery\n  grants: {{{}{blob}}}\n  config: {{dataset: {dataset}, table: lineitem, mode: {mode}}}",
+            bigquery_grant(dataset, &bq)
         )
     };
     let mut results = Vec::new();
-    let mut add = |what: &str, (seconds, rss): (f64, f64)| {
-        results.push(Row {
-            what: what.into(),
-            seconds,
-            rss_mb: Some(rss),
-            rows,
-            bytes: 0,
-        });
-    };
+    let mut add = |what: &str, timing: (f64, f64)| results.push(timed_row(what, timing, rows));
     // Where the time goes: read and encode, then the upload on top.
     add(
         "sluice: PostgreSQL → local Parquet (read + encode)",
@@ -237,30 +229,23 @@ fn read_back(
         ),
     ] {
         let name = format!("read-{read}");
-        let path = dir.join(format!("{name}.yaml"));
-        std::fs::write(
-            &path,
-            format!(
-                "{}source:\n  plugin: bigquery\n  grants: {{bigquery: {{project: {PROJECT}, datasets: [bq_gcs_merge], endpoint: '{bq}', credentials: anonymous}}{blob}}}\n  config: {{dataset: bq_gcs_merge, query: '{query}', read: {read}}}\nsink:\n  plugin: file\n  grants: {{blob: ./{name}}}\n  config: {{path: 'part.parquet', compression: zstd, mode: overwrite}}\n",
-                gcs.settings
+        let mut cmd = sluice_run(
+            dir,
+            sluice,
+            &name,
+            &format!(
+                "{}source:\n  plugin: bigquery\n  grants: {{{}{blob}}}\n  config: {{dataset: bq_gcs_merge, query: '{query}', read: {read}}}\nsink:\n  plugin: file\n  grants: {{blob: ./{name}}}\n  config: {{path: 'part.parquet', compression: zstd, mode: overwrite}}\n",
+                gcs.settings,
+                bigquery_grant("bq_gcs_merge", bq)
             ),
         )?;
-        let mut cmd = Command::new(sluice);
-        cmd.current_dir(dir)
-            .args(["run", "--full-refresh"])
-            .arg(&path);
-        let (seconds, rss) = timed(&mut cmd)?;
-        let n = super::parquet_rows(&dir.join(&name).join("part.parquet"))?;
-        if n != rows {
-            bail!("{name} wrote {n} rows, not {rows}");
-        }
-        results.push(Row {
-            what: format!("sluice: BigQuery → local Parquet, {label}"),
-            seconds,
-            rss_mb: Some(rss),
+        let timing = timed(&mut cmd)?;
+        super::check_rows(&dir.join(&name).join("part.parquet"), rows)?;
+        results.push(timed_row(
+            &format!("sluice: BigQuery → local Parquet, {label}"),
+            timing,
             rows,
-            bytes: 0,
-        });
+        ));
     }
     let script = dir.join("bq_read.py");
     std::fs::write(&script, READ_SCRIPT)?;
@@ -271,22 +256,48 @@ fn read_back(
         .arg(&query)
         .arg(&out)
         .env("BQ_ENDPOINT", bq);
-    let (seconds, rss) = timed(&mut cmd)?;
-    let n = super::parquet_rows(&out)?;
-    if n != rows {
-        bail!("the google-cloud-bigquery client wrote {n} rows, not {rows}");
-    }
-    results.push(Row {
-        what: "google-cloud-bigquery (REST pages, to_arrow_iterable) → pyarrow Parquet".into(),
-        seconds,
-        rss_mb: Some(rss),
+    let timing = timed(&mut cmd)?;
+    super::check_rows(&out, rows)?;
+    results.push(timed_row(
+        "google-cloud-bigquery (REST pages, to_arrow_iterable) → pyarrow Parquet",
+        timing,
         rows,
-        bytes: 0,
-    });
+    ));
     print_table(
         &format!("BigQuery → local Parquet ({rows} lineitem rows, the emulator on loopback)"),
         &results,
         2,
     );
     Ok(())
+}
+
+/// `sluice run --full-refresh` of the job `yaml`, written to `<name>.yaml`
+/// in `dir` and run from there.
+fn sluice_run(dir: &Path, sluice: &Path, name: &str, yaml: &str) -> Result<Command> {
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, yaml)?;
+    let mut cmd = Command::new(sluice);
+    cmd.current_dir(dir)
+        .args(["run", "--full-refresh"])
+        .arg(&path);
+    Ok(cmd)
+}
+
+/// The `bigquery:` grant of one dataset on the emulator, for the sink and
+/// the source alike.
+fn bigquery_grant(dataset: &str, endpoint: &str) -> String {
+    format!(
+        "bigquery: {{project: {PROJECT}, datasets: [{dataset}], endpoint: '{endpoint}', credentials: anonymous}}"
+    )
+}
+
+/// A table row of `rows` rows from `timed`'s (seconds, peak RSS MB).
+fn timed_row(what: &str, (seconds, rss): (f64, f64), rows: u64) -> Row {
+    Row {
+        what: what.into(),
+        seconds,
+        rss_mb: Some(rss),
+        rows,
+        bytes: 0,
+    }
 }
