@@ -14,7 +14,7 @@ use crate::{Error, Result};
 
 #[cfg(target_arch = "wasm32")]
 use {
-    crate::__wit::sluice::plugin::{arrays as wit_arrays, types as wit},
+    crate::__wit::sluice::plugin0_2_0::{arrays as wit_arrays, types as wit},
     arrow_array::{ArrayRef, RecordBatchOptions, make_array},
     arrow_buffer::{BooleanBuffer, Buffer, NullBuffer},
     arrow_data::{ArrayData, ArrayDataBuilder},

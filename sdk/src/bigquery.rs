@@ -16,7 +16,7 @@ use arrow_schema::Schema;
 use crate::{Batch, Error, Result};
 
 #[cfg(target_arch = "wasm32")]
-use crate::__wit::sluice::plugin::bigquery as wit;
+use crate::__wit::sluice::plugin0_2_0::bigquery as wit;
 
 /// A table in a granted dataset.
 #[derive(Debug, Clone, PartialEq, Eq)]

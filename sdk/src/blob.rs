@@ -3,7 +3,7 @@
 //! Paths are relative to the grant's root; a plugin cannot leave it.
 
 #[cfg(target_arch = "wasm32")]
-use crate::__wit::sluice::plugin::blob as wit;
+use crate::__wit::sluice::plugin0_2_0::blob as wit;
 use crate::Result;
 #[cfg(not(target_arch = "wasm32"))]
 use crate::testing::granted_store;

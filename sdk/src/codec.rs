@@ -9,7 +9,7 @@ use arrow_schema::{Schema, SchemaRef};
 use crate::{Batch, Result};
 
 #[cfg(target_arch = "wasm32")]
-use crate::__wit::sluice::plugin::codec as wit;
+use crate::__wit::sluice::plugin0_2_0::codec as wit;
 #[cfg(target_arch = "wasm32")]
 use crate::batch::{decode_schema, encode_schema};
 

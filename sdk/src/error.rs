@@ -94,7 +94,7 @@ impl From<sluice_codec::Error> for Error {
     }
 }
 
-use crate::__wit::sluice::plugin::types as wit;
+use crate::__wit::sluice::plugin0_2_0::types as wit;
 
 impl From<wit::Error> for Error {
     fn from(e: wit::Error) -> Self {

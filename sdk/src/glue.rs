@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
 
-use crate::__wit::exports::sluice::plugin::{filter, sink, source};
-use crate::__wit::sluice::plugin::types as wit;
+use crate::__wit::exports::sluice::plugin0_2_0::{filter, sink, source};
+use crate::__wit::sluice::plugin0_2_0::types as wit;
 use crate::batch::{Batch, decode_schema, encode_schema};
 use crate::traits::{config_schema, parse_config};
 use crate::{

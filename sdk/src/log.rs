@@ -12,7 +12,7 @@ enum Level {
 fn emit(level: Level, message: &str) {
     #[cfg(target_arch = "wasm32")]
     {
-        use crate::__wit::sluice::plugin::log as wit;
+        use crate::__wit::sluice::plugin0_2_0::log as wit;
         let level = match level {
             Level::Debug => wit::Level::Debug,
             Level::Info => wit::Level::Info,

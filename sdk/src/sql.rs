@@ -16,7 +16,7 @@ use arrow_schema::{DataType, SchemaRef};
 use crate::{Batch, Error, Result};
 
 #[cfg(target_arch = "wasm32")]
-use crate::__wit::sluice::plugin::sql as wit;
+use crate::__wit::sluice::plugin0_2_0::sql as wit;
 
 /// A value for a `$n` placeholder.
 #[derive(Debug, Clone, PartialEq)]

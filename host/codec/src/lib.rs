@@ -22,7 +22,7 @@ pub use file::{
     Compression, DecodeOptions, Decoder, EncodeOptions, Encoder, FileStats, Finished, Format,
     OnInvalid, inspect,
 };
-pub use json_lines::json_lines_to_batch;
+pub use json_lines::{batch_to_json_lines, json_lines_to_batch};
 pub use local::LocalStore;
 pub use reject::{Reject, RejectLog};
 pub use store::{ObjectInfo, ObjectStore, ObjectWriter, Staged};

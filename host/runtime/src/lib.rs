@@ -15,6 +15,7 @@
 mod batch;
 mod bindings;
 mod cache;
+pub mod call_log;
 mod call_times;
 pub mod capability;
 mod error;
@@ -23,6 +24,7 @@ mod instance;
 mod limits;
 pub mod panic;
 mod plugin;
+mod versioned;
 
 pub use batch::{
     Batch, SchemaDecoder, conform, decode_schema, describe_fields, encode_messages, encode_schema,
@@ -39,6 +41,8 @@ pub use instance::{
 };
 pub use limits::{Limits, OutputCaps, truncate_message};
 pub use plugin::{
-    LoadReport, Plugin, PluginInfo, PluginKind, Runtime, RuntimeConfig, WIT_VERSION, wit_compatible,
+    LoadReport, Plugin, PluginInfo, PluginKind, Runtime, RuntimeConfig, WIT_VERSION, served_range,
+    wit_compatible,
 };
 pub use sluice_codec::{LocalStore, ObjectStore, Reject};
+pub use versioned::WIT_VERSIONS;

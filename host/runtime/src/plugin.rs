@@ -8,39 +8,36 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Engine, ProfilingStrategy, Store};
 
-use crate::bindings::{self, filter, sink, source};
+use crate::bindings;
 use crate::cache::ComponentCache;
 use crate::call_times::CallTimes;
 use crate::capability::{Grants, HostState};
 use crate::error::{Error, Result};
 use crate::instance::{FilterInstance, Sandbox, SinkInstance, SourceInstance, arm, call_error};
 use crate::limits::{Limits, setting, truncate_message, within};
+use crate::versioned::{ExportIndices, WIT_VERSIONS, WitVersion};
 
-/// The version of the `sluice:plugin` WIT package this host serves.
-pub const WIT_VERSION: &str = "0.1.0";
+/// The newest version of the `sluice:plugin` WIT package this host
+/// serves: what plugins built today target.
+pub const WIT_VERSION: &str = WIT_VERSIONS[0];
 
 /// Whether a plugin built against `sluice:plugin@found` runs here: the same
-/// major version, and below 1.0 the same minor, as semver has it.
+/// major version as one served, and below 1.0 the same minor, as semver has
+/// it.
 pub fn wit_compatible(found: &str) -> bool {
-    let parts = |v: &str| -> Option<(u64, u64)> {
-        let mut it = v.split(['.', '-', '+']);
-        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
-    };
-    match (parts(found), parts(WIT_VERSION)) {
-        (Some((0, a)), Some((0, b))) => a == b,
-        (Some((a, _)), Some((b, _))) => a == b,
-        _ => false,
-    }
+    WitVersion::serving(found).is_some()
 }
 
-/// The versions this host accepts, for messages: `0.1.x`.
-fn compatible_range() -> String {
-    let mut it = WIT_VERSION.split('.');
-    match (it.next(), it.next()) {
-        (Some("0"), Some(minor)) => format!("0.{minor}.x"),
-        (Some(major), _) => format!("{major}.x"),
-        _ => WIT_VERSION.to_string(),
-    }
+/// The versions this host accepts, for messages: `0.2.x or 0.1.x`.
+pub fn served_range() -> String {
+    WIT_VERSIONS
+        .iter()
+        .map(|v| match v.rsplit_once('.') {
+            Some((minor, _)) => format!("{minor}.x"),
+            None => v.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 /// The versions of `sluice:plugin` a component imports or exports.
@@ -61,19 +58,39 @@ fn wit_versions(component: &Component, engine: &Engine) -> Vec<String> {
     found
 }
 
-/// Link every `sluice:plugin` interface a plugin may import. Each is linked
-/// on its own, not through the world's `add_to_linker`, because `arrays` is
-/// linked by hand (see [`crate::capability::arrays`]).
+/// Link every `sluice:plugin` interface a plugin may import, once per
+/// served version. Each is linked on its own, not through the world's
+/// `add_to_linker`, because `arrays` is linked by hand (see
+/// [`crate::capability::arrays`]) and because 0.1.0 gets the 0.2.0 code
+/// under its own instance names: 0.2.0 only added functions, so every
+/// 0.1.0 import type-checks against the 0.2.0 definitions, and a handle
+/// made through one version is the same table entry in the other.
 fn add_plugin_imports(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     use bindings::{bigquery, blob, codec, log, sql, types};
     type Data = wasmtime::component::HasSelf<HostState>;
-    types::add_to_linker::<HostState, Data>(linker, |state| state)?;
-    log::add_to_linker::<HostState, Data>(linker, |state| state)?;
-    blob::add_to_linker::<HostState, Data>(linker, |state| state)?;
-    codec::add_to_linker::<HostState, Data>(linker, |state| state)?;
-    sql::add_to_linker::<HostState, Data>(linker, |state| state)?;
-    bigquery::add_to_linker::<HostState, Data>(linker, |state| state)?;
-    crate::capability::arrays::add_to_linker(linker, WIT_VERSION)
+    for version in WIT_VERSIONS {
+        let name = |interface: &str| format!("sluice:plugin/{interface}@{version}");
+        fn get(state: &mut HostState) -> &mut HostState {
+            state
+        }
+        types::add_to_linker_instance::<HostState, Data>(
+            &mut linker.instance(&name("types"))?,
+            get,
+        )?;
+        log::add_to_linker_instance::<HostState, Data>(&mut linker.instance(&name("log"))?, get)?;
+        blob::add_to_linker_instance::<HostState, Data>(&mut linker.instance(&name("blob"))?, get)?;
+        codec::add_to_linker_instance::<HostState, Data>(
+            &mut linker.instance(&name("codec"))?,
+            get,
+        )?;
+        sql::add_to_linker_instance::<HostState, Data>(&mut linker.instance(&name("sql"))?, get)?;
+        bigquery::add_to_linker_instance::<HostState, Data>(
+            &mut linker.instance(&name("bigquery"))?,
+            get,
+        )?;
+        crate::capability::arrays::add_to_linker(linker, version)?;
+    }
+    Ok(())
 }
 
 /// How often the epoch advances: the granularity of call deadlines.
@@ -265,31 +282,35 @@ impl Runtime {
             }
         };
         let wit = wit_versions(&component, &self.engine);
-        let Some(version) = wit.first().cloned() else {
+        let Some(version) = wit.last().cloned() else {
             return Err(load_err(format!(
                 "exports no sluice:plugin interface: is it a Sluice plugin? \
-                 (this host serves sluice:plugin@{WIT_VERSION})"
+                 (this host serves sluice:plugin@{})",
+                served_range()
             )));
         };
         if let Some(other) = wit.iter().find(|v| !wit_compatible(v)) {
             return Err(load_err(format!(
                 "it was built against sluice:plugin@{other}, but this host serves \
-                 sluice:plugin@{WIT_VERSION} (and what is compatible with it, {}): \
-                 rebuild the plugin with a sluice-sdk for {WIT_VERSION}, or run it on a \
-                 sluice that serves {other}",
-                compatible_range()
+                 sluice:plugin@{}: rebuild the plugin with a sluice-sdk for \
+                 {WIT_VERSION}, or run it on a sluice that serves {other}",
+                served_range()
+            )));
+        }
+        let served = |v: &String| WitVersion::serving(v);
+        let wit_version = served(&version).expect("checked compatible above");
+        if wit.iter().any(|v| served(v) != Some(wit_version)) {
+            return Err(load_err(format!(
+                "it mixes versions of sluice:plugin ({}): build it against one",
+                wit.join(", ")
             )));
         }
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             load_err(format!(
-                "cannot link (does it target sluice:plugin@0.1.0?): {e:?}"
+                "cannot link against sluice:plugin@{version}: {e:?}"
             ))
         })?;
-        let exports = Exports {
-            source: source::GuestIndices::new(&pre).ok(),
-            filter: filter::GuestIndices::new(&pre).ok(),
-            sink: sink::GuestIndices::new(&pre).ok(),
-        };
+        let exports = ExportIndices::new(&pre, wit_version);
         let mut plugin = Plugin {
             inner: Arc::new(PluginInner {
                 label: label.clone(),
@@ -320,17 +341,11 @@ impl Runtime {
     }
 }
 
-struct Exports {
-    source: Option<source::GuestIndices>,
-    filter: Option<filter::GuestIndices>,
-    sink: Option<sink::GuestIndices>,
-}
-
 struct PluginInner {
     label: String,
     path: PathBuf,
     pre: InstancePre<HostState>,
-    exports: Exports,
+    exports: ExportIndices,
     wit: String,
     info: Option<PluginInfo>,
     report: LoadReport,
@@ -421,7 +436,11 @@ impl Plugin {
             call_error(&label, "info", e, store, limits)
         };
         match crate::panic::catch(|| self.call_info(&mut store, &instance, &err)) {
-            Ok(raw) => self.checked_info(raw?, limits),
+            Ok(raw) => {
+                let info = self.checked_info(raw?, limits)?;
+                crate::call_log::export(info.kind.as_str(), "info");
+                Ok(info)
+            }
             Err(message) => Err(Error::HostPanic {
                 plugin: label.clone(),
                 call: "info".into(),
@@ -453,7 +472,10 @@ impl Plugin {
             return Err(Error::Load {
                 plugin: label,
                 path: self.inner.path.display().to_string(),
-                message: "exports none of sluice:plugin/source, filter or sink @0.1.0".into(),
+                message: format!(
+                    "exports none of sluice:plugin/source, filter or sink @{}",
+                    self.inner.wit
+                ),
             });
         };
         Ok(raw)
@@ -627,9 +649,11 @@ mod wit_tests {
     fn wit_versions_are_compatible_like_semver() {
         assert!(wit_compatible("0.1.0"));
         assert!(wit_compatible("0.1.7"));
-        assert!(!wit_compatible("0.2.0"));
+        assert!(wit_compatible("0.2.0"));
+        assert!(!wit_compatible("0.3.0"));
         assert!(!wit_compatible("1.0.0"));
         assert!(!wit_compatible("garbage"));
-        assert_eq!(compatible_range(), "0.1.x");
+        assert_eq!(WIT_VERSION, "0.2.0");
+        assert_eq!(served_range(), "0.2.x or 0.1.x");
     }
 }

@@ -129,7 +129,7 @@ fn a_plugin_built_for_another_wit_version_is_refused_naming_both() {
     let err = s.run_err("j.yaml");
     assert!(
         err.contains("sluice:plugin@1.0.0")
-            && err.contains("sluice:plugin@0.1.0")
+            && err.contains("sluice:plugin@0.2.x or 0.1.x")
             && err.contains("future-wit"),
         "{err}"
     );

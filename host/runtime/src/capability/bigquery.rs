@@ -163,6 +163,7 @@ impl HostState {
 
 impl Host for HostState {
     fn project(&mut self) -> wasmtime::Result<String> {
+        crate::call_log::host_function("bigquery.project");
         Ok(self
             .grants
             .bigquery

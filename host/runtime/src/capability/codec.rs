@@ -87,6 +87,7 @@ impl HostDecoder for HostState {
     }
 
     fn rejected(&mut self, this: Resource<Decoder>) -> wasmtime::Result<u64> {
+        crate::call_log::host_function("codec.decoder.rejected");
         Ok(self.table.get(&this)?.rejected())
     }
 
@@ -149,6 +150,7 @@ impl HostEncoder for HostState {
     }
 
     fn bytes_written(&mut self, this: Resource<Encoder>) -> wasmtime::Result<u64> {
+        crate::call_log::host_function("codec.encoder.bytes-written");
         Ok(self.table.get(&this)?.bytes_written())
     }
 

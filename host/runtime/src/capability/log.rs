@@ -7,6 +7,7 @@ use crate::limits::truncate_message;
 
 impl Host for HostState {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        crate::call_log::host_function("log.log");
         let message = truncate_message(message, self.caps.message_bytes);
         let plugin = &*self.plugin;
         match level {

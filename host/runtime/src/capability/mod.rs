@@ -284,6 +284,7 @@ impl HostState {
         function: &'static str,
         body: impl FnOnce(&mut Self) -> T,
     ) -> Result<T, String> {
+        crate::call_log::host_function(function);
         crate::panic::catch(|| {
             crate::failpoint::hit(function);
             body(self)

@@ -81,6 +81,7 @@ impl HostConnection for HostState {
     }
 
     fn dialect(&mut self, this: Resource<Connection>) -> wasmtime::Result<String> {
+        crate::call_log::host_function("sql.connection.dialect");
         Ok(match self.table.get(&this)?.dialect() {
             sluice_sql::Dialect::Postgres => "postgres".into(),
             sluice_sql::Dialect::MySql => "mysql".into(),

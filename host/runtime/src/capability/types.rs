@@ -7,9 +7,16 @@
 
 use wasmtime::component::Resource;
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema};
+
 use crate::batch::{Batch, SchemaDecoder, encode_messages, encode_schema};
-use crate::bindings::types::{Error as GuestError, Host, HostBatch, HostSchema};
-use crate::capability::{HostState, data_error};
+use crate::bindings::types::{
+    Error as GuestError, Field as GuestField, Host, HostBatch, HostSchema,
+};
+use crate::capability::{HostState, config_error, data_error};
 use crate::limits::{setting, within};
 
 impl Host for HostState {}
@@ -46,6 +53,51 @@ impl HostSchema for HostState {
     fn to_ipc(&mut self, this: Resource<SchemaDecoder>) -> wasmtime::Result<Vec<u8>> {
         self.guard_trap("schema.to-ipc", |state| {
             Ok(state.table.get(&this)?.ipc().to_vec())
+        })
+    }
+
+    fn from_fields(
+        &mut self,
+        fields: Vec<GuestField>,
+    ) -> wasmtime::Result<Result<Resource<SchemaDecoder>, GuestError>> {
+        self.guard("schema.from-fields", |state| {
+            let schema = match schema_of(fields) {
+                Ok(schema) => schema,
+                Err(message) => return Ok(Err(config_error(message))),
+            };
+            let ipc = encode_schema(&schema);
+            if let Err(e) = within(
+                "a schema",
+                ipc.len(),
+                state.caps.schema_bytes,
+                setting::SCHEMA,
+            ) {
+                return Ok(Err(data_error(e)));
+            }
+            match SchemaDecoder::from_ipc(ipc) {
+                Ok(schema) => Ok(Ok(state.table.push(schema)?)),
+                Err(message) => Ok(Err(data_error(message))),
+            }
+        })
+    }
+
+    fn fields(&mut self, this: Resource<SchemaDecoder>) -> wasmtime::Result<Vec<GuestField>> {
+        self.guard_trap("schema.fields", |state| {
+            let schema = state.table.get(&this)?.schema();
+            Ok(schema
+                .fields()
+                .iter()
+                .map(|f| GuestField {
+                    name: f.name().clone(),
+                    type_: sluice_types::type_name(f.data_type()),
+                    nullable: f.is_nullable(),
+                    metadata: f
+                        .metadata()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                })
+                .collect())
         })
     }
 
@@ -89,7 +141,21 @@ impl HostBatch for HostState {
         })
     }
 
+    fn to_json_lines(
+        &mut self,
+        this: Resource<Batch>,
+    ) -> wasmtime::Result<Result<String, GuestError>> {
+        self.guard(
+            "batch.to-json-lines",
+            |state| match sluice_codec::batch_to_json_lines(&state.table.get(&this)?.0) {
+                Ok(text) => Ok(Ok(text)),
+                Err(e) => Ok(Err(e.into())),
+            },
+        )
+    }
+
     fn num_rows(&mut self, this: Resource<Batch>) -> wasmtime::Result<u64> {
+        crate::call_log::host_function("batch.num-rows");
         Ok(self.table.get(&this)?.0.num_rows() as u64)
     }
 
@@ -124,5 +190,62 @@ impl HostBatch for HostState {
     fn drop(&mut self, this: Resource<Batch>) -> wasmtime::Result<()> {
         self.table.delete(this)?;
         Ok(())
+    }
+}
+
+/// The Arrow schema `schema.from-fields` describes: every type parsed as
+/// `columns:` parses it, names unique and not empty.
+fn schema_of(fields: Vec<GuestField>) -> Result<Schema, String> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(fields.len());
+    for (i, field) in fields.into_iter().enumerate() {
+        if field.name.is_empty() {
+            return Err(format!("field {} has no name", i + 1));
+        }
+        if !seen.insert(field.name.clone()) {
+            return Err(format!("field `{}` appears twice", field.name));
+        }
+        let data_type = sluice_types::parse_type(&field.type_)
+            .map_err(|e| format!("field `{}`: {e}", field.name))?;
+        let metadata: HashMap<String, String> = field.metadata.into_iter().collect();
+        out.push(Arc::new(
+            Field::new(field.name, data_type, field.nullable).with_metadata(metadata),
+        ));
+    }
+    Ok(Schema::new(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(name: &str, type_: &str) -> GuestField {
+        GuestField {
+            name: name.into(),
+            type_: type_.into(),
+            nullable: true,
+            metadata: vec![("doc".into(), "x".into())],
+        }
+    }
+
+    #[test]
+    fn fields_name_types_as_columns_does() {
+        let schema = schema_of(vec![
+            field("id", "int64"),
+            field("amount", "decimal(15,2)"),
+            field("at", "timestamptz"),
+        ])
+        .unwrap();
+        assert_eq!(schema.field(1).data_type().to_string(), "Decimal128(15, 2)");
+        assert_eq!(schema.field(0).metadata()["doc"], "x");
+        let err = schema_of(vec![field("id", "int64"), field("id", "string")]).unwrap_err();
+        assert!(err.contains("`id` appears twice"), "{err}");
+        let err = schema_of(vec![field("x", "nonsense")]).unwrap_err();
+        assert!(err.contains("field `x`: unknown type `nonsense`"), "{err}");
+        assert!(
+            schema_of(vec![field("", "int64")])
+                .unwrap_err()
+                .contains("field 1")
+        );
     }
 }

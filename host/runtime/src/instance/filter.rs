@@ -12,15 +12,16 @@ use crate::batch::{Batch, decode_schema, encode_schema};
 use crate::bindings::filter;
 use crate::error::Result;
 use crate::limits::{setting, within};
+use crate::versioned::FilterGuest;
 
 /// A filter plugin instance for one task.
 pub struct FilterInstance {
     sandbox: Sandbox,
-    guest: filter::Guest,
+    guest: FilterGuest,
 }
 
 impl FilterInstance {
-    pub(crate) fn new(sandbox: Sandbox, guest: filter::Guest) -> Self {
+    pub(crate) fn new(sandbox: Sandbox, guest: FilterGuest) -> Self {
         FilterInstance { sandbox, guest }
     }
 
@@ -31,11 +32,11 @@ impl FilterInstance {
     pub fn into_transformer(mut self, config: &str, input: &SchemaRef) -> Result<Transformer> {
         let schema = encode_schema(input);
         let guest = &self.guest;
-        let handle = self.sandbox.call("transformer.open", |s| {
-            guest.transformer().call_open(s, config, &schema)
-        })?;
+        let handle = self
+            .sandbox
+            .call("transformer.open", |s| guest.call_open(s, config, &schema))?;
         let raw = self.sandbox.call("transformer.output-schema", |s| {
-            guest.transformer().call_output_schema(s, handle).map(Ok)
+            guest.call_output_schema(s, handle).map(Ok)
         })?;
         let cap = self.sandbox.limits.caps.schema_bytes;
         self.sandbox.cap(
@@ -44,9 +45,9 @@ impl FilterInstance {
         )?;
         let output = decode_schema(&raw)
             .map_err(|e| self.sandbox.invalid("transformer.output-schema", e))?;
-        let plan = self.sandbox.call("transformer.plan", |s| {
-            guest.transformer().call_plan(s, handle).map(Ok)
-        })?;
+        let plan = self
+            .sandbox
+            .call("transformer.plan", |s| guest.call_plan(s, handle).map(Ok))?;
         let plan = match plan {
             Some(plan) => Some(
                 checked_plan(plan, input, &output)
@@ -123,7 +124,7 @@ impl ColumnWise for Questions<'_> {
         let bytes = self
             .instance
             .sandbox
-            .call(CALL, |s| guest.transformer().call_keep(s, handle, input))?;
+            .call(CALL, |s| guest.call_keep(s, handle, input))?;
         keep_bits(bytes, rows).map_err(|e| self.instance.sandbox.invalid(CALL, e))
     }
 
@@ -134,7 +135,7 @@ impl ColumnWise for Questions<'_> {
         let computed = self
             .instance
             .sandbox
-            .call(CALL, |s| guest.transformer().call_compute(s, handle, input))?;
+            .call(CALL, |s| guest.call_compute(s, handle, input))?;
         self.instance.sandbox.take(CALL, computed)
     }
 }
@@ -187,7 +188,7 @@ impl Transformer {
         let input = self.instance.sandbox.lend(batch)?;
         let guest = &self.instance.guest;
         let handles = self.instance.sandbox.call("transformer.process", |s| {
-            guest.transformer().call_process(s, handle, input)
+            guest.call_process(s, handle, input)
         })?;
         self.collect("transformer.process", handles)
     }
@@ -226,9 +227,10 @@ impl Transformer {
         }
         let handle = self.handle.expect("open until dropped");
         let guest = &self.instance.guest;
-        let handles = self.instance.sandbox.call("transformer.finish", |s| {
-            guest.transformer().call_finish(s, handle)
-        })?;
+        let handles = self
+            .instance
+            .sandbox
+            .call("transformer.finish", |s| guest.call_finish(s, handle))?;
         self.collect("transformer.finish", handles)
     }
 }

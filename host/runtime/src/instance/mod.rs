@@ -186,6 +186,7 @@ impl Sandbox {
             });
         }
         let started = std::time::Instant::now();
+        crate::call_log::export(self.plugin.info().kind.as_str(), call);
         arm(&mut self.store, &self.limits, started);
         let returned = crate::panic::catch(|| f(&mut self.store));
         self.plugin

@@ -7,9 +7,9 @@ use wasmtime::component::ResourceAny;
 
 use super::Sandbox;
 use crate::batch::encode_schema;
-use crate::bindings::sink;
 use crate::capability::publish::PendingPublish;
 use crate::error::{Error, Result};
+use crate::versioned::SinkGuest;
 
 /// What a sink reports on commit.
 #[derive(Debug, Clone, Default)]
@@ -37,11 +37,11 @@ pub struct Committed {
 /// A sink plugin instance for one task.
 pub struct SinkInstance {
     sandbox: Sandbox,
-    guest: sink::Guest,
+    guest: SinkGuest,
 }
 
 impl SinkInstance {
-    pub(crate) fn new(sandbox: Sandbox, guest: sink::Guest) -> Self {
+    pub(crate) fn new(sandbox: Sandbox, guest: SinkGuest) -> Self {
         SinkInstance { sandbox, guest }
     }
 
@@ -93,9 +93,7 @@ impl SinkInstance {
         let schema_ipc = encode_schema(schema);
         let guest = &self.guest;
         let handle = self.sandbox.call("writer.open", |s| {
-            guest
-                .writer()
-                .call_open(s, config, stream, &schema_ipc, task)
+            guest.call_open(s, config, stream, &schema_ipc, task)
         })?;
         Ok(SinkWriter {
             instance: self,
@@ -127,9 +125,9 @@ impl SinkWriter {
         let handle = self.handle.expect("open until dropped");
         let input = self.instance.sandbox.lend(batch)?;
         let guest = &self.instance.guest;
-        self.instance.sandbox.call("writer.write", |s| {
-            guest.writer().call_write(s, handle, input)
-        })
+        self.instance
+            .sandbox
+            .call("writer.write", |s| guest.call_write(s, handle, input))
     }
 
     /// Make everything written so far durable, and keep writing: what
@@ -166,7 +164,7 @@ impl SinkWriter {
         data.deferring = true;
         data.commit_key = key;
         data.commit_loads = 0;
-        let info = sandbox.call("writer.commit", |s| guest.writer().call_commit(s, handle));
+        let info = sandbox.call("writer.commit", |s| guest.call_commit(s, handle));
         let data = sandbox.store.data_mut();
         data.deferring = false;
         data.commit_key = None;
@@ -188,9 +186,10 @@ impl SinkWriter {
     pub fn abort(mut self) {
         if let Some(handle) = self.handle.take() {
             let guest = &self.instance.guest;
-            let _ = self.instance.sandbox.call("writer.abort", |s| {
-                guest.writer().call_abort(s, handle).map(Ok)
-            });
+            let _ = self
+                .instance
+                .sandbox
+                .call("writer.abort", |s| guest.call_abort(s, handle).map(Ok));
             self.instance.sandbox.drop_resource(handle);
         }
     }

@@ -10,6 +10,7 @@ use crate::batch::decode_schema;
 use crate::bindings::source;
 use crate::error::Result;
 use crate::limits::{setting, within};
+use crate::versioned::SourceGuest;
 
 /// How a stream can be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,11 +59,11 @@ pub enum ReaderEvent {
 /// A source plugin instance for one task.
 pub struct SourceInstance {
     sandbox: Sandbox,
-    guest: source::Guest,
+    guest: SourceGuest,
 }
 
 impl SourceInstance {
-    pub(crate) fn new(sandbox: Sandbox, guest: source::Guest) -> Self {
+    pub(crate) fn new(sandbox: Sandbox, guest: SourceGuest) -> Self {
         SourceInstance { sandbox, guest }
     }
 
@@ -208,7 +209,7 @@ impl SourceInstance {
         };
         let guest = &self.guest;
         let handle = self.sandbox.call("reader.open", |s| {
-            guest.reader().call_open(s, config, &wit_partition, state)
+            guest.call_reader_open(s, config, &wit_partition, state)
         })?;
         Ok(SourceReader {
             instance: self,
@@ -236,7 +237,7 @@ impl SourceReader {
         let event = self
             .instance
             .sandbox
-            .call("reader.next", |s| guest.reader().call_next(s, handle))?;
+            .call("reader.next", |s| guest.call_reader_next(s, handle))?;
         match event {
             None => Ok(None),
             Some(source::Event::Checkpoint(state)) => {

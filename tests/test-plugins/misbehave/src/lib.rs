@@ -176,7 +176,7 @@ impl Reader for MisbehaveReader {
             }
             Mode::Trap => panic!("misbehave: deliberate panic"),
             Mode::Garbage => {
-                use sluice_sdk::__wit::sluice::plugin::types as wit;
+                use sluice_sdk::__wit::sluice::plugin0_2_0::types as wit;
                 let schema = wit::Schema::from_ipc(&sluice_sdk::encode_schema(&ints().schema()))
                     .map_err(Error::from)?;
                 let raw = wit::Batch::from_ipc(&schema, b"\xff\xff\xff\xffnot arrow at all")
@@ -251,7 +251,7 @@ impl Reader for MisbehaveReader {
 /// Each contract function called raw, its answer checked where the plugin
 /// can: one row of what was seen, for the host-side test to assert.
 fn contract() -> Result<RecordBatch> {
-    use sluice_sdk::__wit::sluice::plugin::{arrays, blob, types as wit};
+    use sluice_sdk::__wit::sluice::plugin0_2_0::{arrays, blob, types as wit};
     let sample = ints();
     let ipc = sluice_sdk::encode_schema(&sample.schema());
     // schema.from-ipc, schema.to-ipc: the host hands back what it was given.
@@ -309,7 +309,7 @@ fn contract() -> Result<RecordBatch> {
     )?)
 }
 
-fn unsafe_wrap(_raw: sluice_sdk::__wit::sluice::plugin::types::Batch) -> Batch {
+fn unsafe_wrap(_raw: sluice_sdk::__wit::sluice::plugin0_2_0::types::Batch) -> Batch {
     unreachable!("the host refuses garbage IPC, so there is never a batch to wrap")
 }
 
