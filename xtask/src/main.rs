@@ -14,6 +14,7 @@
 
 mod bench;
 mod services;
+mod wit_calls;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,6 +44,9 @@ const TEST_PLUGINS: &[(&str, &str)] = &[
     ("http-probe", "source-http-probe"),
     ("future-wit", "source-future-wit"),
     ("echo", "filter-echo"),
+    ("legacy-v0-1", "source-legacy-v0-1"),
+    ("synthetic", "source-synthetic"),
+    ("mask", "filter-mask"),
 ];
 
 /// Test plugins kept out of the plugin path, because loading them at all
@@ -61,7 +65,7 @@ fn main() -> Result<()> {
         "bench" => bench::run_bench(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test | lint | build-plugins | bench [files|filter|db|s3|gcs|queue|api|all]>"
+                "usage: cargo xtask <demo | test | lint | build-plugins | bench [files|filter|db|s3|gcs|bigquery|sdk|queue|api|all]>"
             );
             if task == "help" {
                 Ok(())
@@ -306,6 +310,8 @@ fn test() -> Result<()> {
     lint_deploy()?;
     let target = target_dir();
     let artifacts = target.join("test-artifacts");
+    let calls = target.join("wit-calls");
+    let _ = std::fs::remove_dir_all(&calls);
     // The host workspace: unit tests and the end-to-end tests, which drive
     // the real `sluice` binary with the real plugins built above, against
     // real database servers.
@@ -321,7 +327,9 @@ fn test() -> Result<()> {
         .env("SLUICE_TEST_PLUGIN_DIR", bin_dir().join("test-plugins"))
         .env("SLUICE_TEST_WASM_TARGET_DIR", wasm_target_dir())
         .env("SLUICE_TEST_ARTIFACTS", &artifacts)
-        .env("SLUICE_TEST_SCHEMATHESIS", schemathesis.get_program()))?;
+        .env("SLUICE_TEST_SCHEMATHESIS", schemathesis.get_program())
+        .env("SLUICE_WIT_CALL_LOG", &calls))?;
+    wit_calls::check(&root().join("wit"), &calls)?;
     eprintln!(
         "test artifacts (browser screenshots): {}",
         artifacts.display()
@@ -338,5 +346,36 @@ fn test() -> Result<()> {
         ])
         .arg(root().join("plugins/Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target))?;
+    test_python()
+}
+
+/// The Python SDK's tests and the Python plugins' own, natively (pytest,
+/// in a virtualenv of its own under the cache).
+fn test_python() -> Result<()> {
+    let python = services::pytest_venv(&home_cache("venvs/pytest"))?;
+    let sdk = root().join("sdk/python");
+    let mut dirs = vec![sdk.clone()];
+    for parent in ["examples/plugins", "tests/sdk-plugins"] {
+        let mut found: Vec<_> = std::fs::read_dir(root().join(parent))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("pyproject.toml").is_file())
+            .filter(|p| {
+                std::fs::read_dir(p).is_ok_and(|mut d| {
+                    d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("test_")))
+                })
+            })
+            .collect();
+        found.sort();
+        dirs.extend(found);
+    }
+    for dir in dirs {
+        // One process a project: each has its own `app` module.
+        run(Command::new(&python)
+            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+            .current_dir(&dir)
+            .env("PYTHONPATH", sdk.join("src"))
+            .env("PYTHONDONTWRITEBYTECODE", "1"))?;
+    }
     Ok(())
 }

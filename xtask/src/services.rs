@@ -344,6 +344,18 @@ pub fn schemathesis(venv: &Path) -> Result<Command> {
     Ok(Command::new(program))
 }
 
+/// A virtualenv with pytest, for the Python SDK's tests; its python.
+pub fn pytest_venv(venv: &Path) -> Result<std::path::PathBuf> {
+    let python = venv.join("bin/python");
+    if venv.join("bin/pytest").is_file() {
+        return Ok(python);
+    }
+    eprintln!("installing pytest from PyPI into {}", venv.display());
+    crate::run(Command::new("python3").arg("-m").arg("venv").arg(venv))?;
+    crate::run(Command::new(&python).args(["-m", "pip", "install", "-q", "pytest"]))?;
+    Ok(python)
+}
+
 /// DuckDB's version local-bigquery runs on here: 2.x would download its
 /// extensions at start, 1.5.5's come from PyPI as wheels.
 const DUCKDB: &str = "1.5.5";

@@ -86,12 +86,13 @@ pub fn summary_json(job: &str, run: i64, s: &Summary) -> String {
 pub fn print_plugin(p: &Plugin) {
     let i = p.info();
     println!(
-        "{:<7} {:<10} {:<8} {}  [{}]  ({})",
+        "{:<7} {:<10} {:<8} {}  [{}]  sluice:plugin@{}  ({})",
         i.kind.as_str(),
         i.name,
         i.version,
         i.description,
         i.capabilities.join(", "),
+        p.wit_version(),
         p.path().display()
     );
 }

@@ -5,10 +5,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Subcommand, ValueEnum};
-use sluice_registry::{Lock, Locked, Registry, Release, SecretKey, Trust, parse_spec, valid_name};
+use sluice_registry::{Lock, Locked, Registry, Release, SecretKey, Trust, parse_spec};
 use sluice_runtime::{Runtime, wit_compatible};
 
 use crate::output;
+
+mod build;
+mod embedded;
+mod new;
+mod python;
 
 /// `sluice plugin …`
 #[derive(Subcommand)]
@@ -25,13 +30,18 @@ pub enum PluginCommand {
         /// Where to create it (default: ./NAME).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// The sluice-sdk to depend on: a path to its source, or a version.
+        /// The language to write it in.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
+        /// The sluice-sdk to depend on: a path to its source, or a version
+        /// (Rust only; Python plugins build with the SDK inside sluice).
         #[arg(long)]
         sdk: Option<String>,
     },
-    /// Build a plugin crate to a wasm component (wasm32-wasip2, stripped).
+    /// Build a plugin to a wasm component: a Rust crate (Cargo.toml), or
+    /// a Python project (pyproject.toml with [tool.sluice]).
     Build {
-        /// The crate's directory.
+        /// The plugin's directory.
         #[arg(default_value = ".")]
         dir: PathBuf,
         /// Where to put the component (default: DIR/target/sluice/NAME.wasm).
@@ -121,6 +131,15 @@ impl Kind {
     }
 }
 
+/// A language plugins are written in.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Lang {
+    /// A crate using sluice-sdk.
+    Rust,
+    /// A module using the `sluice` Python package, built with componentize-py.
+    Python,
+}
+
 /// Run one `sluice plugin` command.
 pub fn run(
     command: &PluginCommand,
@@ -132,10 +151,11 @@ pub fn run(
         PluginCommand::New {
             name,
             kind,
+            lang,
             dir,
             sdk,
-        } => scaffold(name, *kind, dir.as_deref(), sdk.as_deref()),
-        PluginCommand::Build { dir, out } => build(&runtime()?, dir, out.as_deref()),
+        } => new::new(name, *kind, *lang, dir.as_deref(), sdk.as_deref()),
+        PluginCommand::Build { dir, out } => build::build(&runtime()?, dir, out.as_deref()),
         PluginCommand::Test {
             file,
             config,
@@ -221,219 +241,6 @@ fn list(runtime: &Runtime, dirs: &sluice_pipeline::PluginDirs) -> Result<()> {
             Err(e) => println!("{}: {e}", file.display()),
         }
     }
-    Ok(())
-}
-
-const CARGO_TOML: &str = include_str!("../templates/Cargo.toml.tmpl");
-const README: &str = include_str!("../templates/README.md.tmpl");
-const GITIGNORE: &str = include_str!("../templates/gitignore.tmpl");
-const SOURCE: &str = include_str!("../templates/source.rs.tmpl");
-const FILTER: &str = include_str!("../templates/filter.rs.tmpl");
-const SINK: &str = include_str!("../templates/sink.rs.tmpl");
-
-/// The SDK this binary was built beside, when its source is still there.
-fn sdk_beside_this_build() -> Option<PathBuf> {
-    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk");
-    sdk.join("Cargo.toml")
-        .is_file()
-        .then(|| std::fs::canonicalize(&sdk).unwrap_or(sdk))
-}
-
-fn scaffold(name: &str, kind: Kind, dir: Option<&Path>, sdk: Option<&str>) -> Result<()> {
-    if !valid_name(name) {
-        bail!("{name:?} is not a plugin name: use lowercase letters, digits, '-' and '_'");
-    }
-    let dir = dir
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(name));
-    if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
-        bail!("{} exists and is not empty", dir.display());
-    }
-    let sdk = match sdk {
-        Some(s) if Path::new(s).join("Cargo.toml").is_file() => {
-            let path = std::fs::canonicalize(s).unwrap_or_else(|_| PathBuf::from(s));
-            format!("{{ path = {:?} }}", path.display().to_string())
-        }
-        Some(version) => format!("{version:?}"),
-        None => match sdk_beside_this_build() {
-            Some(path) => format!("{{ path = {:?} }}", path.display().to_string()),
-            None => "\"0.1\"".to_string(),
-        },
-    };
-    let kind_name = kind.as_str();
-    let description = format!("A Sluice {kind_name} plugin.");
-    let (code, test_args, job) = match kind {
-        Kind::Source => (
-            SOURCE,
-            "--config '{\"rows\": 1000}'".to_string(),
-            format!(
-                "source:\n  plugin: ./{name}/target/sluice/{name}.wasm\n  config: {{rows: 1000}}\nsink:\n  plugin: file\n  grants: {{blob: ./out}}\n  config: {{path: numbers.csv}}"
-            ),
-        ),
-        Kind::Filter => (
-            FILTER,
-            "--config '{\"column\": \"name\"}'".to_string(),
-            format!(
-                "filters:\n  - plugin: ./{name}/target/sluice/{name}.wasm\n    config: {{column: customer_id}}"
-            ),
-        ),
-        Kind::Sink => (
-            SINK,
-            String::new(),
-            format!(
-                "sink:\n  plugin: ./{name}/target/sluice/{name}.wasm\n  grants: {{blob: ./out}}\n  config: {{path: \"{{stream}}-{{task}}.jsonl\"}}"
-            ),
-        ),
-    };
-    let fill = |template: &str| {
-        template
-            .replace("{{name}}", name)
-            .replace("{{crate}}", name)
-            .replace("{{kind}}", kind_name)
-            .replace("{{description}}", &description)
-            .replace("{{sdk}}", &sdk)
-            .replace("{{test_args}}", &test_args)
-            .replace("{{job_snippet}}", &job)
-    };
-    std::fs::create_dir_all(dir.join("src"))
-        .with_context(|| format!("creating {}", dir.display()))?;
-    for (file, template) in [
-        ("Cargo.toml", CARGO_TOML),
-        ("README.md", README),
-        (".gitignore", GITIGNORE),
-        ("src/lib.rs", code),
-    ] {
-        let path = dir.join(file);
-        std::fs::write(&path, fill(template))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    println!("created {kind_name} plugin {name} in {}", dir.display());
-    println!(
-        "next:\n  cd {}\n  cargo test\n  sluice plugin build\n  sluice plugin test target/sluice/{name}.wasm {test_args}",
-        dir.display()
-    );
-    Ok(())
-}
-
-/// Add the wasm32-wasip2 target when it is missing.
-fn ensure_wasm_target() -> Result<()> {
-    let out = std::process::Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .context("running rustc: is Rust installed?")?;
-    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if Path::new(&sysroot)
-        .join("lib/rustlib/wasm32-wasip2")
-        .is_dir()
-    {
-        return Ok(());
-    }
-    eprintln!("installing the wasm32-wasip2 target (rustup target add wasm32-wasip2)");
-    let status = std::process::Command::new("rustup")
-        .args(["target", "add", "wasm32-wasip2"])
-        .status()
-        .context("running rustup")?;
-    if !status.success() {
-        bail!("rustup target add wasm32-wasip2 failed");
-    }
-    Ok(())
-}
-
-fn build(runtime: &Runtime, dir: &Path, out: Option<&Path>) -> Result<()> {
-    let manifest = dir.join("Cargo.toml");
-    if !manifest.is_file() {
-        bail!("{} has no Cargo.toml: is it a plugin crate?", dir.display());
-    }
-    ensure_wasm_target()?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let metadata = std::process::Command::new(&cargo)
-        .args([
-            "metadata",
-            "--no-deps",
-            "--format-version",
-            "1",
-            "--manifest-path",
-        ])
-        .arg(&manifest)
-        .output()
-        .context("running cargo metadata")?;
-    if !metadata.status.success() {
-        bail!(
-            "cargo metadata: {}",
-            String::from_utf8_lossy(&metadata.stderr)
-        );
-    }
-    let metadata: serde_json::Value = serde_json::from_slice(&metadata.stdout)?;
-    let package = &metadata["packages"][0];
-    let crate_name = package["name"]
-        .as_str()
-        .context("cargo metadata: no package")?;
-    let is_cdylib = package["targets"].as_array().is_some_and(|targets| {
-        targets.iter().any(|t| {
-            t["crate_types"]
-                .as_array()
-                .is_some_and(|k| k.iter().any(|k| k == "cdylib"))
-        })
-    });
-    if !is_cdylib {
-        bail!(
-            "{crate_name}: add `crate-type = [\"cdylib\", \"rlib\"]` under [lib] to build a component"
-        );
-    }
-    let target_dir = PathBuf::from(
-        metadata["target_directory"]
-            .as_str()
-            .context("cargo metadata: no target directory")?,
-    );
-    // No debug info, symbols stripped, and no `+simd128`: what the
-    // first-party plugins are built with. Under epoch deadlines wasmtime's
-    // code for Arrow's SIMD loops ran slower than for its scalar ones.
-    let status = std::process::Command::new(&cargo)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ])
-        .arg(&manifest)
-        .args([
-            "--config",
-            "profile.release.strip=true",
-            "--config",
-            "profile.release.debug=false",
-        ])
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("cargo build of {crate_name} failed");
-    }
-    let built = target_dir
-        .join("wasm32-wasip2/release")
-        .join(format!("{}.wasm", crate_name.replace('-', "_")));
-    let plugin = runtime
-        .load(&built)
-        .with_context(|| format!("{} built, but does not load", built.display()))?;
-    let info = plugin.info();
-    let out = out.map(Path::to_path_buf).unwrap_or_else(|| {
-        dir.join("target")
-            .join("sluice")
-            .join(format!("{}.wasm", info.name))
-    });
-    if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::copy(&built, &out).with_context(|| format!("copying to {}", out.display()))?;
-    let size = std::fs::metadata(&out)?.len();
-    println!(
-        "built {} ({:.1} KiB): {} plugin {} {}, sluice:plugin@{}",
-        out.display(),
-        size as f64 / 1024.0,
-        info.kind.as_str(),
-        info.name,
-        info.version,
-        plugin.wit_version()
-    );
     Ok(())
 }
 
@@ -686,7 +493,7 @@ fn install(
                      sluice:plugin@{}: pick a release built for it, or upgrade sluice",
                         release.version,
                         release.wit,
-                        sluice_runtime::WIT_VERSION
+                        sluice_runtime::served_range()
                     );
                 }
                 let bytes = rt.block_on(registry.fetch(&name, &release, trust))?;

@@ -649,3 +649,82 @@ fn rest_example_runs() {
         &arrow::datatypes::DataType::Int64
     );
 }
+
+#[test]
+fn the_python_rest_example_pages_with_a_secret_resumes_and_needs_its_grant() {
+    let plugin = python_plugin("examples/plugins/python-orders");
+    let server = Fixture::start();
+    let s = Scratch::new();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/python-orders-to-parquet.yaml");
+    let job = std::fs::read_to_string(example).unwrap().replace(
+        "./plugins/python-orders/target/sluice/python-orders.wasm",
+        plugin.to_str().unwrap(),
+    );
+    s.write("orders.yaml", &job);
+    let host = format!("127.0.0.1:{}", server.port);
+    let base = format!("http://{host}/api");
+    let env = [
+        ("API_BASE", base.as_str()),
+        ("API_HOST", host.as_str()),
+        ("API_TOKEN", "s3cr3t-value"),
+    ];
+    let run = || {
+        let out = s.sluice_env(&["run", "orders.yaml", "--json"], &env);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        rows(&serde_json::from_slice(&out.stdout).unwrap())
+    };
+    assert_eq!(run(), 6);
+    assert_eq!(run(), 0);
+    let mut ids = Vec::new();
+    for entry in std::fs::read_dir(s.path("out")).unwrap() {
+        for batch in read_parquet(&entry.unwrap().path()) {
+            let col = batch.column_by_name("id").unwrap();
+            let col = col
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .unwrap();
+            ids.extend(col.values().iter().copied());
+        }
+    }
+    ids.sort();
+    assert_eq!(ids, [1, 2, 3, 4, 5, 6]);
+
+    // A wrong token: the API's 401 is an auth error, never retried.
+    let wrong = [("API_TOKEN", "wrong"), env[0], env[1]];
+    s.write(
+        "fresh.yaml",
+        job.replace("name: python-orders-to-parquet", "name: fresh"),
+    );
+    let out = s.sluice_env(&["run", "fresh.yaml"], &wrong);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("auth") && stderr.contains("401"),
+        "{stderr}"
+    );
+
+    // Without the http grant no request leaves the sandbox.
+    let ungranted = job
+        .replace("name: python-orders-to-parquet", "name: ungranted")
+        .replace(
+            "    http: {hosts: [\"${env:API_HOST}\"], timeout: 30}\n",
+            "",
+        )
+        .replace(
+            "  grants:\n    secrets: [api_token]                  # the plugin sends ${secret:api_token}\n",
+            "",
+        );
+    s.write("ungranted.yaml", ungranted);
+    let out = s.sluice_env(&["run", "ungranted.yaml"], &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("python-orders") && stderr.contains("grants.http.hosts"),
+        "{stderr}"
+    );
+}

@@ -19,5 +19,6 @@ mod mysql;
 mod postgres;
 mod registry;
 mod s3;
+mod sdk;
 mod support;
 mod workflows;

@@ -307,3 +307,78 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A Python plugin (a directory under the repository, such as
+/// `tests/sdk-plugins/py-synthetic`), built by `sluice plugin build` the
+/// first time its sources, the Python SDK or the contract change, then
+/// kept in the test cache: componentize-py takes 15–20 s a plugin.
+pub fn python_plugin(rel: &str) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = root.join(rel);
+    let mut hash = Sha256::new();
+    for tree in [dir.clone(), root.join("sdk/python/src"), root.join("wit")] {
+        let mut files = Vec::new();
+        collect_files(&tree, &mut files);
+        files.sort();
+        for file in files {
+            hash.update(
+                file.strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .as_bytes(),
+            );
+            hash.update(std::fs::read(&file).unwrap());
+        }
+    }
+    let digest = hash.finalize();
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let cache = std::env::var_os("SLUICE_TEST_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("sluice-test-cache"))
+        .join("python-plugins");
+    let out = cache.join(format!(
+        "{name}-{}.wasm",
+        digest[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    ));
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    if out.is_file() {
+        return out;
+    }
+    std::fs::create_dir_all(&cache).unwrap();
+    let partial = out.with_extension(format!("partial-{}.wasm", std::process::id()));
+    let built = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["plugin", "build"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(&partial)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "sluice plugin build {rel} failed:\n{}{}",
+        String::from_utf8_lossy(&built.stdout),
+        String::from_utf8_lossy(&built.stderr)
+    );
+    std::fs::rename(&partial, &out).unwrap();
+    out
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name == "__pycache__" || name == "target" {
+            continue;
+        }
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
