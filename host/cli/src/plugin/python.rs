@@ -173,6 +173,8 @@ pub(super) fn build(runtime: &Runtime, dir: &Path, out: Option<&Path>) -> Result
         .arg(sdk.join("src").join("sluice").join("_component"))
         .arg("-o")
         .arg(&built)
+        // No __pycache__ left in the author's project or the SDK.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .current_dir(&work);
     let output = cmd
         .output()
