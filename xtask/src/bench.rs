@@ -1,4 +1,4 @@
-//! `cargo xtask bench [files|filter|db|s3|gcs|bigquery|queue|api|all] [--rows N] [--object-gb G]`.
+//! `cargo xtask bench [files|filter|db|s3|gcs|bigquery|sdk|queue|api|all] [--rows N] [--object-gb G]`.
 //!
 //! Every figure is the median of three runs, measured in this run beside its
 //! baseline and printed as a ratio; every output's row count is verified.
@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::{bin_dir, run, target_dir};
 
 mod bigquery;
+mod sdk;
 
 struct Row {
     what: String,
@@ -856,6 +857,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         "s3" => object_store(&work, rows, object_gb, &Remote::s3()?),
         "gcs" => object_store(&work, rows, object_gb, &Remote::gcs()?),
         "bigquery" => bigquery::bigquery(&work, rows),
+        "sdk" => sdk::sdk(&work, rows),
         "queue" => queue(tasks.unwrap_or(20_000)),
         "api" => api(tasks.unwrap_or(1_000_000)),
         "all" => {
@@ -864,7 +866,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
         }
         other => {
             bail!(
-                "unknown benchmark {other}: use files, filter, db, s3, gcs, bigquery, queue, api or all"
+                "unknown benchmark {other}: use files, filter, db, s3, gcs, bigquery, sdk, queue, api or all"
             )
         }
     }

@@ -611,6 +611,42 @@ fn the_http_source_is_incremental_and_fails_clearly() {
     assert!(stderr.contains("grants.http.hosts"), "{stderr}");
 }
 
+/// What the REST examples read from the environment: the fixture's API,
+/// its host, and the token it accepts.
+struct ExampleEnv {
+    base: String,
+    host: String,
+}
+
+impl ExampleEnv {
+    fn of(server: &Fixture) -> ExampleEnv {
+        let host = format!("127.0.0.1:{}", server.port);
+        ExampleEnv {
+            base: format!("http://{host}/api"),
+            host,
+        }
+    }
+
+    fn vars(&self) -> [(&str, &str); 3] {
+        [
+            ("API_BASE", self.base.as_str()),
+            ("API_HOST", self.host.as_str()),
+            ("API_TOKEN", "s3cr3t-value"),
+        ]
+    }
+}
+
+/// Run `job`, which must succeed; the rows it moved.
+fn run_rows(s: &Scratch, job: &str, env: &[(&str, &str)]) -> u64 {
+    let out = s.sluice_env(&["run", job, "--json"], env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    rows(&serde_json::from_slice(&out.stdout).unwrap())
+}
+
 #[test]
 fn rest_example_runs() {
     let server = Fixture::start();
@@ -618,22 +654,8 @@ fn rest_example_runs() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples/rest-to-parquet.yaml");
     s.write("rest.yaml", std::fs::read(example).unwrap());
-    let host = format!("127.0.0.1:{}", server.port);
-    let base = format!("http://{host}/api");
-    let env = [
-        ("API_BASE", base.as_str()),
-        ("API_HOST", host.as_str()),
-        ("API_TOKEN", "s3cr3t-value"),
-    ];
-    let run = || {
-        let out = s.sluice_env(&["run", "rest.yaml", "--json"], &env);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        rows(&serde_json::from_slice(&out.stdout).unwrap())
-    };
+    let env = ExampleEnv::of(&server);
+    let run = || run_rows(&s, "rest.yaml", &env.vars());
     assert_eq!(run(), 6);
     assert_eq!(run(), 0);
     let file = std::fs::read_dir(s.path("out"))
@@ -662,22 +684,8 @@ fn the_python_rest_example_pages_with_a_secret_resumes_and_needs_its_grant() {
         plugin.to_str().unwrap(),
     );
     s.write("orders.yaml", &job);
-    let host = format!("127.0.0.1:{}", server.port);
-    let base = format!("http://{host}/api");
-    let env = [
-        ("API_BASE", base.as_str()),
-        ("API_HOST", host.as_str()),
-        ("API_TOKEN", "s3cr3t-value"),
-    ];
-    let run = || {
-        let out = s.sluice_env(&["run", "orders.yaml", "--json"], &env);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        rows(&serde_json::from_slice(&out.stdout).unwrap())
-    };
+    let env = ExampleEnv::of(&server);
+    let run = || run_rows(&s, "orders.yaml", &env.vars());
     assert_eq!(run(), 6);
     assert_eq!(run(), 0);
     let mut ids = Vec::new();
@@ -695,7 +703,8 @@ fn the_python_rest_example_pages_with_a_secret_resumes_and_needs_its_grant() {
     assert_eq!(ids, [1, 2, 3, 4, 5, 6]);
 
     // A wrong token: the API's 401 is an auth error, never retried.
-    let wrong = [("API_TOKEN", "wrong"), env[0], env[1]];
+    let mut wrong = env.vars();
+    wrong[2] = ("API_TOKEN", "wrong");
     s.write(
         "fresh.yaml",
         job.replace("name: python-orders-to-parquet", "name: fresh"),
@@ -720,7 +729,7 @@ fn the_python_rest_example_pages_with_a_secret_resumes_and_needs_its_grant() {
             "",
         );
     s.write("ungranted.yaml", ungranted);
-    let out = s.sluice_env(&["run", "ungranted.yaml"], &env);
+    let out = s.sluice_env(&["run", "ungranted.yaml"], &env.vars());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(

@@ -27,6 +27,25 @@ impl HostState {
     fn batch_input(&self, what: &str, bytes: usize) -> Result<(), GuestError> {
         within(what, bytes, self.caps.batch_bytes, setting::BATCH).map_err(data_error)
     }
+
+    /// A schema resource for IPC-encoded `ipc`, within the schema cap.
+    fn push_schema(
+        &mut self,
+        ipc: Vec<u8>,
+    ) -> wasmtime::Result<Result<Resource<SchemaDecoder>, GuestError>> {
+        if let Err(e) = within(
+            "a schema",
+            ipc.len(),
+            self.caps.schema_bytes,
+            setting::SCHEMA,
+        ) {
+            return Ok(Err(data_error(e)));
+        }
+        match SchemaDecoder::from_ipc(ipc) {
+            Ok(schema) => Ok(Ok(self.table.push(schema)?)),
+            Err(message) => Ok(Err(data_error(message))),
+        }
+    }
 }
 
 impl HostSchema for HostState {
@@ -34,20 +53,7 @@ impl HostSchema for HostState {
         &mut self,
         ipc: Vec<u8>,
     ) -> wasmtime::Result<Result<Resource<SchemaDecoder>, GuestError>> {
-        self.guard("schema.from-ipc", |state| {
-            if let Err(e) = within(
-                "a schema",
-                ipc.len(),
-                state.caps.schema_bytes,
-                setting::SCHEMA,
-            ) {
-                return Ok(Err(data_error(e)));
-            }
-            match SchemaDecoder::from_ipc(ipc) {
-                Ok(schema) => Ok(Ok(state.table.push(schema)?)),
-                Err(message) => Ok(Err(data_error(message))),
-            }
-        })
+        self.guard("schema.from-ipc", |state| state.push_schema(ipc))
     }
 
     fn to_ipc(&mut self, this: Resource<SchemaDecoder>) -> wasmtime::Result<Vec<u8>> {
@@ -65,19 +71,7 @@ impl HostSchema for HostState {
                 Ok(schema) => schema,
                 Err(message) => return Ok(Err(config_error(message))),
             };
-            let ipc = encode_schema(&schema);
-            if let Err(e) = within(
-                "a schema",
-                ipc.len(),
-                state.caps.schema_bytes,
-                setting::SCHEMA,
-            ) {
-                return Ok(Err(data_error(e)));
-            }
-            match SchemaDecoder::from_ipc(ipc) {
-                Ok(schema) => Ok(Ok(state.table.push(schema)?)),
-                Err(message) => Ok(Err(data_error(message))),
-            }
+            state.push_schema(encode_schema(&schema))
         })
     }
 
