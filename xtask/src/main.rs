@@ -311,6 +311,7 @@ fn test() -> Result<()> {
     let target = target_dir();
     let artifacts = target.join("test-artifacts");
     let calls = target.join("wit-calls");
+    let pytest = services::pytest_venv(&home_cache("venvs/pytest"))?;
     let _ = std::fs::remove_dir_all(&calls);
     // The host workspace: unit tests and the end-to-end tests, which drive
     // the real `sluice` binary with the real plugins built above, against
@@ -328,7 +329,8 @@ fn test() -> Result<()> {
         .env("SLUICE_TEST_WASM_TARGET_DIR", wasm_target_dir())
         .env("SLUICE_TEST_ARTIFACTS", &artifacts)
         .env("SLUICE_TEST_SCHEMATHESIS", schemathesis.get_program())
-        .env("SLUICE_WIT_CALL_LOG", &calls))?;
+        .env("SLUICE_WIT_CALL_LOG", &calls)
+        .env("SLUICE_TEST_PYTEST", &pytest))?;
     wit_calls::check(&root().join("wit"), &calls)?;
     eprintln!(
         "test artifacts (browser screenshots): {}",

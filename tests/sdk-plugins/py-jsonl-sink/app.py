@@ -52,8 +52,12 @@ class JsonlSink(sluice.Sink):
     capabilities = ["blob"]
 
     def check(self, config):
-        sluice.blob.write(f"{config.prefix}/.check", "ok")
-        sluice.blob.delete(f"{config.prefix}/.check")
+        # The grant must let it write, read back and delete.
+        probe = f"{config.prefix}/.check"
+        sluice.blob.write(probe, "ok")
+        if sluice.blob.read(probe) != b"ok":
+            raise sluice.ConfigError(f"{probe} did not read back as written")
+        sluice.blob.delete(probe)
 
     def begin_stream(self, config, stream, fresh):
         if fresh:

@@ -159,6 +159,49 @@ fn many_files_in_parallel_and_split_output() {
 }
 
 #[test]
+fn output_is_split_by_size() {
+    let s = Scratch::new();
+    let mut text = String::from("k,v\n");
+    for r in 0..20_000 {
+        text.push_str(&format!("{r},value-{r}\n"));
+    }
+    s.write("in/big.csv", text);
+    // Small batches, so the encoder's byte count grows as the task writes.
+    s.write(
+        "j.yaml",
+        job(
+            "{paths: [big.csv], batch_size: 1000}",
+            "{path: 'sized/{task}-{part}.csv', max_bytes_per_file: 50000}",
+        ),
+    );
+    let summary = s.run_ok("j.yaml", &[]);
+    assert_eq!(rows(&summary), 20_000);
+    let outputs = summary["outputs"].as_array().unwrap();
+    assert!(outputs.len() >= 4, "{outputs:?}");
+    let mut keys = Vec::new();
+    for o in outputs {
+        let path = s.path("out").join(o.as_str().unwrap());
+        // A file is closed once it reached the size: past it by at most a batch.
+        assert!(
+            std::fs::metadata(&path).unwrap().len() < 50_000 + 30_000,
+            "{path:?}"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        keys.extend(
+            text.lines()
+                .skip(1)
+                .map(|l| l.split(',').next().unwrap().parse::<u32>().unwrap()),
+        );
+    }
+    keys.sort();
+    assert_eq!(
+        keys,
+        (0..20_000).collect::<Vec<_>>(),
+        "every row exactly once"
+    );
+}
+
+#[test]
 fn preview_and_discover() {
     let s = Scratch::new();
     s.write("in/orders.csv", ORDERS);

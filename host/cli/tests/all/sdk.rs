@@ -250,6 +250,14 @@ fn a_python_filter_and_sink_run_beside_a_plugin_built_for_0_1_0() {
             sink.display()
         ),
     );
+    // `sluice check` reaches the Python sink's own check (write, read
+    // back and delete a probe through its blob grant).
+    let out = s.sluice(&["check", "mask.yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary = s.run_ok("mask.yaml", &[]);
     assert_eq!(rows(&summary), 2700);
     let masked = jsonl_rows(&s.path("out/masked"));
@@ -322,6 +330,22 @@ fn plugin_new_python_scaffolds_what_builds_and_passes_its_tests() {
         );
         for file in ["pyproject.toml", "app.py", "test_app.py", "README.md"] {
             assert!(s.path(&format!("{name}/{file}")).is_file(), "{name}/{file}");
+        }
+        // Its own tests pass natively (pytest from the test command's venv).
+        if let Some(python) = std::env::var_os("SLUICE_TEST_PYTEST") {
+            let sdk = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/python/src");
+            let out = std::process::Command::new(python)
+                .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+                .current_dir(s.path(&name))
+                .env("PYTHONPATH", sdk)
+                .env("PYTHONDONTWRITEBYTECODE", "1")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "pytest in {name}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
         }
     }
     // One of them built all the way (each build takes 15–20 s).
