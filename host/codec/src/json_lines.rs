@@ -21,8 +21,12 @@ pub fn json_lines_to_batch(schema: SchemaRef, text: &str) -> Result<RecordBatch,
     // Decoded a bounded number of rows at a time, then put together: the
     // decoder's buffers never grow past one chunk's worth of rows.
     const CHUNK_ROWS: usize = 8192;
+    // `with_flatten`: a top-level array of objects is rows too, so a
+    // plugin can hand over a whole batch as one JSON array, which its JSON
+    // library writes in one call instead of one call a row.
     let mut decoder = arrow::json::ReaderBuilder::new(schema.clone())
         .with_batch_size(CHUNK_ROWS)
+        .with_flatten(true)
         .build_decoder()
         .map_err(|e| Error::data(e.to_string()))?;
     let fail = |e: arrow::error::ArrowError| Error::data(format!("JSON Lines: {e}"));
@@ -149,6 +153,19 @@ mod tests {
             .downcast_ref::<StringArray>()
             .unwrap();
         assert_eq!(names.value(12_345), "n12345");
+    }
+
+    #[test]
+    fn a_json_array_of_rows_is_rows_too() {
+        let text = "[{\"id\": 1, \"name\": \"a\"},{\"id\": 2}]\n[{\"id\": 3}]";
+        let batch = json_lines_to_batch(schema(), text).unwrap();
+        assert_eq!(batch.num_rows(), 3);
+        let ids = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert_eq!(ids.values(), &[1, 2, 3]);
     }
 
     #[test]

@@ -80,7 +80,7 @@ def test_rows_round_trip_with_exact_values():
             }
         ]
     )
-    assert "\n" not in text
+    assert "\n" not in text and text.startswith("[")
     back = rows.decode(text + "\n")
     assert back == [
         {

@@ -28,6 +28,20 @@ FIELDS = [
 ]
 
 
+def columns_of(lo, hi):
+    ids = range(lo, hi)
+    return sluice.columns(
+        id=list(ids),
+        name=[f"name-{i}" for i in ids],
+        amount=[f"{i % 100000}.{i % 100:02d}" for i in ids],
+        ratio=[i / 7 for i in ids],
+        active=[i % 2 == 0 for i in ids],
+        day=["2026-12-07"] * (hi - lo),
+        at=["2026-12-07T10:00:00Z"] * (hi - lo),
+        note=[None if i % 10 == 0 else "x" for i in ids],
+    )
+
+
 class Synthetic(sluice.Source):
     name = "py-synthetic"
     description = "Synthetic rows, written in Python"
@@ -50,17 +64,9 @@ class Synthetic(sluice.Source):
         for lo in range(start, end, step):
             hi = min(lo + step, end)
             if config.as_columns:
-                ids = range(lo, hi)
-                yield sluice.columns(
-                    id=list(ids),
-                    name=[f"name-{i}" for i in ids],
-                    amount=[f"{i % 100000}.{i % 100:02d}" for i in ids],
-                    ratio=[i / 7 for i in ids],
-                    active=[i % 2 == 0 for i in ids],
-                    day=["2026-12-07"] * (hi - lo),
-                    at=["2026-12-07T10:00:00Z"] * (hi - lo),
-                    note=[None if i % 10 == 0 else "x" for i in ids],
-                )
+                # A batch's worth of columns at a time, not the whole range.
+                for clo in range(lo, hi, 8192):
+                    yield columns_of(clo, min(clo + 8192, hi))
             else:
                 for i in range(lo, hi):
                     yield {
