@@ -312,6 +312,7 @@ fn test() -> Result<()> {
     let artifacts = target.join("test-artifacts");
     let calls = target.join("wit-calls");
     let pytest = services::pytest_venv(&home_cache("venvs/pytest"))?;
+    services::componentize_py()?;
     let _ = std::fs::remove_dir_all(&calls);
     // The host workspace: unit tests and the end-to-end tests, which drive
     // the real `sluice` binary with the real plugins built above, against

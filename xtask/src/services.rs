@@ -344,6 +344,35 @@ pub fn schemathesis(venv: &Path) -> Result<Command> {
     Ok(Command::new(program))
 }
 
+/// componentize-py, where `sluice plugin build` looks for it (the version
+/// pinned in `host/cli/src/plugin/python.rs`), installed before the tests
+/// so that no test downloads it.
+pub fn componentize_py() -> Result<()> {
+    let source = std::fs::read_to_string(crate::root().join("host/cli/src/plugin/python.rs"))?;
+    let version = source
+        .lines()
+        .find_map(|l| l.strip_prefix("pub(crate) const COMPONENTIZE_PY: &str = \""))
+        .and_then(|rest| rest.strip_suffix("\";"))
+        .context("no COMPONENTIZE_PY in host/cli/src/plugin/python.rs")?;
+    let venv = crate::home_cache(&format!("tools/componentize-py-{version}"));
+    let complete = venv.join(".sluice-complete");
+    if complete.is_file() && venv.join("bin/componentize-py").is_file() {
+        return Ok(());
+    }
+    eprintln!("installing componentize-py {version} from PyPI into {}", venv.display());
+    let _ = std::fs::remove_dir_all(&venv);
+    crate::run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    crate::run(Command::new(venv.join("bin/python")).args([
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        &format!("componentize-py=={version}"),
+    ]))?;
+    std::fs::write(complete, version)?;
+    Ok(())
+}
+
 /// A virtualenv with pytest, for the Python SDK's tests; its python.
 pub fn pytest_venv(venv: &Path) -> Result<std::path::PathBuf> {
     let python = venv.join("bin/python");
