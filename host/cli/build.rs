@@ -1,25 +1,68 @@
-//! Embeds the contract's WIT and the Python SDK in the `sluice` binary, so
-//! `sluice plugin build` works with nothing but the binary (see
-//! `src/plugin/embedded.rs`). Every file under the two trees is listed, so
-//! a new one cannot be forgotten.
+//! Embeds what `sluice plugin build` needs in the `sluice` binary, so it
+//! works with nothing but the binary (see `src/plugin/embedded.rs`):
+//!
+//! - `WIT`: one tree componentize-py reads: the SDK worlds (`sdk/wit/`) at
+//!   its root, WASI under `deps/`, and the contract they include (the
+//!   root of `wit/`, 0.2.0) under `deps/sluice-plugin@0.2.0/`;
+//! - `PYTHON_SDK`: `sdk/python/`.
+//!
+//! Every file of those trees is listed, so a new one cannot be forgotten.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+/// One tree to embed: files under `dir` ending in one of `keep`, named by
+/// their path under `dir` after `prefix`; into subdirectories when `deep`.
+struct Tree {
+    dir: PathBuf,
+    prefix: &'static str,
+    keep: &'static [&'static str],
+    deep: bool,
+}
+
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../..");
     let mut out = String::new();
-    for (name, dir, keep) in [
-        ("WIT", root.join("wit"), &["wit", "md"][..]),
+    let sets = [
+        (
+            "WIT",
+            vec![
+                Tree {
+                    dir: root.join("sdk/wit"),
+                    prefix: "",
+                    keep: &["wit", "md"],
+                    deep: true,
+                },
+                Tree {
+                    dir: root.join("wit"),
+                    prefix: "deps/sluice-plugin@0.2.0/",
+                    keep: &["wit"],
+                    deep: false,
+                },
+            ],
+        ),
         (
             "PYTHON_SDK",
-            root.join("sdk/python"),
-            &["py", "typed", "toml", "md"][..],
+            vec![Tree {
+                dir: root.join("sdk/python"),
+                prefix: "",
+                keep: &["py", "typed", "toml", "md"],
+                deep: true,
+            }],
         ),
-    ] {
-        println!("cargo:rerun-if-changed={}", dir.display());
+    ];
+    for (name, trees) in sets {
         let mut files = Vec::new();
-        walk(&dir, &dir, keep, &mut files);
+        for tree in trees {
+            println!("cargo:rerun-if-changed={}", tree.dir.display());
+            let mut found = Vec::new();
+            walk(&tree.dir, &tree.dir, &tree, &mut found);
+            files.extend(
+                found
+                    .into_iter()
+                    .map(|(rel, abs)| (format!("{}{rel}", tree.prefix), abs)),
+            );
+        }
         files.sort();
         writeln!(out, "pub(crate) static {name}: &[(&str, &str)] = &[").unwrap();
         for (rel, abs) in files {
@@ -36,7 +79,7 @@ fn main() {
     std::fs::write(dest, out).unwrap();
 }
 
-fn walk(base: &Path, dir: &Path, keep: &[&str], out: &mut Vec<(String, PathBuf)>) {
+fn walk(base: &Path, dir: &Path, tree: &Tree, out: &mut Vec<(String, PathBuf)>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
@@ -50,9 +93,15 @@ fn walk(base: &Path, dir: &Path, keep: &[&str], out: &mut Vec<(String, PathBuf)>
             continue;
         }
         if path.is_dir() {
-            println!("cargo:rerun-if-changed={}", path.display());
-            walk(base, &path, keep, out);
-        } else if keep.iter().any(|ext| name.ends_with(&format!(".{ext}"))) {
+            if tree.deep {
+                println!("cargo:rerun-if-changed={}", path.display());
+                walk(base, &path, tree, out);
+            }
+        } else if tree
+            .keep
+            .iter()
+            .any(|ext| name.ends_with(&format!(".{ext}")))
+        {
             let rel = path
                 .strip_prefix(base)
                 .unwrap()

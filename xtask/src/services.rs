@@ -359,7 +359,10 @@ pub fn componentize_py() -> Result<()> {
     if complete.is_file() && venv.join("bin/componentize-py").is_file() {
         return Ok(());
     }
-    eprintln!("installing componentize-py {version} from PyPI into {}", venv.display());
+    eprintln!(
+        "installing componentize-py {version} from PyPI into {}",
+        venv.display()
+    );
     let _ = std::fs::remove_dir_all(&venv);
     crate::run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
     crate::run(Command::new(venv.join("bin/python")).args([

@@ -318,7 +318,12 @@ pub fn python_plugin(rel: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = root.join(rel);
     let mut hash = Sha256::new();
-    for tree in [dir.clone(), root.join("sdk/python/src"), root.join("wit")] {
+    for tree in [
+        dir.clone(),
+        root.join("sdk/python/src"),
+        root.join("sdk/wit"),
+        root.join("wit"),
+    ] {
         let mut files = Vec::new();
         collect_files(&tree, &mut files);
         files.sort();
