@@ -120,6 +120,15 @@ impl Batch {
         from_arrays(schema, wit_arrays::to_arrays(&self.0))
     }
 
+    /// The rows as JSON Lines, written by the host (`batch.to-json-lines`):
+    /// decimals as strings, so they read back exactly.
+    ///
+    /// # Errors
+    /// A type JSON cannot carry.
+    pub fn to_json_lines(&self) -> Result<String> {
+        Ok(self.0.to_json_lines()?)
+    }
+
     pub(crate) fn into_wit(self) -> wit::Batch {
         self.0
     }
@@ -176,6 +185,14 @@ impl Batch {
     /// Never natively.
     pub fn to_record_batch(&self) -> Result<RecordBatch> {
         Ok(self.0.clone())
+    }
+
+    /// The rows as JSON Lines, with the host's own writer.
+    ///
+    /// # Errors
+    /// A type JSON cannot carry.
+    pub fn to_json_lines(&self) -> Result<String> {
+        Ok(sluice_codec::batch_to_json_lines(&self.0)?)
     }
 }
 

@@ -1,17 +1,39 @@
 //! `echo`: a row-wise filter that copies every batch into the plugin and
 //! hands it back, so a test can check that any Arrow data crosses both
 //! ways unchanged (`arrays.to-arrays` in, `batch.from-ipc` out).
+//!
+//! With `via: json` it hands each batch back the way a plugin without
+//! Arrow would: the host writes it as JSON Lines (`batch.to-json-lines`)
+//! and reads it back against a schema the plugin rebuilt from the input's
+//! fields (`schema.fields`, `schema.from-fields`), so a test can check that
+//! the JSON round trip keeps every value.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_sdk::arrow_array::RecordBatch;
 use sluice_sdk::arrow_schema::SchemaRef;
-use sluice_sdk::{Filter, Info, Result, Transformer, export_filter};
+use sluice_sdk::{Batch, Filter, Info, Result, Transformer, export_filter};
 
-/// No settings.
+/// Settings.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Config {}
+pub struct Config {
+    /// How batches come back: `arrays` (Arrow buffers, the default) or
+    /// `json` (JSON Lines through the host).
+    #[serde(default)]
+    pub via: Via,
+}
+
+/// How a batch is handed back.
+#[derive(Deserialize, JsonSchema, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// As Arrow IPC.
+    #[default]
+    Arrays,
+    /// As JSON Lines, against a schema rebuilt from fields.
+    Json,
+}
 
 /// The plugin.
 pub struct Echo;
@@ -29,14 +51,34 @@ impl Filter for Echo {
         }
     }
 
-    fn open(_config: Config, input: SchemaRef) -> Result<EchoTransformer> {
-        Ok(EchoTransformer { input })
+    fn open(config: Config, input: SchemaRef) -> Result<EchoTransformer> {
+        let json_schema = match config.via {
+            Via::Arrays => None,
+            Via::Json => Some(rebuilt_from_fields(&input)?),
+        };
+        Ok(EchoTransformer { input, json_schema })
     }
+}
+
+/// `input` as the host describes it in fields, built again from them.
+#[cfg(target_arch = "wasm32")]
+fn rebuilt_from_fields(input: &SchemaRef) -> Result<SchemaRef> {
+    use sluice_sdk::__wit::sluice::plugin0_2_0::types as wit;
+    let described = wit::Schema::from_ipc(&sluice_sdk::encode_schema(input))?;
+    let rebuilt = wit::Schema::from_fields(&described.fields())?;
+    sluice_sdk::decode_schema(&rebuilt.to_ipc())
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn rebuilt_from_fields(input: &SchemaRef) -> Result<SchemaRef> {
+    Ok(input.clone())
 }
 
 /// One per task.
 pub struct EchoTransformer {
     input: SchemaRef,
+    /// With `via: json`, the schema the rows are read back against.
+    json_schema: Option<SchemaRef>,
 }
 
 impl Transformer for EchoTransformer {
@@ -45,7 +87,15 @@ impl Transformer for EchoTransformer {
     }
 
     fn process(&mut self, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
-        Ok(vec![batch])
+        match &self.json_schema {
+            None => Ok(vec![batch]),
+            Some(schema) => {
+                let text = Batch::from_record_batch(&batch)?.to_json_lines()?;
+                Ok(vec![
+                    Batch::from_json_lines(schema, &text)?.to_record_batch()?,
+                ])
+            }
+        }
     }
 }
 
