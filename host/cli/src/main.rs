@@ -411,11 +411,17 @@ async fn open_store(cli: &Cli) -> Result<Store> {
     })
 }
 
-fn default_cache_dir() -> Option<PathBuf> {
+/// `~/.cache/sluice` (or `$XDG_CACHE_HOME/sluice`): compiled components,
+/// and the tools and trees `sluice plugin build` keeps.
+pub(crate) fn cache_root() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("sluice").join("components"))
+    Some(base.join("sluice"))
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    cache_root().map(|root| root.join("components"))
 }
 
 fn tokio_runtime() -> Result<tokio::runtime::Runtime> {

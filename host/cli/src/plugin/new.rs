@@ -1,5 +1,5 @@
-//! `sluice plugin new`: a working plugin to start from, in Rust, Python
-//! or JavaScript.
+//! `sluice plugin new`: a working plugin to start from, in Rust or
+//! Python.
 
 use std::path::{Path, PathBuf};
 

@@ -71,13 +71,10 @@ fn read_project(dir: &Path) -> Result<ToolSluice> {
     Ok(tool)
 }
 
-/// `~/.cache/sluice` (or `$XDG_CACHE_HOME/sluice`).
-pub(crate) fn cache_root() -> Result<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .context("neither XDG_CACHE_HOME nor HOME is set: where should tools be cached?")?;
-    Ok(base.join("sluice"))
+/// Where the tools and trees of a build are kept (see [`crate::cache_root`]).
+fn cache_root() -> Result<PathBuf> {
+    crate::cache_root()
+        .context("neither XDG_CACHE_HOME nor HOME is set: where should tools be cached?")
 }
 
 /// The pinned componentize-py, installed into a virtualenv of its own the
