@@ -135,6 +135,45 @@ impl HostBatch for HostState {
         })
     }
 
+    fn from_json_bytes(
+        &mut self,
+        schema: Resource<SchemaDecoder>,
+        text: Vec<u8>,
+    ) -> wasmtime::Result<Result<Resource<Batch>, GuestError>> {
+        self.guard("batch.from-json-bytes", |state| {
+            if let Err(e) = state.batch_input("JSON Lines text", text.len()) {
+                return Ok(Err(e));
+            }
+            let text = match std::str::from_utf8(&text) {
+                Ok(text) => text,
+                Err(e) => {
+                    return Ok(Err(data_error(format!(
+                        "JSON Lines: not UTF-8 at byte {}",
+                        e.valid_up_to()
+                    ))));
+                }
+            };
+            let schema = state.table.get(&schema)?.schema().clone();
+            match sluice_codec::json_lines_to_batch(schema, text) {
+                Ok(batch) => Ok(Ok(state.table.push(Batch(batch))?)),
+                Err(e) => Ok(Err(e.into())),
+            }
+        })
+    }
+
+    fn to_json_bytes(
+        &mut self,
+        this: Resource<Batch>,
+    ) -> wasmtime::Result<Result<Vec<u8>, GuestError>> {
+        self.guard(
+            "batch.to-json-bytes",
+            |state| match sluice_codec::batch_to_json_lines(&state.table.get(&this)?.0) {
+                Ok(text) => Ok(Ok(text.into_bytes())),
+                Err(e) => Ok(Err(e.into())),
+            },
+        )
+    }
+
     fn to_json_lines(
         &mut self,
         this: Resource<Batch>,
