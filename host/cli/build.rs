@@ -4,7 +4,8 @@
 //! - `WIT`: one tree componentize-py reads: the SDK worlds (`sdk/wit/`) at
 //!   its root, WASI under `deps/`, and the contract they include (the
 //!   root of `wit/`, 0.2.0) under `deps/sluice-plugin@0.2.0/`;
-//! - `PYTHON_SDK`: `sdk/python/`.
+//! - `PYTHON_SDK`: `sdk/python/`;
+//! - `JS_SDK`: `sdk/js/` (its sources, types and build scripts).
 //!
 //! Every file of those trees is listed, so a new one cannot be forgotten.
 
@@ -50,6 +51,15 @@ fn main() {
                 deep: true,
             }],
         ),
+        (
+            "JS_SDK",
+            vec![Tree {
+                dir: root.join("sdk/js"),
+                prefix: "",
+                keep: &["js", "mjs", "ts", "json", "md"],
+                deep: true,
+            }],
+        ),
     ];
     for (name, trees) in sets {
         let mut files = Vec::new();
@@ -89,6 +99,8 @@ fn walk(base: &Path, dir: &Path, tree: &Tree, out: &mut Vec<(String, PathBuf)>) 
             || name == "__pycache__"
             || name.ends_with(".egg-info")
             || name == "build"
+            || name == "node_modules"
+            || name == "target"
         {
             continue;
         }

@@ -36,10 +36,13 @@ pub(super) fn build(runtime: &Runtime, dir: &Path, out: Option<&Path>) -> Result
         rust(runtime, dir, out)
     } else if dir.join("pyproject.toml").is_file() {
         super::python::build(runtime, dir, out)
+    } else if dir.join("package.json").is_file() {
+        super::js::build(runtime, dir, out)
     } else {
         bail!(
-            "{} has neither a Cargo.toml (a Rust plugin) nor a pyproject.toml (a Python plugin): \
-             start one with `sluice plugin new NAME --kind source --lang rust|python`",
+            "{} has no Cargo.toml (a Rust plugin), pyproject.toml (a Python plugin) or \
+             package.json (a JavaScript plugin): start one with \
+             `sluice plugin new NAME --kind source --lang rust|python|js`",
             dir.display()
         )
     }

@@ -1,4 +1,4 @@
-//! The contract's WIT and the Python SDK, inside the binary (listed by
+//! The contract's WIT and the Python and JavaScript SDKs, inside the binary (listed by
 //! `build.rs`), written out to the cache when a build needs them.
 
 use std::collections::hash_map::DefaultHasher;

@@ -12,8 +12,10 @@ use crate::output;
 
 mod build;
 mod embedded;
+mod js;
 mod new;
 mod python;
+mod tools;
 
 /// `sluice plugin …`
 #[derive(Subcommand)]
@@ -34,12 +36,14 @@ pub enum PluginCommand {
         #[arg(long, value_enum, default_value = "rust")]
         lang: Lang,
         /// The sluice-sdk to depend on: a path to its source, or a version
-        /// (Rust only; Python plugins build with the SDK inside sluice).
+        /// (Rust only; Python and JavaScript plugins build with the SDK
+        /// inside sluice).
         #[arg(long)]
         sdk: Option<String>,
     },
-    /// Build a plugin to a wasm component: a Rust crate (Cargo.toml), or
-    /// a Python project (pyproject.toml with [tool.sluice]).
+    /// Build a plugin to a wasm component: a Rust crate (Cargo.toml), a
+    /// Python project (pyproject.toml with [tool.sluice]), or a JavaScript
+    /// or TypeScript project (package.json with "sluice").
     Build {
         /// The plugin's directory.
         #[arg(default_value = ".")]
@@ -138,6 +142,10 @@ pub enum Lang {
     Rust,
     /// A module using the `sluice` Python package, built with componentize-py.
     Python,
+    /// A TypeScript module using `@sluice/sdk`, bundled by rolldown and built
+    /// with componentize-js (plain JavaScript works the same way).
+    #[value(alias = "ts", alias = "typescript", alias = "javascript")]
+    Js,
 }
 
 /// Run one `sluice plugin` command.

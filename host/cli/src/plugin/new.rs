@@ -1,5 +1,5 @@
-//! `sluice plugin new`: a working plugin to start from, in Rust or
-//! Python.
+//! `sluice plugin new`: a working plugin to start from, in Rust, Python
+//! or TypeScript.
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +43,7 @@ pub(super) fn new(
     match lang {
         Lang::Rust => rust(name, kind, &dir, sdk),
         Lang::Python => super::python::new(name, kind, &dir),
+        Lang::Js => super::js::new(name, kind, &dir),
     }
 }
 

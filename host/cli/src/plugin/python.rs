@@ -15,6 +15,7 @@ use sluice_runtime::Runtime;
 
 use super::Kind;
 use super::embedded::{PYTHON_SDK, WIT, write_tree};
+use super::tools::{cache_root, run};
 
 /// The componentize-py release plugins are built with.
 pub(crate) const COMPONENTIZE_PY: &str = "0.25.1";
@@ -71,12 +72,6 @@ fn read_project(dir: &Path) -> Result<ToolSluice> {
     Ok(tool)
 }
 
-/// Where the tools and trees of a build are kept (see [`crate::cache_root`]).
-fn cache_root() -> Result<PathBuf> {
-    crate::cache_root()
-        .context("neither XDG_CACHE_HOME nor HOME is set: where should tools be cached?")
-}
-
 /// The pinned componentize-py, installed into a virtualenv of its own the
 /// first time.
 fn componentize_py() -> Result<PathBuf> {
@@ -107,17 +102,6 @@ fn componentize_py() -> Result<PathBuf> {
     .context("installing componentize-py from PyPI")?;
     std::fs::write(&complete, COMPONENTIZE_PY)?;
     Ok(bin)
-}
-
-fn run(cmd: &mut Command) -> Result<()> {
-    let shown = format!("{cmd:?}");
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot start {shown}"))?;
-    if !status.success() {
-        bail!("{shown} failed: {status}");
-    }
-    Ok(())
 }
 
 /// Build the Python plugin in `dir`.
