@@ -313,6 +313,7 @@ fn test() -> Result<()> {
     let calls = target.join("wit-calls");
     let pytest = services::pytest_venv(&home_cache("venvs/pytest"))?;
     services::componentize_py()?;
+    let (js_tools, typescript) = services::js_tools()?;
     let _ = std::fs::remove_dir_all(&calls);
     // The host workspace: unit tests and the end-to-end tests, which drive
     // the real `sluice` binary with the real plugins built above, against
@@ -331,7 +332,9 @@ fn test() -> Result<()> {
         .env("SLUICE_TEST_ARTIFACTS", &artifacts)
         .env("SLUICE_TEST_SCHEMATHESIS", schemathesis.get_program())
         .env("SLUICE_WIT_CALL_LOG", &calls)
-        .env("SLUICE_TEST_PYTEST", &pytest))?;
+        .env("SLUICE_TEST_PYTEST", &pytest)
+        .env("SLUICE_TEST_JS_TOOLS", &js_tools)
+        .env("SLUICE_TEST_TYPESCRIPT", &typescript))?;
     wit_calls::check(&root().join("wit"), &calls)?;
     eprintln!(
         "test artifacts (browser screenshots): {}",
@@ -349,7 +352,52 @@ fn test() -> Result<()> {
         ])
         .arg(root().join("plugins/Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target))?;
-    test_python()
+    test_python()?;
+    test_js(&js_tools, &typescript)
+}
+
+/// The JavaScript SDK's tests and the JavaScript plugins' own, natively
+/// (`node --test`; TypeScript bundled by rolldown first), and the SDK's
+/// types checked by `tsc` against the TypeScript example.
+fn test_js(tools: &Path, typescript: &Path) -> Result<()> {
+    let sdk = root().join("sdk/js");
+    run(Command::new("node")
+        .args(["--test", "test/"])
+        .current_dir(&sdk))?;
+    for parent in ["examples/plugins", "tests/sdk-plugins"] {
+        let mut found: Vec<_> = std::fs::read_dir(root().join(parent))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("package.json").is_file() && p.join("test").is_dir())
+            .collect();
+        found.sort();
+        for dir in found {
+            run(Command::new("node")
+                .arg(sdk.join("bin/sluice-js-test.mjs"))
+                .arg(&dir)
+                .env("SLUICE_JS_TOOLS", tools))?;
+            if dir.join("tsconfig.json").is_file() {
+                // `tsc` finds the SDK's types where an author's npm
+                // install puts them.
+                let modules = dir.join("node_modules");
+                std::fs::create_dir_all(modules.join("@sluice"))?;
+                for (link, to) in [
+                    (modules.join("@sluice/sdk"), sdk.clone()),
+                    (
+                        modules.join("@types"),
+                        typescript.join("node_modules/@types"),
+                    ),
+                ] {
+                    let _ = std::fs::remove_file(&link);
+                    std::os::unix::fs::symlink(&to, &link)?;
+                }
+                run(Command::new(typescript.join("node_modules/.bin/tsc"))
+                    .args(["--noEmit", "-p"])
+                    .arg(&dir))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The Python SDK's tests and the Python plugins' own, natively (pytest,

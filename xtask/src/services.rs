@@ -376,6 +376,70 @@ pub fn componentize_py() -> Result<()> {
     Ok(())
 }
 
+/// A constant `pub(crate) const NAME: &str = "…";` of the CLI's source.
+fn cli_constant(file: &str, name: &str) -> Result<String> {
+    let source = std::fs::read_to_string(crate::root().join(file))?;
+    let prefix = format!("pub(crate) const {name}: &str = \"");
+    source
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|rest| rest.strip_suffix("\";"))
+        .map(str::to_string)
+        .with_context(|| format!("no {name} in {file}"))
+}
+
+/// The pinned componentize-js and rolldown, installed from npm where
+/// `sluice plugin build` looks for them (so its first JavaScript build in
+/// the tests finds them), plus TypeScript for checking the SDK's types;
+/// (the build tools' directory, TypeScript's).
+pub fn js_tools() -> Result<(PathBuf, PathBuf)> {
+    let file = "host/cli/src/plugin/js.rs";
+    let componentize = cli_constant(file, "COMPONENTIZE_JS")?;
+    let rolldown = cli_constant(file, "ROLLDOWN")?;
+    let tools = crate::home_cache(&format!(
+        "tools/js-componentize-{componentize}-rolldown-{rolldown}"
+    ));
+    npm_install(
+        &tools,
+        &format!(
+            "{{\"private\": true, \"dependencies\": {{\"@bytecodealliance/componentize-js\": \"{componentize}\", \"rolldown\": \"{rolldown}\"}}}}\n"
+        ),
+        &format!("{componentize} {rolldown}"),
+    )?;
+    let typescript = crate::home_cache(&format!("tools/typescript-{TYPESCRIPT}"));
+    npm_install(
+        &typescript,
+        &format!(
+            "{{\"private\": true, \"dependencies\": {{\"typescript\": \"{TYPESCRIPT}\", \"@types/node\": \"20.19.43\"}}}}\n"
+        ),
+        TYPESCRIPT,
+    )?;
+    Ok((tools, typescript))
+}
+
+/// The TypeScript release the SDK's types are checked with.
+const TYPESCRIPT: &str = "5.9.3";
+
+/// `npm install` of `package` into `dir` unless done; `.sluice-complete`
+/// (holding `stamp`) is written last, so a cut-short install is redone.
+fn npm_install(dir: &Path, package: &str, stamp: &str) -> Result<()> {
+    let complete = dir.join(".sluice-complete");
+    if std::fs::read_to_string(&complete).is_ok_and(|s| s == stamp) {
+        return Ok(());
+    }
+    eprintln!("installing from npm into {}", dir.display());
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("package.json"), package)?;
+    crate::run(
+        Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(dir),
+    )?;
+    std::fs::write(complete, stamp)?;
+    Ok(())
+}
+
 /// A virtualenv with pytest, for the Python SDK's tests; its python.
 pub fn pytest_venv(venv: &Path) -> Result<std::path::PathBuf> {
     let python = venv.join("bin/python");

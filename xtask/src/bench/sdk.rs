@@ -1,7 +1,8 @@
 //! `cargo xtask bench sdk`: the same synthetic source (8 columns) written
-//! in Rust and in Python, each → Parquet in one run; a row filter written
-//! in Rust and in Python on the same batches; and what a Python component
-//! costs to build, to compile on first load, and to load from the cache.
+//! in Rust, Python and JavaScript, each → Parquet in one run; a row filter
+//! written in Rust, Python and TypeScript on the same batches; and what a
+//! Python or JavaScript component costs to build, to compile on first
+//! load, and to load from the cache.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,8 +17,9 @@ fn sluice() -> Command {
     Command::new(bin_dir().join("sluice"))
 }
 
-/// Build a Python plugin with `sluice plugin build`; (file, seconds).
-fn build_python(work: &Path, rel: &str) -> Result<(PathBuf, f64)> {
+/// Build a Python or JavaScript plugin with `sluice plugin build`;
+/// (file, seconds).
+fn build_plugin(work: &Path, rel: &str) -> Result<(PathBuf, f64)> {
     let name = Path::new(rel)
         .file_name()
         .unwrap()
@@ -115,8 +117,10 @@ pub fn sdk(work: &Path, rows: u64) -> Result<()> {
     let work = work.join("sdk");
     std::fs::create_dir_all(work.join("out/sdk"))?;
     let test_plugins = bin_dir().join("test-plugins");
-    let (py_source, py_source_build) = build_python(&work, "tests/sdk-plugins/py-synthetic")?;
-    let (py_mask, py_mask_build) = build_python(&work, "tests/sdk-plugins/py-mask")?;
+    let (py_source, py_source_build) = build_plugin(&work, "tests/sdk-plugins/py-synthetic")?;
+    let (py_mask, py_mask_build) = build_plugin(&work, "tests/sdk-plugins/py-mask")?;
+    let (js_source, js_source_build) = build_plugin(&work, "tests/sdk-plugins/js-synthetic")?;
+    let (ts_mask, ts_mask_build) = build_plugin(&work, "examples/plugins/ts-mask")?;
     let rust_source = test_plugins.join("source-synthetic.wasm");
     let rust_mask = test_plugins.join("filter-mask.wasm");
 
@@ -132,6 +136,12 @@ pub fn sdk(work: &Path, rows: u64) -> Result<()> {
             &py_source,
             "{rows: 1}",
             Some(py_source_build),
+        ),
+        (
+            "JavaScript synthetic source",
+            &js_source,
+            "{rows: 1}",
+            Some(js_source_build),
         ),
     ] {
         let name = what.split_whitespace().next().unwrap().to_lowercase();
@@ -158,7 +168,9 @@ pub fn sdk(work: &Path, rows: u64) -> Result<()> {
         );
     }
 
-    println!("\n(`py-mask`, the Python filter below, built in {py_mask_build:.1} s.)");
+    println!(
+        "\n(The filters below built in {py_mask_build:.1} s (`py-mask`, Python) and {ts_mask_build:.1} s (`ts-mask`, TypeScript).)"
+    );
 
     // Throughput: the same rows from each source, → Parquet.
     let mut table = Vec::new();
@@ -176,6 +188,21 @@ pub fn sdk(work: &Path, rows: u64) -> Result<()> {
         (
             "Python (sluice.columns → JSON Lines)",
             &py_source,
+            format!("{{rows: {rows}, as_columns: true}}"),
+        ),
+        (
+            "JavaScript (row objects → JSON)",
+            &js_source,
+            format!("{{rows: {rows}}}"),
+        ),
+        (
+            "JavaScript (an array of row objects a page → JSON)",
+            &js_source,
+            format!("{{rows: {rows}, as_arrays: true}}"),
+        ),
+        (
+            "JavaScript (columns(...) → JSON)",
+            &js_source,
             format!("{{rows: {rows}, as_columns: true}}"),
         ),
     ] {
@@ -215,6 +242,11 @@ pub fn sdk(work: &Path, rows: u64) -> Result<()> {
         (
             "filter-python",
             Some(format!("plugin: {}", py_mask.display())),
+            kept,
+        ),
+        (
+            "filter-typescript",
+            Some(format!("plugin: {}", ts_mask.display())),
             kept,
         ),
     ] {

@@ -673,8 +673,18 @@ fn rest_example_runs() {
 }
 
 #[test]
-fn the_python_rest_example_pages_with_a_secret_resumes_and_needs_its_grant() {
-    let plugin = python_plugin("examples/plugins/python-orders");
+fn the_rest_example_in_python_and_javascript_pages_with_a_secret_resumes_and_needs_its_grant() {
+    for (rel, name) in [
+        ("examples/plugins/python-orders", "python-orders"),
+        ("tests/sdk-plugins/js-orders", "js-orders"),
+    ] {
+        a_rest_source_pages_with_a_secret_resumes_and_needs_its_grant(rel, name);
+    }
+}
+
+/// The Python example's job, run with the plugin at `rel` (`name`).
+fn a_rest_source_pages_with_a_secret_resumes_and_needs_its_grant(rel: &str, name: &str) {
+    let plugin = sdk_plugin(rel);
     let server = Fixture::start();
     let s = Scratch::new();
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -733,7 +743,7 @@ fn the_python_rest_example_pages_with_a_secret_resumes_and_needs_its_grant() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("python-orders") && stderr.contains("grants.http.hosts"),
+        stderr.contains(name) && stderr.contains("grants.http.hosts"),
         "{stderr}"
     );
 }

@@ -1,6 +1,8 @@
-//! Plugins written in Python (componentize-py, built from source by
-//! `sluice plugin build`) and a plugin built against the frozen
-//! `sluice:plugin@0.1.0`, in jobs beside the 0.2.0 Rust plugins.
+//! Plugins written in Python (componentize-py) and in JavaScript and
+//! TypeScript (componentize-js), built from source by `sluice plugin
+//! build`, and a plugin built against the frozen `sluice:plugin@0.1.0`, in
+//! jobs beside the 0.2.0 Rust plugins. Each test runs the same job with
+//! the plugin of each language.
 
 use std::collections::BTreeSet;
 
@@ -59,19 +61,29 @@ fn parquet_ids(dir: &std::path::Path) -> Vec<i64> {
 }
 
 #[test]
-fn a_python_source_runs_checkpoints_and_passes_the_conformance_suite() {
-    let plugin = python_plugin("tests/sdk-plugins/py-synthetic");
+fn python_and_javascript_sources_run_checkpoint_and_pass_the_conformance_suite() {
+    for (rel, columns) in [
+        ("tests/sdk-plugins/py-synthetic", false),
+        ("tests/sdk-plugins/js-synthetic", false),
+        ("tests/sdk-plugins/js-synthetic", true),
+    ] {
+        a_source_runs_checkpoints_and_passes_the_conformance_suite(rel, columns);
+    }
+}
+
+fn a_source_runs_checkpoints_and_passes_the_conformance_suite(rel: &str, as_columns: bool) {
+    let plugin = sdk_plugin(rel);
     let s = Scratch::new();
     s.write(
         "job.yaml",
         format!(
-            "source:\n  plugin: {}\n  config: {{rows: 5000, partitions: 3, checkpoint_every: 700}}\n\
+            "source:\n  plugin: {}\n  config: {{rows: 5000, partitions: 3, checkpoint_every: 700, as_columns: {as_columns}}}\n\
              sink:\n  plugin: file\n  grants: {{blob: ./out}}\n  config: {{path: 'rows/{{task}}.parquet'}}\n",
             plugin.display()
         ),
     );
     let summary = s.run_ok("job.yaml", &[]);
-    assert_eq!(rows(&summary), 5000);
+    assert_eq!(rows(&summary), 5000, "{rel}");
     assert_eq!(
         parquet_ids(&s.path("out/rows")),
         (0..5000).collect::<Vec<_>>()
@@ -101,7 +113,7 @@ fn a_python_source_runs_checkpoints_and_passes_the_conformance_suite() {
             "Timestamp(µs, \"UTC\")",
             "Utf8"
         ],
-        "{types:?}"
+        "{rel}: {types:?}"
     );
     // The second run starts from each partition's last checkpoint: nothing new.
     assert_eq!(rows(&s.run_ok("job.yaml", &[])), 0);
@@ -124,7 +136,26 @@ fn a_python_source_runs_checkpoints_and_passes_the_conformance_suite() {
 
 #[test]
 fn every_error_kind_from_every_call_reaches_the_user_typed_and_named() {
-    let plugin = python_plugin("tests/sdk-plugins/py-errors");
+    for rel in ["tests/sdk-plugins/py-errors", "tests/sdk-plugins/js-errors"] {
+        errors_reach_the_user(rel);
+    }
+}
+
+/// A bug in the plugin's own code, as each language says it: the
+/// exception and where it was thrown.
+fn said_a_bug(name: &str, err: &str) -> bool {
+    if name == "py-errors" {
+        err.contains("internal error: KeyError: 'no such key'")
+            && err.contains("Traceback (most recent call last)")
+            && err.contains("app.py")
+    } else {
+        err.contains("internal error: TypeError") && err.contains("failOnPurpose@")
+    }
+}
+
+fn errors_reach_the_user(rel: &str) {
+    let plugin = sdk_plugin(rel);
+    let name = rel.rsplit('/').next().unwrap();
     let s = Scratch::new();
     for (call, shown) in [
         ("check", "check"),
@@ -133,7 +164,12 @@ fn every_error_kind_from_every_call_reaches_the_user_typed_and_named() {
         ("open", "reader.open"),
         ("next", "reader.next"),
     ] {
-        for kind in ["config", "auth", "transient", "data", "bug"] {
+        let kinds: &[&str] = if name == "js-errors" {
+            &["config", "auth", "transient", "data", "bug", "throw-string"]
+        } else {
+            &["config", "auth", "transient", "data", "bug"]
+        };
+        for &kind in kinds {
             s.write(
                 "job.yaml",
                 format!(
@@ -154,14 +190,14 @@ fn every_error_kind_from_every_call_reaches_the_user_typed_and_named() {
             // `discover` failing shows wherever the run first asks for streams.
             let call_named = err.contains(&format!(": {shown}: ")) || call == "discover";
             assert!(
-                err.contains("plugin py-errors") && call_named,
+                err.contains(&format!("plugin {name}")) && call_named,
                 "{call}/{kind}: {err}"
             );
             if kind == "bug" {
+                assert!(said_a_bug(name, &err), "{call}/{kind}: {err}");
+            } else if kind == "throw-string" {
                 assert!(
-                    err.contains("internal error: KeyError: 'no such key'")
-                        && err.contains("Traceback (most recent call last)")
-                        && err.contains("app.py"),
+                    err.contains("internal error: a string was thrown: a bare string"),
                     "{call}/{kind}: {err}"
                 );
             } else {
@@ -188,9 +224,15 @@ fn every_error_kind_from_every_call_reaches_the_user_typed_and_named() {
 }
 
 #[test]
-fn a_failed_python_read_resumes_from_its_last_checkpoint_exactly_once() {
-    let plugin = python_plugin("tests/sdk-plugins/py-errors");
-    let sink = python_plugin("tests/sdk-plugins/py-jsonl-sink");
+fn a_failed_read_resumes_from_its_last_checkpoint_exactly_once() {
+    for lang in ["py", "js"] {
+        resumes_exactly_once(lang);
+    }
+}
+
+fn resumes_exactly_once(lang: &str) {
+    let plugin = sdk_plugin(&format!("tests/sdk-plugins/{lang}-errors"));
+    let sink = sdk_plugin(&format!("tests/sdk-plugins/{lang}-jsonl-sink"));
     let s = Scratch::new();
     let job = |fail: &str| {
         format!(
@@ -226,10 +268,42 @@ fn a_failed_python_read_resumes_from_its_last_checkpoint_exactly_once() {
 }
 
 #[test]
-fn a_python_filter_and_sink_run_beside_a_plugin_built_for_0_1_0() {
-    let mask = python_plugin("tests/sdk-plugins/py-mask");
-    let sink = python_plugin("tests/sdk-plugins/py-jsonl-sink");
+fn filters_and_sinks_in_python_and_typescript_run_beside_a_plugin_built_for_0_1_0() {
+    for (mask, sink) in [
+        (
+            "tests/sdk-plugins/py-mask",
+            "tests/sdk-plugins/py-jsonl-sink",
+        ),
+        (
+            "examples/plugins/ts-mask",
+            "tests/sdk-plugins/js-jsonl-sink",
+        ),
+    ] {
+        a_filter_and_sink_run_beside_a_0_1_0_plugin(mask, sink);
+    }
+}
+
+fn a_filter_and_sink_run_beside_a_0_1_0_plugin(mask: &str, sink: &str) {
+    let mask = sdk_plugin(mask);
+    let sink = sdk_plugin(sink);
     let s = Scratch::new();
+    // Both pass the conformance suite (its input's string column is `name`).
+    for (plugin, config) in [(&mask, "{\"email\": \"name\"}"), (&sink, "{}")] {
+        let out = s.sluice(&[
+            "plugin",
+            "test",
+            plugin.to_str().unwrap(),
+            "--config",
+            config,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}: {}{}",
+            plugin.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let mut csv = String::from("id,email\n");
     for i in 0..3000 {
         let domain = if i % 10 == 0 {
@@ -377,5 +451,173 @@ fn plugin_new_python_scaffolds_what_builds_and_passes_its_tests() {
     assert!(
         !out.status.success() && stderr.contains("[tool.sluice]"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn plugin_new_js_scaffolds_typescript_that_builds_typechecks_and_passes_its_tests() {
+    let s = Scratch::new();
+    let tools = std::env::var_os("SLUICE_TEST_JS_TOOLS");
+    let typescript = std::env::var_os("SLUICE_TEST_TYPESCRIPT").map(std::path::PathBuf::from);
+    for kind in ["source", "filter", "sink"] {
+        let name = format!("my-{kind}");
+        let out = s.sluice(&["plugin", "new", &name, "--kind", kind, "--lang", "js"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for file in [
+            "package.json",
+            "tsconfig.json",
+            "src/app.ts",
+            "test/app.test.ts",
+            "README.md",
+        ] {
+            assert!(s.path(&format!("{name}/{file}")).is_file(), "{name}/{file}");
+        }
+        // The SDK it depends on is the one inside `sluice`, written out.
+        let package: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(s.path(&format!("{name}/package.json"))).unwrap(),
+        )
+        .unwrap();
+        let sdk = std::path::PathBuf::from(
+            package["dependencies"]["@sluice/sdk"]
+                .as_str()
+                .unwrap()
+                .strip_prefix("file:")
+                .unwrap(),
+        );
+        let Some(tools) = &tools else { continue };
+        // Its own tests pass natively: `npm test` without the npm install.
+        let out = std::process::Command::new("node")
+            .arg(sdk.join("bin/sluice-js-test.mjs"))
+            .arg(s.path(&name))
+            .env("SLUICE_JS_TOOLS", tools)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tests of {name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // And it type-checks against the SDK's .d.ts, as `npm run
+        // typecheck` does once npm has installed the SDK and the types.
+        if let Some(typescript) = &typescript {
+            let modules = s.path(&format!("{name}/node_modules"));
+            std::fs::create_dir_all(modules.join("@sluice")).unwrap();
+            std::os::unix::fs::symlink(&sdk, modules.join("@sluice/sdk")).unwrap();
+            std::os::unix::fs::symlink(
+                typescript.join("node_modules/@types"),
+                modules.join("@types"),
+            )
+            .unwrap();
+            let out = std::process::Command::new(typescript.join("node_modules/.bin/tsc"))
+                .args(["--noEmit", "-p"])
+                .arg(s.path(&name))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "tsc {name}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+    // One of them built all the way, and through the conformance suite.
+    let out = s.sluice(&["plugin", "build", "my-source"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let built = s.path("my-source/target/sluice/my-source.wasm");
+    let out = s.sluice(&[
+        "plugin",
+        "test",
+        built.to_str().unwrap(),
+        "--config",
+        "{\"rows\": 1000}",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without "sluice" in package.json the build says what to add; with a
+    // default export of the wrong kind it says which.
+    s.write("bare/package.json", "{\"name\": \"bare\"}");
+    let out = s.sluice(&["plugin", "build", "bare"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("\"sluice\""),
+        "{stderr}"
+    );
+    s.write(
+        "wrong/package.json",
+        "{\"name\": \"wrong\", \"type\": \"module\", \"sluice\": {\"kind\": \"sink\", \"main\": \"app.js\"}}",
+    );
+    s.write(
+        "wrong/app.js",
+        "import { filter } from '@sluice/sdk';\nexport default filter({ name: 'wrong', map: (row) => row });\n",
+    );
+    let out = s.sluice(&["plugin", "build", "wrong"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("must be made by sink(...)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_typescript_mask_example_masks_and_drops_as_its_job_file_says() {
+    let plugin = sdk_plugin("examples/plugins/ts-mask");
+    let s = Scratch::new();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let job = std::fs::read_to_string(examples.join("mask-users-ts.yaml"))
+        .unwrap()
+        .replace(
+            "./plugins/ts-mask/target/sluice/ts-mask.wasm",
+            plugin.to_str().unwrap(),
+        );
+    s.write("job.yaml", job);
+    s.write(
+        "data/users.csv",
+        std::fs::read(examples.join("data/users.csv")).unwrap(),
+    );
+    let summary = s.run_ok("job.yaml", &[]);
+    assert_eq!(rows(&summary), 4);
+    let mut users = jsonl_rows(&s.path("out/users"));
+    users.sort_by_key(|u| u["id"].as_i64());
+    let emails: Vec<_> = users
+        .iter()
+        .map(|u| (u["id"].as_i64().unwrap(), u["email"].clone()))
+        .collect();
+    assert_eq!(
+        emails,
+        [
+            (1, serde_json::json!("a***@corp.example.jp")),
+            (3, serde_json::json!("k***@shop.example.jp")),
+            (5, serde_json::Value::Null),
+            (6, serde_json::json!("h***@corp.example.jp")),
+        ]
+    );
+    // A column the input does not have fails the run naming the plugin
+    // and what the input has.
+    s.write(
+        "wrong.yaml",
+        std::fs::read_to_string(s.path("job.yaml"))
+            .unwrap()
+            .replace("email: email", "email: mail"),
+    );
+    let err = s.run_err("wrong.yaml");
+    assert!(
+        err.contains("ts-mask")
+            && err.contains("no column `mail`")
+            && err.contains("id, name, email, plan"),
+        "{err}"
     );
 }

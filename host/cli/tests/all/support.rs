@@ -308,22 +308,25 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A Python plugin (a directory under the repository, such as
-/// `tests/sdk-plugins/py-synthetic`), built by `sluice plugin build` the
-/// first time its sources, the Python SDK or the contract change, then
-/// kept in the test cache: componentize-py takes 15–20 s a plugin.
-pub fn python_plugin(rel: &str) -> PathBuf {
+/// A Python or JavaScript plugin (a directory under the repository, such
+/// as `tests/sdk-plugins/py-synthetic`), built by `sluice plugin build`
+/// the first time its sources, its SDK or the contract change, then kept
+/// in the test cache: componentize-py and componentize-js take 10–20 s a
+/// plugin.
+pub fn sdk_plugin(rel: &str) -> PathBuf {
     use sha2::{Digest, Sha256};
     static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = root.join(rel);
+    // The plugin, the SDK of its language and the WIT it builds against.
+    let sdk: &[&str] = if dir.join("package.json").is_file() {
+        &["sdk/js/src", "sdk/js/bin"]
+    } else {
+        &["sdk/python/src"]
+    };
     let mut hash = Sha256::new();
-    for tree in [
-        dir.clone(),
-        root.join("sdk/python/src"),
-        root.join("sdk/wit"),
-        root.join("wit"),
-    ] {
+    let trees = [dir.clone(), root.join("sdk/wit"), root.join("wit")];
+    for tree in trees.into_iter().chain(sdk.iter().map(|d| root.join(d))) {
         let mut files = Vec::new();
         collect_files(&tree, &mut files);
         files.sort();
@@ -342,7 +345,7 @@ pub fn python_plugin(rel: &str) -> PathBuf {
     let cache = std::env::var_os("SLUICE_TEST_CACHE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("sluice-test-cache"))
-        .join("python-plugins");
+        .join("sdk-plugins");
     let out = cache.join(format!(
         "{name}-{}.wasm",
         digest[..8]
@@ -377,7 +380,11 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || name == "__pycache__" || name == "target" {
+        if name.starts_with('.')
+            || name == "__pycache__"
+            || name == "target"
+            || name == "node_modules"
+        {
             continue;
         }
         if path.is_dir() {
