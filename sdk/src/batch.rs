@@ -87,6 +87,16 @@ impl Batch {
         Ok(Batch(handle))
     }
 
+    /// [`Batch::from_json_lines`] with the text as UTF-8 bytes
+    /// (`batch.from-json-bytes`), which the host validates.
+    ///
+    /// # Errors
+    /// A data error naming the bad line, or bytes that are not UTF-8.
+    pub fn from_json_bytes(schema: &SchemaRef, text: &[u8]) -> Result<Batch> {
+        let handle = with_host_schema(schema, |s| wit::Batch::from_json_bytes(s, text))??;
+        Ok(Batch(handle))
+    }
+
     /// Rows in the batch.
     pub fn num_rows(&self) -> u64 {
         self.0.num_rows()
@@ -129,6 +139,14 @@ impl Batch {
         Ok(self.0.to_json_lines()?)
     }
 
+    /// [`Batch::to_json_lines`] as UTF-8 bytes (`batch.to-json-bytes`).
+    ///
+    /// # Errors
+    /// A type JSON cannot carry.
+    pub fn to_json_bytes(&self) -> Result<Vec<u8>> {
+        Ok(self.0.to_json_bytes()?)
+    }
+
     pub(crate) fn into_wit(self) -> wit::Batch {
         self.0
     }
@@ -154,6 +172,17 @@ impl Batch {
             schema.clone(),
             text,
         )?))
+    }
+
+    /// [`Batch::from_json_lines`] with the text as UTF-8 bytes.
+    ///
+    /// # Errors
+    /// A data error naming what did not fit, or bytes that are not UTF-8.
+    pub fn from_json_bytes(schema: &SchemaRef, text: &[u8]) -> Result<Batch> {
+        let text = std::str::from_utf8(text).map_err(|e| {
+            crate::Error::data(format!("JSON Lines: not UTF-8 at byte {}", e.valid_up_to()))
+        })?;
+        Batch::from_json_lines(schema, text)
     }
 
     /// Rows in the batch.
@@ -193,6 +222,14 @@ impl Batch {
     /// A type JSON cannot carry.
     pub fn to_json_lines(&self) -> Result<String> {
         Ok(sluice_codec::batch_to_json_lines(&self.0)?)
+    }
+
+    /// [`Batch::to_json_lines`] as UTF-8 bytes.
+    ///
+    /// # Errors
+    /// A type JSON cannot carry.
+    pub fn to_json_bytes(&self) -> Result<Vec<u8>> {
+        Ok(self.to_json_lines()?.into_bytes())
     }
 }
 

@@ -336,16 +336,23 @@ fn json_types(rows: usize) -> RecordBatch {
 /// What a plugin without Arrow relies on: a schema described as fields and
 /// built again from them (`schema.fields`, `schema.from-fields`), and rows
 /// written as JSON and read back (`batch.to-json-lines`,
-/// `batch.from-json-lines`) give the same batch, metadata and all.
+/// `batch.from-json-lines`, and as UTF-8 bytes `batch.to-json-bytes`,
+/// `batch.from-json-bytes`) give the same batch, metadata and all.
 #[test]
 fn rows_written_as_json_and_read_back_against_rebuilt_fields_are_unchanged() {
+    for via in ["json", "json-bytes"] {
+        json_round_trip_keeps_every_value(via);
+    }
+}
+
+fn json_round_trip_keeps_every_value(via: &str) {
     let runtime = Runtime::new(RuntimeConfig { cache_dir: None }).unwrap();
     let plugin = runtime.load(&echo()).unwrap();
     let whole = json_types(3000);
     let mut filter = plugin
         .filter(Arc::new(Grants::default()), Limits::default())
         .unwrap()
-        .into_transformer("{\"via\": \"json\"}", &whole.schema())
+        .into_transformer(&format!("{{\"via\": \"{via}\"}}"), &whole.schema())
         .unwrap();
     for (what, batch) in [
         ("a whole batch", whole.clone()),
@@ -354,12 +361,12 @@ fn rows_written_as_json_and_read_back_against_rebuilt_fields_are_unchanged() {
     ] {
         let out = filter.process(batch.clone()).unwrap();
         let rows: usize = out.iter().map(|b| b.num_rows()).sum();
-        assert_eq!(rows, batch.num_rows(), "{what}");
+        assert_eq!(rows, batch.num_rows(), "{via}: {what}");
         if let Some(first) = out.first() {
             assert_eq!(
                 arrow::compute::concat_batches(&first.schema(), &out).unwrap(),
                 batch,
-                "{what} came back changed"
+                "{via}: {what} came back changed"
             );
         }
     }

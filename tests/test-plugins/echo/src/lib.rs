@@ -6,7 +6,9 @@
 //! Arrow would: the host writes it as JSON Lines (`batch.to-json-lines`)
 //! and reads it back against a schema the plugin rebuilt from the input's
 //! fields (`schema.fields`, `schema.from-fields`), so a test can check that
-//! the JSON round trip keeps every value.
+//! the JSON round trip keeps every value. `via: json-bytes` does the same
+//! with the text as UTF-8 bytes (`batch.to-json-bytes`,
+//! `batch.from-json-bytes`), the way the JavaScript SDK hands it over.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -18,21 +20,24 @@ use sluice_sdk::{Batch, Filter, Info, Result, Transformer, export_filter};
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// How batches come back: `arrays` (Arrow buffers, the default) or
-    /// `json` (JSON Lines through the host).
+    /// How batches come back: `arrays` (Arrow buffers, the default),
+    /// `json` (JSON Lines through the host) or `json-bytes` (the same as
+    /// UTF-8 bytes).
     #[serde(default)]
     pub via: Via,
 }
 
 /// How a batch is handed back.
 #[derive(Deserialize, JsonSchema, Default, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Via {
     /// As Arrow IPC.
     #[default]
     Arrays,
     /// As JSON Lines, against a schema rebuilt from fields.
     Json,
+    /// As JSON Lines in UTF-8 bytes, against a schema rebuilt from fields.
+    JsonBytes,
 }
 
 /// The plugin.
@@ -54,9 +59,13 @@ impl Filter for Echo {
     fn open(config: Config, input: SchemaRef) -> Result<EchoTransformer> {
         let json_schema = match config.via {
             Via::Arrays => None,
-            Via::Json => Some(rebuilt_from_fields(&input)?),
+            Via::Json | Via::JsonBytes => Some(rebuilt_from_fields(&input)?),
         };
-        Ok(EchoTransformer { input, json_schema })
+        Ok(EchoTransformer {
+            input,
+            json_schema,
+            via: config.via,
+        })
     }
 }
 
@@ -77,8 +86,10 @@ fn rebuilt_from_fields(input: &SchemaRef) -> Result<SchemaRef> {
 /// One per task.
 pub struct EchoTransformer {
     input: SchemaRef,
-    /// With `via: json`, the schema the rows are read back against.
+    /// With `via: json` or `json-bytes`, the schema the rows are read
+    /// back against.
     json_schema: Option<SchemaRef>,
+    via: Via,
 }
 
 impl Transformer for EchoTransformer {
@@ -90,10 +101,13 @@ impl Transformer for EchoTransformer {
         match &self.json_schema {
             None => Ok(vec![batch]),
             Some(schema) => {
-                let text = Batch::from_record_batch(&batch)?.to_json_lines()?;
-                Ok(vec![
-                    Batch::from_json_lines(schema, &text)?.to_record_batch()?,
-                ])
+                let batch = Batch::from_record_batch(&batch)?;
+                let back = if self.via == Via::JsonBytes {
+                    Batch::from_json_bytes(schema, &batch.to_json_bytes()?)?
+                } else {
+                    Batch::from_json_lines(schema, &batch.to_json_lines()?)?
+                };
+                Ok(vec![back.to_record_batch()?])
             }
         }
     }
