@@ -16,7 +16,7 @@ use sluice_runtime::Runtime;
 
 use super::Kind;
 use super::embedded::{JS_SDK, WIT, write_tree};
-use super::tools::{cache_root, run};
+use super::tools::{Scaffold, cache_root, run, run_captured, scaffold, write_project};
 
 /// The componentize-js release plugins are built with. (jco 1.35 pins an
 /// older one and cannot read a WIT directory without a preopen, so it is
@@ -165,21 +165,17 @@ pub(super) fn build(runtime: &Runtime, dir: &Path, out: Option<&Path>) -> Result
             "disableFeatures": ["http", "fetch-event"],
         }))?,
     )?;
-    let output = Command::new("node")
-        .arg(sdk.join("bin").join("sluice-js-build.mjs"))
-        .arg(&job)
-        .env("SLUICE_JS_TOOLS", &tools)
-        .current_dir(&dir)
-        .output()
-        .context("running node: is Node.js installed?")?;
-    if !output.status.success() {
-        bail!(
-            "could not build {}:\n{}{}",
-            dir.display(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    run_captured(
+        Command::new("node")
+            .arg(sdk.join("bin").join("sluice-js-build.mjs"))
+            .arg(&job)
+            .env("SLUICE_JS_TOOLS", &tools)
+            .current_dir(&dir),
+        &format!(
+            "could not build {} (node, with rolldown and componentize-js)",
+            dir.display()
+        ),
+    )?;
     super::build::finish(runtime, &dir, &built, out)
 }
 
@@ -196,15 +192,18 @@ const TEST_SINK: &str = include_str!("../../templates/js/test_sink.ts.tmpl");
 /// Write a new TypeScript plugin project into `dir`.
 pub(super) fn new(name: &str, kind: Kind, dir: &Path) -> Result<()> {
     let kind_name = kind.as_str();
-    let (app, test, test_args) = match kind {
-        Kind::Source => (APP_SOURCE, TEST_SOURCE, "--config '{\"rows\": 1000}'"),
-        Kind::Filter => (
-            APP_FILTER,
-            TEST_FILTER,
-            "--config '{\"column\": \"email\"}'",
-        ),
-        Kind::Sink => (APP_SINK, TEST_SINK, ""),
-    };
+    let Scaffold {
+        app,
+        test,
+        test_args,
+    } = scaffold(
+        kind,
+        [
+            (APP_SOURCE, TEST_SOURCE),
+            (APP_FILTER, TEST_FILTER),
+            (APP_SINK, TEST_SINK),
+        ],
+    );
     let sdk = sdk()?;
     let fill = |template: &str| {
         template
@@ -214,21 +213,18 @@ pub(super) fn new(name: &str, kind: Kind, dir: &Path) -> Result<()> {
             .replace("{{rolldown}}", ROLLDOWN)
             .replace("{{sdk}}", &sdk.display().to_string())
     };
-    std::fs::create_dir_all(dir.join("src"))
-        .with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::create_dir_all(dir.join("test"))?;
-    for (file, template) in [
-        ("package.json", PACKAGE_JSON),
-        ("tsconfig.json", TSCONFIG),
-        ("README.md", README),
-        ("src/app.ts", app),
-        ("test/app.test.ts", test),
-        (".gitignore", "target/\nnode_modules/\n"),
-    ] {
-        let path = dir.join(file);
-        std::fs::write(&path, fill(template))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    write_project(
+        dir,
+        &[
+            ("package.json", PACKAGE_JSON),
+            ("tsconfig.json", TSCONFIG),
+            ("README.md", README),
+            ("src/app.ts", app),
+            ("test/app.test.ts", test),
+            (".gitignore", "target/\nnode_modules/\n"),
+        ],
+        fill,
+    )?;
     println!(
         "created {kind_name} plugin {name} (TypeScript) in {}",
         dir.display()

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use sluice_registry::valid_name;
 
 use super::{Kind, Lang};
@@ -94,18 +94,16 @@ fn rust(name: &str, kind: Kind, dir: &Path, sdk: Option<&str>) -> Result<()> {
             .replace("{{test_args}}", &test_args)
             .replace("{{job_snippet}}", &job)
     };
-    std::fs::create_dir_all(dir.join("src"))
-        .with_context(|| format!("creating {}", dir.display()))?;
-    for (file, template) in [
-        ("Cargo.toml", CARGO_TOML),
-        ("README.md", README),
-        (".gitignore", GITIGNORE),
-        ("src/lib.rs", code),
-    ] {
-        let path = dir.join(file);
-        std::fs::write(&path, fill(template))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    super::tools::write_project(
+        dir,
+        &[
+            ("Cargo.toml", CARGO_TOML),
+            ("README.md", README),
+            (".gitignore", GITIGNORE),
+            ("src/lib.rs", code),
+        ],
+        fill,
+    )?;
     println!("created {kind_name} plugin {name} in {}", dir.display());
     println!(
         "next:\n  cd {}\n  cargo test\n  sluice plugin build\n  sluice plugin test target/sluice/{name}.wasm {test_args}",

@@ -15,7 +15,7 @@ use sluice_runtime::Runtime;
 
 use super::Kind;
 use super::embedded::{PYTHON_SDK, WIT, write_tree};
-use super::tools::{cache_root, run};
+use super::tools::{Scaffold, cache_root, run, run_captured, scaffold, write_project};
 
 /// The componentize-py release plugins are built with.
 pub(crate) const COMPONENTIZE_PY: &str = "0.25.1";
@@ -157,17 +157,10 @@ pub(super) fn build(runtime: &Runtime, dir: &Path, out: Option<&Path>) -> Result
         // No __pycache__ left in the author's project or the SDK.
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .current_dir(&work);
-    let output = cmd
-        .output()
-        .with_context(|| format!("running {}", tool.display()))?;
-    if !output.status.success() {
-        bail!(
-            "componentize-py could not build {}:\n{}{}",
-            dir.display(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    run_captured(
+        &mut cmd,
+        &format!("componentize-py could not build {}", dir.display()),
+    )?;
     super::build::finish(runtime, &dir, &built, out)
 }
 
@@ -183,15 +176,18 @@ const README: &str = include_str!("../../templates/python/README.md.tmpl");
 /// Write a new Python plugin project into `dir`.
 pub(super) fn new(name: &str, kind: Kind, dir: &Path) -> Result<()> {
     let kind_name = kind.as_str();
-    let (app, test, test_args) = match kind {
-        Kind::Source => (APP_SOURCE, TEST_SOURCE, "--config '{\"rows\": 1000}'"),
-        Kind::Filter => (
-            APP_FILTER,
-            TEST_FILTER,
-            "--config '{\"column\": \"email\"}'",
-        ),
-        Kind::Sink => (APP_SINK, TEST_SINK, ""),
-    };
+    let Scaffold {
+        app,
+        test,
+        test_args,
+    } = scaffold(
+        kind,
+        [
+            (APP_SOURCE, TEST_SOURCE),
+            (APP_FILTER, TEST_FILTER),
+            (APP_SINK, TEST_SINK),
+        ],
+    );
     let class = name
         .split(['-', '_'])
         .filter(|p| !p.is_empty())
@@ -211,18 +207,17 @@ pub(super) fn new(name: &str, kind: Kind, dir: &Path) -> Result<()> {
             .replace("{{test_args}}", test_args)
             .replace("{{sdk}}", &sdk.display().to_string())
     };
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    for (file, template) in [
-        ("pyproject.toml", PYPROJECT),
-        ("README.md", README),
-        ("app.py", app),
-        ("test_app.py", test),
-        (".gitignore", "target/\n__pycache__/\n.venv/\n"),
-    ] {
-        let path = dir.join(file);
-        std::fs::write(&path, fill(template))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    write_project(
+        dir,
+        &[
+            ("pyproject.toml", PYPROJECT),
+            ("README.md", README),
+            ("app.py", app),
+            ("test_app.py", test),
+            (".gitignore", "target/\n__pycache__/\n.venv/\n"),
+        ],
+        fill,
+    )?;
     println!(
         "created {kind_name} plugin {name} (Python) in {}",
         dir.display()
