@@ -56,3 +56,15 @@ export function fromWit(error) {
   const Kind = BY_KIND[error.kind] ?? InternalError;
   return new Kind(error.message);
 }
+
+/** Call a host import; a WIT `error` it returns (thrown by the bindings,
+ * as the thrown value or its `payload`) is thrown as the typed error. */
+export function callHost(body) {
+  try {
+    return body();
+  } catch (e) {
+    const error = e?.payload ?? e;
+    if (error && typeof error.kind === 'string' && typeof error.message === 'string') throw fromWit(error);
+    throw e;
+  }
+}

@@ -24,7 +24,7 @@ import {
   source,
 } from '../src/index.js';
 import { batches } from '../src/plugin.js';
-import { decode, encode } from '../src/rows.js';
+import { decode, encode, integerColumns } from '../src/rows.js';
 import * as testing from '../src/testing.js';
 
 const Config = config.object({
@@ -180,4 +180,13 @@ test('http: natively through Node, with secrets filled in and statuses typed', a
   } finally {
     server.kill();
   }
+});
+
+test('rows: with the integer columns named, only their values decide whether digits were lost', () => {
+  const text = '{"id":9007199254740993,"s":"12345678901234567890"}\n{"id":1,"s":"x"}';
+  const rows = decode(text, ['id']);
+  assert.equal(rows[0].id, 9007199254740993n);
+  assert.equal(rows[0].s, '12345678901234567890');
+  assert.deepEqual(decode('{"id":1,"s":"12345678901234567890"}', ['id']), [{ id: 1, s: '12345678901234567890' }]);
+  assert.deepEqual(integerColumns([field('a', 'int64'), field('b', 'string'), field('c', 'uint64')]), ['a', 'c']);
 });

@@ -33,14 +33,21 @@ export default filter({
     if (!column) throw new ConfigError(`no column \`${cfg.email}\` in the input (it has ${fields.map((f) => f.name).join(', ')})`);
     if (column.type !== 'string') throw new ConfigError(`column \`${cfg.email}\` is ${column.type}, not string`);
     const drop = cfg.drop_domains.map((d) => d.toLowerCase());
+    const dropped = (address: string): boolean => {
+      const lower = address.toLowerCase();
+      for (let d = 0; d < drop.length; d++) if (lower.endsWith(drop[d])) return true;
+      return false;
+    };
     return {
+      // Indexed loops: in the component's interpreter `for...of` costs
+      // about 2 µs a row, an index 0.1 µs.
       process(rows: Row[]): Row[] {
         const out: Row[] = [];
-        for (const row of rows) {
+        for (let i = 0; i < rows.length; i++) {
+          const row = rows[i];
           const address = row[cfg.email];
           if (typeof address === 'string') {
-            const lower = address.toLowerCase();
-            if (drop.some((d) => lower.endsWith(d))) continue;
+            if (dropped(address)) continue;
             row[cfg.email] = mask(address, cfg.keep_first);
           }
           out.push(row);

@@ -391,6 +391,31 @@ fn the_0_1_0_plugin_passes_its_conformance_and_shows_its_version() {
     assert!(line("select").contains("sluice:plugin@0.2.0"), "{listed}");
 }
 
+/// `my-source`, as `plugin new` wrote it, builds and passes `plugin test`.
+fn the_new_source_builds_and_passes_the_conformance_suite(s: &Scratch) {
+    let out = s.sluice(&["plugin", "build", "my-source"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let built = s.path("my-source/target/sluice/my-source.wasm");
+    let out = s.sluice(&[
+        "plugin",
+        "test",
+        built.to_str().unwrap(),
+        "--config",
+        "{\"rows\": 1000}",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn plugin_new_python_scaffolds_what_builds_and_passes_its_tests() {
     let s = Scratch::new();
@@ -423,27 +448,7 @@ fn plugin_new_python_scaffolds_what_builds_and_passes_its_tests() {
         }
     }
     // One of them built all the way (each build takes 15–20 s).
-    let out = s.sluice(&["plugin", "build", "my-source"]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let built = s.path("my-source/target/sluice/my-source.wasm");
-    let out = s.sluice(&[
-        "plugin",
-        "test",
-        built.to_str().unwrap(),
-        "--config",
-        "{\"rows\": 1000}",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    the_new_source_builds_and_passes_the_conformance_suite(&s);
     // Without [tool.sluice] the build says what to add.
     s.write("bare/pyproject.toml", "[project]\nname = 'bare'\n");
     let out = s.sluice(&["plugin", "build", "bare"]);
@@ -526,27 +531,7 @@ fn plugin_new_js_scaffolds_typescript_that_builds_typechecks_and_passes_its_test
         }
     }
     // One of them built all the way, and through the conformance suite.
-    let out = s.sluice(&["plugin", "build", "my-source"]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let built = s.path("my-source/target/sluice/my-source.wasm");
-    let out = s.sluice(&[
-        "plugin",
-        "test",
-        built.to_str().unwrap(),
-        "--config",
-        "{\"rows\": 1000}",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    the_new_source_builds_and_passes_the_conformance_suite(&s);
     // Without "sluice" in package.json the build says what to add; with a
     // default export of the wrong kind it says which.
     s.write("bare/package.json", "{\"name\": \"bare\"}");

@@ -7,8 +7,8 @@
 
 import { Batch, Schema } from 'sluice:plugin/types@0.2.0';
 import * as config from '../config.js';
-import { SluiceError, fromWit } from '../errors.js';
-import { decode, encode } from '../rows.js';
+import { SluiceError, callHost } from '../errors.js';
+import { decode, encode, integerColumns } from '../rows.js';
 import './host.js';
 
 /** The error value componentize-js lifts into a WIT `error`: it reads the
@@ -30,18 +30,6 @@ export function guarded(body) {
     const said = e instanceof Error ? `${e.name}: ${e.message}` : `a ${typeof e} was thrown: ${String(e)}`;
     const stack = e instanceof Error && e.stack ? `\n${e.stack.trimEnd()}` : '';
     throw witError('internal', `${said}${stack}`);
-  }
-}
-
-/** Call a contract import; a WIT error it returns is thrown as the typed
- * `sluice` error. */
-export function imported(body) {
-  try {
-    return body();
-  } catch (e) {
-    const error = e?.payload ?? e;
-    if (error && typeof error.kind === 'string' && typeof error.message === 'string') throw fromWit(error);
-    throw e;
   }
 }
 
@@ -69,7 +57,7 @@ export function loadConfig(plugin, text) {
 
 /** A host schema for `fields`. */
 export function schemaOf(fields) {
-  return imported(() =>
+  return callHost(() =>
     Schema.fromFields(
       fields.map((f) => ({
         name: f.name,
@@ -83,7 +71,7 @@ export function schemaOf(fields) {
 
 /** The columns of a schema the host passed as IPC. */
 export function fieldsOf(ipc) {
-  const schema = imported(() => Schema.fromIpc(ipc));
+  const schema = callHost(() => Schema.fromIpc(ipc));
   try {
     return schema.fields().map((f) => ({
       name: f.name,
@@ -105,13 +93,14 @@ const text = new TextDecoder();
 /** A host batch holding `rows`. */
 export function batchOf(schema, rows) {
   const bytes = utf8.encode(encode(rows));
-  return imported(() => Batch.fromJsonBytes(schema, bytes));
+  return callHost(() => Batch.fromJsonBytes(schema, bytes));
 }
 
-/** The rows of a batch the host passed (its handle dropped). */
-export function rowsOf(batch) {
+/** The rows of a batch the host passed (its handle dropped), whose
+ * columns are `fields`. */
+export function rowsOf(batch, fields) {
   try {
-    return decode(text.decode(imported(() => batch.toJsonBytes())));
+    return decode(text.decode(callHost(() => batch.toJsonBytes())), integerColumns(fields));
   } finally {
     dispose(batch);
   }
@@ -128,4 +117,14 @@ export function loadState(text) {
   } catch {
     return text;
   }
+}
+
+/** `check` of a source or a sink. The config is parsed even when the
+ * plugin has no `check`: a bad one is a config error either way. */
+export function checkExport(plugin) {
+  return (config) =>
+    guarded(() => {
+      const parsed = loadConfig(plugin, config);
+      plugin.check?.(parsed);
+    });
 }

@@ -7,9 +7,10 @@ import { batchOf, fieldsOf, guarded, info, loadConfig, rowsOf, schemaOf } from '
 /** The `filter` export of the component. */
 export function filterExports(plugin) {
   class Transformer {
-    constructor(transform, schema) {
+    constructor(transform, schema, fields) {
       this.transform = transform;
       this.schema = schema;
+      this.fields = fields;
     }
 
     static open(config, inputSchema) {
@@ -18,7 +19,7 @@ export function filterExports(plugin) {
         const fields = fieldsOf(inputSchema);
         const output = plugin.outputFields ? plugin.outputFields(parsed, fields) : fields;
         const transform = openTransform(plugin, parsed, fields);
-        return new Transformer(transform, schemaOf(output));
+        return new Transformer(transform, schemaOf(output), fields);
       });
     }
 
@@ -47,7 +48,7 @@ export function filterExports(plugin) {
     }
 
     process(batch) {
-      return guarded(() => this.out(processRows(this.transform, rowsOf(batch))));
+      return guarded(() => this.out(processRows(this.transform, rowsOf(batch, this.fields))));
     }
 
     finish() {

@@ -5,18 +5,8 @@ import { log } from 'sluice:plugin/log@0.2.0';
 import * as wit from 'sluice:plugin/blob@0.2.0';
 import { handle } from 'wasi:http/outgoing-handler@0.2.12';
 import { Fields, OutgoingBody, OutgoingRequest, RequestOptions } from 'wasi:http/types@0.2.12';
-import { ConfigError, TransientError, fromWit } from '../errors.js';
+import { ConfigError, TransientError, callHost as call } from '../errors.js';
 import { installHost } from '../host.js';
-
-function call(body) {
-  try {
-    return body();
-  } catch (e) {
-    const error = e?.payload ?? e;
-    if (error && typeof error.kind === 'string' && typeof error.message === 'string') throw fromWit(error);
-    throw e;
-  }
-}
 
 const info = (o) => ({ path: o.path, size: Number(o.size), modifiedMs: Number(o.modifiedMs) });
 

@@ -1,29 +1,31 @@
 // `sluice:plugin/sink` for a plugin made by `sink(...)`.
 
-import { fieldsOf, guarded, info, loadConfig, rowsOf } from './common.js';
+import { checkExport, fieldsOf, guarded, info, loadConfig, rowsOf } from './common.js';
 
 /** The `sink` export of the component. */
 export function sinkExports(plugin) {
   class Writer {
-    constructor(writer) {
+    constructor(writer, fields) {
       this.writer = writer;
+      this.fields = fields;
       // Rows since the last commit, for a `commit` that reports none.
       this.rows = 0;
     }
 
     static open(config, stream, schema, task) {
       return guarded(() => {
-        const writer = plugin.open(loadConfig(plugin, config), stream, fieldsOf(schema), task);
+        const fields = fieldsOf(schema);
+        const writer = plugin.open(loadConfig(plugin, config), stream, fields, task);
         if (!writer || typeof writer.write !== 'function') {
           throw new TypeError('open() must return an object with a `write(rows)` method');
         }
-        return new Writer(writer);
+        return new Writer(writer, fields);
       });
     }
 
     write(batch) {
       guarded(() => {
-        const rows = rowsOf(batch);
+        const rows = rowsOf(batch, this.fields);
         this.rows += rows.length;
         this.writer.write(rows);
       });
@@ -48,13 +50,7 @@ export function sinkExports(plugin) {
 
   return {
     info: () => info(plugin),
-    // The config is parsed even when the plugin has no `check`: a bad one
-    // is a config error either way.
-    check: (config) =>
-      guarded(() => {
-        const parsed = loadConfig(plugin, config);
-        plugin.check?.(parsed);
-      }),
+    check: checkExport(plugin),
     beginStream: (config, stream, fresh) =>
       guarded(() => {
         const parsed = loadConfig(plugin, config);

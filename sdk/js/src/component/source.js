@@ -3,7 +3,7 @@
 import { batches } from '../plugin.js';
 import { Checkpoint, normalizePartition, normalizeStream } from '../schema.js';
 import { ConfigError } from '../errors.js';
-import { batchOf, dumpState, guarded, info, loadConfig, loadState, schemaOf, dispose } from './common.js';
+import { batchOf, checkExport, dumpState, guarded, info, loadConfig, loadState, schemaOf, dispose } from './common.js';
 
 function findStream(plugin, config, name) {
   for (const stream of plugin.streams(config)) {
@@ -62,13 +62,7 @@ export function sourceExports(plugin) {
 
   return {
     info: () => info(plugin),
-    // The config is parsed even when the plugin has no `check`: a bad one
-    // is a config error either way.
-    check: (config) =>
-      guarded(() => {
-        const parsed = loadConfig(plugin, config);
-        plugin.check?.(parsed);
-      }),
+    check: checkExport(plugin),
     discover: (config) =>
       guarded(() =>
         plugin.streams(loadConfig(plugin, config)).map((given) => {
