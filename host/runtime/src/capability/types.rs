@@ -28,6 +28,23 @@ impl HostState {
         within(what, bytes, self.caps.batch_bytes, setting::BATCH).map_err(data_error)
     }
 
+    /// A batch resource of `schema` from JSON Lines `text`, within the
+    /// batch cap: what `from-json-lines` and `from-json-bytes` share.
+    fn push_json_batch(
+        &mut self,
+        schema: &Resource<SchemaDecoder>,
+        text: &str,
+    ) -> wasmtime::Result<Result<Resource<Batch>, GuestError>> {
+        if let Err(e) = self.batch_input("JSON Lines text", text.len()) {
+            return Ok(Err(e));
+        }
+        let schema = self.table.get(schema)?.schema().clone();
+        match sluice_codec::json_lines_to_batch(schema, text) {
+            Ok(batch) => Ok(Ok(self.table.push(Batch(batch))?)),
+            Err(e) => Ok(Err(e.into())),
+        }
+    }
+
     /// A schema resource for IPC-encoded `ipc`, within the schema cap.
     fn push_schema(
         &mut self,
@@ -124,14 +141,7 @@ impl HostBatch for HostState {
         text: String,
     ) -> wasmtime::Result<Result<Resource<Batch>, GuestError>> {
         self.guard("batch.from-json-lines", |state| {
-            if let Err(e) = state.batch_input("JSON Lines text", text.len()) {
-                return Ok(Err(e));
-            }
-            let schema = state.table.get(&schema)?.schema().clone();
-            match sluice_codec::json_lines_to_batch(schema, &text) {
-                Ok(batch) => Ok(Ok(state.table.push(Batch(batch))?)),
-                Err(e) => Ok(Err(e.into())),
-            }
+            state.push_json_batch(&schema, &text)
         })
     }
 
@@ -141,22 +151,12 @@ impl HostBatch for HostState {
         text: Vec<u8>,
     ) -> wasmtime::Result<Result<Resource<Batch>, GuestError>> {
         self.guard("batch.from-json-bytes", |state| {
-            if let Err(e) = state.batch_input("JSON Lines text", text.len()) {
-                return Ok(Err(e));
-            }
-            let text = match std::str::from_utf8(&text) {
-                Ok(text) => text,
-                Err(e) => {
-                    return Ok(Err(data_error(format!(
-                        "JSON Lines: not UTF-8 at byte {}",
-                        e.valid_up_to()
-                    ))));
-                }
-            };
-            let schema = state.table.get(&schema)?.schema().clone();
-            match sluice_codec::json_lines_to_batch(schema, text) {
-                Ok(batch) => Ok(Ok(state.table.push(Batch(batch))?)),
-                Err(e) => Ok(Err(e.into())),
+            match std::str::from_utf8(&text) {
+                Ok(text) => state.push_json_batch(&schema, text),
+                Err(e) => Ok(Err(data_error(format!(
+                    "JSON Lines: not UTF-8 at byte {}",
+                    e.valid_up_to()
+                )))),
             }
         })
     }
