@@ -52,17 +52,13 @@ export function decode(text, integerColumns = undefined) {
   text = text.trim();
   if (!text) return [];
   const array = text.startsWith('[') ? text : `[${text.replaceAll('\n', ',')}]`;
-  if (integerColumns === undefined) {
-    if (!LONG_DIGITS.test(array)) return JSON.parse(array);
-    return reviveBig(JSON.parse(markBigIntegers(array)));
-  }
+  const exact = () => reviveBig(JSON.parse(markBigIntegers(array)));
+  if (integerColumns === undefined) return LONG_DIGITS.test(array) ? exact() : JSON.parse(array);
   const rows = JSON.parse(array);
   for (const column of integerColumns) {
     for (let i = 0; i < rows.length; i++) {
       const value = rows[i][column];
-      if (typeof value === 'number' && !Number.isSafeInteger(value)) {
-        return reviveBig(JSON.parse(markBigIntegers(array)));
-      }
+      if (typeof value === 'number' && !Number.isSafeInteger(value)) return exact();
     }
   }
   return rows;

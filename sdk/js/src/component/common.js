@@ -8,7 +8,7 @@
 import { Batch, Schema } from 'sluice:plugin/types@0.2.0';
 import * as config from '../config.js';
 import { SluiceError, callHost } from '../errors.js';
-import { decode, encode, integerColumns } from '../rows.js';
+import { decode, encode } from '../rows.js';
 import './host.js';
 
 /** The error value componentize-js lifts into a WIT `error`: it reads the
@@ -35,8 +35,7 @@ export function guarded(body) {
 
 /** Drop a host resource now rather than when the garbage collector runs. */
 export function dispose(resource) {
-  const drop = resource?.[Symbol.dispose ?? Symbol.for('dispose')] ?? resource?.[Symbol.for('dispose')];
-  if (typeof drop === 'function') drop.call(resource);
+  resource?.[Symbol.dispose ?? Symbol.for('dispose')]?.();
 }
 
 /** `info()` for any kind. */
@@ -96,11 +95,12 @@ export function batchOf(schema, rows) {
   return callHost(() => Batch.fromJsonBytes(schema, bytes));
 }
 
-/** The rows of a batch the host passed (its handle dropped), whose
- * columns are `fields`. */
-export function rowsOf(batch, fields) {
+/** The rows of a batch the host passed (its handle dropped);
+ * `integers` names its columns that may hold integers beyond 2^53
+ * (`integerColumns` of its fields, found once a task). */
+export function rowsOf(batch, integers) {
   try {
-    return decode(text.decode(callHost(() => batch.toJsonBytes())), integerColumns(fields));
+    return decode(text.decode(callHost(() => batch.toJsonBytes())), integers);
   } finally {
     dispose(batch);
   }

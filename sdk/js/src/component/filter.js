@@ -2,6 +2,7 @@
 // plan, so the host hands it whole batches).
 
 import { openTransform, processRows } from '../plugin.js';
+import { integerColumns } from '../rows.js';
 import { batchOf, fieldsOf, guarded, info, loadConfig, rowsOf, schemaOf } from './common.js';
 
 /** The `filter` export of the component. */
@@ -10,7 +11,7 @@ export function filterExports(plugin) {
     constructor(transform, schema, fields) {
       this.transform = transform;
       this.schema = schema;
-      this.fields = fields;
+      this.integers = integerColumns(fields);
     }
 
     static open(config, inputSchema) {
@@ -48,7 +49,7 @@ export function filterExports(plugin) {
     }
 
     process(batch) {
-      return guarded(() => this.out(processRows(this.transform, rowsOf(batch, this.fields))));
+      return guarded(() => this.out(processRows(this.transform, rowsOf(batch, this.integers))));
     }
 
     finish() {

@@ -1,5 +1,6 @@
 // `sluice:plugin/sink` for a plugin made by `sink(...)`.
 
+import { integerColumns } from '../rows.js';
 import { checkExport, fieldsOf, guarded, info, loadConfig, rowsOf } from './common.js';
 
 /** The `sink` export of the component. */
@@ -7,7 +8,7 @@ export function sinkExports(plugin) {
   class Writer {
     constructor(writer, fields) {
       this.writer = writer;
-      this.fields = fields;
+      this.integers = integerColumns(fields);
       // Rows since the last commit, for a `commit` that reports none.
       this.rows = 0;
     }
@@ -25,7 +26,7 @@ export function sinkExports(plugin) {
 
     write(batch) {
       guarded(() => {
-        const rows = rowsOf(batch, this.fields);
+        const rows = rowsOf(batch, this.integers);
         this.rows += rows.length;
         this.writer.write(rows);
       });
