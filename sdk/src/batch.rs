@@ -44,7 +44,10 @@ thread_local! {
 
 /// Run `f` with the host's handle for `schema`, registering it once.
 #[cfg(target_arch = "wasm32")]
-fn with_host_schema<R>(schema: &SchemaRef, f: impl FnOnce(&wit::Schema) -> R) -> Result<R> {
+pub(crate) fn with_host_schema<R>(
+    schema: &SchemaRef,
+    f: impl FnOnce(&wit::Schema) -> R,
+) -> Result<R> {
     HOST_SCHEMAS.with(|cache| {
         let mut cache = cache.borrow_mut();
         let found = cache

@@ -30,6 +30,7 @@
 //! Build with `cargo build --target wasm32-wasip2 --release`.
 
 mod batch;
+mod batch_columns;
 pub mod bigquery;
 pub mod blob;
 pub mod codec;

@@ -7,6 +7,7 @@
 //! native test harness uses the same code, so a plugin's `cargo test` sees
 //! exactly what the host would do.
 
+mod columns;
 mod csv;
 mod dictionary;
 mod error;
@@ -17,6 +18,7 @@ mod parquet_compat;
 mod reject;
 pub mod store;
 
+pub use columns::{batch_to_columns, columns_to_batch};
 pub use error::{Error, ErrorKind};
 pub use file::{
     Compression, DecodeOptions, Decoder, EncodeOptions, Encoder, FileStats, Finished, Format,

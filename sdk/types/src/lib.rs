@@ -12,6 +12,7 @@ mod data_type;
 mod dialect;
 mod format;
 pub mod ipc;
+pub mod plain_columns;
 mod schema;
 
 pub use data_type::{parse_type, type_name};

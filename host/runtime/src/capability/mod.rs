@@ -14,6 +14,7 @@ pub(crate) mod blocking;
 pub mod codec;
 pub mod http;
 mod log;
+mod plain_columns;
 pub(crate) mod publish;
 pub mod sql;
 pub(crate) mod stderr;

@@ -14,8 +14,9 @@ use arrow::datatypes::{Field, Schema};
 
 use crate::batch::{Batch, SchemaDecoder, encode_messages, encode_schema};
 use crate::bindings::types::{
-    Error as GuestError, Field as GuestField, Host, HostBatch, HostSchema,
+    Column as GuestColumn, Error as GuestError, Field as GuestField, Host, HostBatch, HostSchema,
 };
+use crate::capability::plain_columns::{from_guest, to_guest};
 use crate::capability::{HostState, config_error, data_error};
 use crate::limits::{setting, within};
 
@@ -159,6 +160,38 @@ impl HostBatch for HostState {
                 )))),
             }
         })
+    }
+
+    fn from_columns(
+        &mut self,
+        schema: Resource<SchemaDecoder>,
+        columns: Vec<GuestColumn>,
+    ) -> wasmtime::Result<Result<Resource<Batch>, GuestError>> {
+        self.guard("batch.from-columns", |state| {
+            let columns: Vec<_> = columns.into_iter().map(from_guest).collect();
+            let bytes = columns.iter().map(|c| c.byte_len()).sum();
+            if let Err(e) = state.batch_input("columns", bytes) {
+                return Ok(Err(e));
+            }
+            let schema = state.table.get(&schema)?.schema().clone();
+            match sluice_codec::columns_to_batch(schema, columns) {
+                Ok(batch) => Ok(Ok(state.table.push(Batch(batch))?)),
+                Err(e) => Ok(Err(e.into())),
+            }
+        })
+    }
+
+    fn to_columns(
+        &mut self,
+        this: Resource<Batch>,
+    ) -> wasmtime::Result<Result<Vec<GuestColumn>, GuestError>> {
+        self.guard(
+            "batch.to-columns",
+            |state| match sluice_codec::batch_to_columns(&state.table.get(&this)?.0) {
+                Ok(columns) => Ok(Ok(columns.into_iter().map(to_guest).collect())),
+                Err(e) => Ok(Err(e.into())),
+            },
+        )
     }
 
     fn to_json_bytes(

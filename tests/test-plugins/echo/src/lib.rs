@@ -8,7 +8,9 @@
 //! fields (`schema.fields`, `schema.from-fields`), so a test can check that
 //! the JSON round trip keeps every value. `via: json-bytes` does the same
 //! with the text as UTF-8 bytes (`batch.to-json-bytes`,
-//! `batch.from-json-bytes`), the way the JavaScript SDK hands it over.
+//! `batch.from-json-bytes`), the way the JavaScript SDK hands it over, and
+//! `via: columns` with columns of plain values (`batch.to-columns`,
+//! `batch.from-columns`), the way the Python SDK does.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -21,8 +23,8 @@ use sluice_sdk::{Batch, Filter, Info, Result, Transformer, export_filter};
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// How batches come back: `arrays` (Arrow buffers, the default),
-    /// `json` (JSON Lines through the host) or `json-bytes` (the same as
-    /// UTF-8 bytes).
+    /// `json` (JSON Lines through the host), `json-bytes` (the same as
+    /// UTF-8 bytes) or `columns` (columns of plain values).
     #[serde(default)]
     pub via: Via,
 }
@@ -38,6 +40,8 @@ pub enum Via {
     Json,
     /// As JSON Lines in UTF-8 bytes, against a schema rebuilt from fields.
     JsonBytes,
+    /// As columns of plain values, against a schema rebuilt from fields.
+    Columns,
 }
 
 /// The plugin.
@@ -59,7 +63,7 @@ impl Filter for Echo {
     fn open(config: Config, input: SchemaRef) -> Result<EchoTransformer> {
         let json_schema = match config.via {
             Via::Arrays => None,
-            Via::Json | Via::JsonBytes => Some(rebuilt_from_fields(&input)?),
+            Via::Json | Via::JsonBytes | Via::Columns => Some(rebuilt_from_fields(&input)?),
         };
         Ok(EchoTransformer {
             input,
@@ -86,7 +90,7 @@ fn rebuilt_from_fields(input: &SchemaRef) -> Result<SchemaRef> {
 /// One per task.
 pub struct EchoTransformer {
     input: SchemaRef,
-    /// With `via: json` or `json-bytes`, the schema the rows are read
+    /// With `via: json`, `json-bytes` or `columns`, the schema the rows are read
     /// back against.
     json_schema: Option<SchemaRef>,
     via: Via,
@@ -102,10 +106,10 @@ impl Transformer for EchoTransformer {
             None => Ok(vec![batch]),
             Some(schema) => {
                 let batch = Batch::from_record_batch(&batch)?;
-                let back = if self.via == Via::JsonBytes {
-                    Batch::from_json_bytes(schema, &batch.to_json_bytes()?)?
-                } else {
-                    Batch::from_json_lines(schema, &batch.to_json_lines()?)?
+                let back = match self.via {
+                    Via::JsonBytes => Batch::from_json_bytes(schema, &batch.to_json_bytes()?)?,
+                    Via::Columns => Batch::from_columns(schema, batch.to_columns()?)?,
+                    _ => Batch::from_json_lines(schema, &batch.to_json_lines()?)?,
                 };
                 Ok(vec![back.to_record_batch()?])
             }
