@@ -13,7 +13,7 @@ import pytest
 
 import sluice
 from sluice import config as cfg
-from sluice import rows, testing
+from sluice import plain_columns, rows, testing
 from sluice.plugin import batches
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -102,7 +102,15 @@ def test_rows_round_trip_with_exact_values():
 def test_a_checkpoint_closes_the_batch_before_it():
     items = [{"i": 1}, {"i": 2}, sluice.Checkpoint(2), {"i": 3}, sluice.columns(i=[4, 5])]
     out = list(batches(iter(items), batch_rows=10))
-    assert out == [[{"i": 1}, {"i": 2}], sluice.Checkpoint(2), [{"i": 3}, {"i": 4}, {"i": 5}]]
+    assert out == [[{"i": 1}, {"i": 2}], sluice.Checkpoint(2), [{"i": 3}], {"i": [4, 5]}]
+    assert isinstance(out[-1], sluice.Columns)
+    # Columns stay columns, joined up to a batch, a missing column null.
+    parts = [sluice.columns(a=[1, 2], b=["x", "y"]), sluice.columns(a=[3])] * 6
+    out = list(batches(iter(parts), batch_rows=8))
+    assert [b.num_rows() for b in out] == [8, 9, 1]
+    assert out[0]["b"] == ["x", "y", None] * 2 + ["x", "y"]
+    with pytest.raises(sluice.DataError, match="different lengths"):
+        list(batches(iter([sluice.columns(a=[1], b=[])]), 10))
     assert [len(b) for b in batches(({"i": i} for i in range(25)), 10)] == [10, 10, 5]
     with pytest.raises(sluice.DataError, match="yielded a int"):
         list(batches(iter([1]), 10))
@@ -140,3 +148,125 @@ def test_http_errors_are_typed():
     with pytest.raises(sluice.DataError):
         sluice.http.Response(404, url="u").raise_for_status()
     assert sluice.http.Response(200, body=b'{"a": 1}').json() == {"a": 1}
+
+
+FIELDS = [
+    sluice.Field("id", "int64", nullable=False),
+    sluice.Field("name", "string"),
+    sluice.Field("amount", "decimal(12,2)"),
+    sluice.Field("ratio", "float64"),
+    sluice.Field("active", "bool"),
+    sluice.Field("day", "date"),
+    sluice.Field("raw", "binary"),
+    sluice.Field("tags", "List(Utf8)"),
+    sluice.Field("big", "uint64"),
+]
+
+
+def _packed(rows):
+    names = [f.name for f in FIELDS]
+    kinds = [plain_columns.kind_of(f.type) for f in FIELDS]
+    return names, plain_columns.pack_rows(names, kinds, rows)
+
+
+def test_rows_pack_into_columns_of_plain_values_and_back():
+    rows_in = [
+        {
+            "id": i,
+            "name": None if i % 3 == 0 else f"名前 {i}" if i % 2 else f"n{i}",
+            "amount": decimal.Decimal(f"{i}.5") if i % 2 else f"{i}.25",
+            "ratio": None if i == 4 else i / 7 if i % 2 else i,
+            "active": None if i == 5 else i % 2 == 0,
+            "day": datetime.date(2026, 12, i + 1),
+            "raw": None if i == 2 else bytes([i, 0, 255]),
+            "tags": ["a", str(i)],
+            "big": 2**64 - 1 - i,
+        }
+        for i in range(10)
+    ]
+    names, packed = _packed(rows_in)
+    forms = [form for form, _, _ in packed]
+    assert forms == ["int64", "text", "text", "float64", "boolean", "text", "json", "json", "text"]
+    assert packed[0] == ("int64", list(range(10)), [])
+    assert packed[1][2] == [0, 3, 6, 9]
+    # Floats cross as floats, whatever number a row held.
+    assert all(type(v) is float for v in packed[3][1])
+    assert packed[6][1][3] == '"0300ff"' and packed[6][1][2] == "null"
+    back = plain_columns.unpack_rows(names, packed)
+    assert [r["id"] for r in back] == list(range(10))
+    assert [r["name"] for r in back] == [r["name"] for r in rows_in]
+    assert back[1]["amount"] == "1.5" and back[2]["amount"] == "2.25"
+    assert back[4]["ratio"] is None and back[3]["ratio"] == 3 / 7 and back[2]["ratio"] == 2.0
+    assert [r["active"] for r in back] == [None if i == 5 else i % 2 == 0 for i in range(10)]
+    assert back[0]["day"] == "2026-12-01"
+    assert back[2]["raw"] is None and back[3]["raw"] == "0300ff"
+    assert back[7]["tags"] == ["a", "7"]
+    assert back[0]["big"] == str(2**64 - 1)
+
+
+def test_values_that_do_not_fit_their_form_cross_as_json():
+    # A float in an integer column, a number in a string column, a 2 in a
+    # bool column: each column goes as JSON values, which the host reads
+    # (and refuses) exactly as it reads JSON Lines.
+    rows_in = [{"id": 1.5, "name": 7, "active": 2}, {"id": 2, "name": "x", "active": True}]
+    names, packed = _packed(rows_in)
+    assert [p[0] for p in packed[:5]] == ["json", "json", "text", "float64", "json"]
+    back = plain_columns.unpack_rows(names, packed)
+    assert back[0]["id"] == 1.5 and back[0]["name"] == 7 and back[0]["active"] == 2
+    assert back[1]["name"] == "x" and back[1]["active"] is True
+    # Missing keys are null; a row that is not a dict is named.
+    assert all(r["ratio"] is None for r in back)
+    with pytest.raises(sluice.DataError, match="a row is a list"):
+        _packed([{"id": 1}, [1, 2]])
+    with pytest.raises(sluice.DataError, match="cannot be written as JSON"):
+        _packed([{"tags": [object()]}])
+
+
+def test_no_rows_and_no_columns_pack_to_empty_columns():
+    names, packed = _packed([])
+    assert len(packed) == len(FIELDS)
+    assert plain_columns.unpack_rows(names, packed) == []
+    assert plain_columns.pack_rows([], [], [{"x": 1}]) == []
+
+
+class Tagger(sluice.Filter):
+    """Column-wise: keeps even ids, replaces `name`, adds `len`, drops `x`."""
+
+    name = "tagger"
+
+    def plan(self, config, fields):
+        return sluice.Plan(
+            keep_reads=["id"],
+            compute_reads=["name"],
+            computed=[sluice.Field("len", "int64"), sluice.Field("name", "string")],
+            drop=["x"],
+        )
+
+    def keep(self, columns):
+        return [i % 2 == 0 for i in columns["id"]]
+
+    def compute(self, columns):
+        names = columns["name"]
+        return {"name": [n.upper() for n in names], "len": [len(n) for n in names]}
+
+
+def test_a_column_wise_filter_keeps_computes_and_assembles_like_the_host():
+    fields = [sluice.Field("id", "int64"), sluice.Field("name", "string"), sluice.Field("x", "bool")]
+    rows_in = [{"id": i, "name": f"n{i}", "x": True} for i in range(5)]
+    out = testing.run_filter(Tagger, {}, fields, rows_in)
+    assert out == [{"id": i, "name": f"N{i}", "len": 2} for i in (0, 2, 4)]
+    assert [name for name in out[0]] == ["id", "name", "len"]
+    with pytest.raises(sluice.ConfigError, match="column `nope`"):
+        sluice.Plan(keep_reads=["nope"]).output(fields)
+
+
+def test_keep_flags_become_a_bitmap_least_significant_bit_first():
+    assert plain_columns.bitmap([], 0) == b""
+    assert plain_columns.bitmap([True, False, True], 3) == bytes([0b101])
+    flags = [i % 3 == 0 for i in range(20)]
+    bits = plain_columns.bitmap(flags, 20)
+    assert len(bits) == 3
+    assert [bool(bits[i // 8] >> (i % 8) & 1) for i in range(20)] == flags
+    assert plain_columns.bitmap([0] * 9, 9) == bytes(2)
+    with pytest.raises(sluice.DataError, match="2 flags for 3 rows"):
+        plain_columns.bitmap([True, True], 3)

@@ -11,6 +11,8 @@ class Config:
     email: str = "email"
     #: Rows whose address ends with one of these are dropped.
     drop_domains: list[str] = field(default_factory=lambda: ["@example.com"])
+    #: Work column-wise (`plan`, `keep`, `compute`) instead of a row at a time.
+    columnwise: bool = False
 
 
 def mask(address: str) -> str:
@@ -28,6 +30,19 @@ class Mask(sluice.Filter):
             raise sluice.ConfigError(f"no column `{config.email}` in the input")
         self.column = config.email
         self.drop = tuple(config.drop_domains)
+
+    def plan(self, config, fields):
+        if not config.columnwise:
+            return None
+        email = [f for f in fields if f.name == self.column][0]
+        return sluice.Plan(keep_reads=[self.column], compute_reads=[self.column], computed=[email])
+
+    def keep(self, columns):
+        drop = self.drop
+        return [a is None or not a.endswith(drop) for a in columns[self.column]]
+
+    def compute(self, columns):
+        return {self.column: [None if a is None else mask(a) for a in columns[self.column]]}
 
     def process(self, rows):
         out = []

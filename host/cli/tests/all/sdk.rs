@@ -269,26 +269,33 @@ fn resumes_exactly_once(lang: &str) {
 
 #[test]
 fn filters_and_sinks_in_python_and_typescript_run_beside_a_plugin_built_for_0_1_0() {
-    for (mask, sink) in [
+    // The Python mask runs row-wise (`process`) and column-wise (`plan`,
+    // `keep`, `compute`); each config below is the mask's extra settings.
+    for (mask, sink, modes) in [
         (
             "tests/sdk-plugins/py-mask",
             "tests/sdk-plugins/py-jsonl-sink",
+            &["", ", \"columnwise\": true"][..],
         ),
         (
             "examples/plugins/ts-mask",
             "tests/sdk-plugins/js-jsonl-sink",
+            &[""][..],
         ),
     ] {
-        a_filter_and_sink_run_beside_a_0_1_0_plugin(mask, sink);
+        for mode in modes {
+            a_filter_and_sink_run_beside_a_0_1_0_plugin(mask, sink, mode);
+        }
     }
 }
 
-fn a_filter_and_sink_run_beside_a_0_1_0_plugin(mask: &str, sink: &str) {
+fn a_filter_and_sink_run_beside_a_0_1_0_plugin(mask: &str, sink: &str, mode: &str) {
     let mask = sdk_plugin(mask);
     let sink = sdk_plugin(sink);
     let s = Scratch::new();
     // Both pass the conformance suite (its input's string column is `name`).
-    for (plugin, config) in [(&mask, "{\"email\": \"name\"}"), (&sink, "{}")] {
+    let mask_config = format!("{{\"email\": \"name\"{mode}}}");
+    for (plugin, config) in [(&mask, mask_config.as_str()), (&sink, "{}")] {
         let out = s.sluice(&[
             "plugin",
             "test",
@@ -318,7 +325,7 @@ fn a_filter_and_sink_run_beside_a_0_1_0_plugin(mask: &str, sink: &str) {
         "mask.yaml",
         format!(
             "source:\n  plugin: file\n  grants: {{blob: ./in}}\n  config: {{paths: [users.csv]}}\n\
-             filters:\n  - plugin: {}\n    config: {{email: email, drop_domains: ['@example.com']}}\n\
+             filters:\n  - plugin: {}\n    config: {{email: email, drop_domains: ['@example.com']{mode}}}\n\
              sink:\n  plugin: {}\n  grants: {{blob: ./out}}\n  config: {{prefix: masked}}\n",
             mask.display(),
             sink.display()

@@ -29,7 +29,7 @@ A plugin is a class: subclass `Source`, `Filter` or `Sink`, give it a
 from . import blob, http, log
 from .errors import AuthError, ConfigError, DataError, InternalError, SluiceError, TransientError
 from .plugin import Filter, Plugin, Sink, Source, Writer, export
-from .schema import Checkpoint, Columns, Commit, Field, Partition, Stream, columns
+from .schema import Checkpoint, Columns, Commit, Field, Partition, Plan, Stream, columns
 
 __version__ = "0.2.0"
 #: The contract this SDK builds against.
@@ -46,6 +46,7 @@ __all__ = [
     "Filter",
     "InternalError",
     "Partition",
+    "Plan",
     "Plugin",
     "Sink",
     "SluiceError",

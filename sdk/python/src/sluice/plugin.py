@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator
 
-from .schema import Checkpoint, Columns, Commit, Field, Partition, Stream
+from .schema import Checkpoint, Columns, Commit, Field, Partition, Plan, Stream
 
 
 class Plugin:
@@ -73,7 +73,30 @@ class Filter(Plugin):
     input columns, `map` transforms one row (return it, a changed dict,
     `None` to drop it, or a list of rows), or override `process` to see a
     whole batch of rows at once and `finish` to emit rows held back.
+
+    A filter that keeps some rows and computes some columns can work
+    column-wise instead, which is several times faster: `plan` names the
+    columns it reads, `keep` gets those as lists and says which rows stay,
+    and `compute` gets the kept rows' columns and returns the new values.
+    No dict is made a row, and columns it does not read never reach
+    Python: the host passes them through.
     """
+
+    def plan(self, config: Any, fields: list[Field]) -> Plan | None:
+        """A `sluice.Plan` to work column-wise (`keep` and `compute`), or
+        `None` (the default) to work row-wise (`map` or `process`)."""
+        return None
+
+    def keep(self, columns: Columns) -> list:
+        """Column-wise: one flag a row, true for the rows that stay, given
+        the plan's `keep_reads` columns."""
+        raise NotImplementedError(f"{type(self).__name__} must define keep()")
+
+    def compute(self, columns: Columns) -> dict[str, list]:
+        """Column-wise: the plan's `computed` columns (name → list of
+        values, one a kept row), given its `compute_reads` columns of the
+        kept rows."""
+        raise NotImplementedError(f"{type(self).__name__} must define compute()")
 
     def output_fields(self, config: Any, fields: list[Field]) -> list[Field]:
         """The columns of the rows this filter returns, given its input's."""
@@ -140,31 +163,60 @@ class Sink(Plugin):
         raise NotImplementedError(f"{type(self).__name__} must define open()")
 
 
-def batches(items: Iterable[dict | Columns | Checkpoint], batch_rows: int) -> Iterator[list[dict] | Checkpoint]:
-    """Group what a reader yields into batches of rows, a checkpoint
-    closing the batch before it so its state covers exactly those rows."""
-    pending: list[dict] = []
+def batches(
+    items: Iterable[dict | Columns | Checkpoint], batch_rows: int
+) -> Iterator[list[dict] | Columns | Checkpoint]:
+    """Group what a reader yields into batches: dicts into lists of rows,
+    `sluice.columns` into `Columns` (kept as columns, which cross to the
+    host without becoming dicts), a checkpoint closing the batch before it
+    so its state covers exactly those rows."""
+    rows: list[dict] = []
+    parts: list[Columns] = []
+    held = 0  # rows in `parts`
+    append = rows.append
     for item in items:
-        if isinstance(item, Checkpoint):
-            if pending:
-                yield pending
-                pending = []
-            yield item
+        # A row (a dict, or a dict subclass other than Columns); the common
+        # case is tested first, and cheaply.
+        if type(item) is dict or (isinstance(item, dict) and not isinstance(item, Columns)):
+            if parts:
+                yield Columns.concat(parts)
+                parts, held = [], 0
+            append(item)
+            if len(rows) >= batch_rows:
+                yield rows
+                rows = []
+                append = rows.append
         elif isinstance(item, Columns):
-            pending.extend(item.rows())
-        elif isinstance(item, dict):
-            pending.append(item)
+            n = item.num_rows()
+            if rows:
+                yield rows
+                rows = []
+                append = rows.append
+            if n:
+                parts.append(item)
+                held += n
+            if held >= batch_rows:
+                yield Columns.concat(parts)
+                parts, held = [], 0
+        elif isinstance(item, Checkpoint):
+            if rows:
+                yield rows
+                rows = []
+                append = rows.append
+            if parts:
+                yield Columns.concat(parts)
+                parts, held = [], 0
+            yield item
         else:
             from .errors import DataError
 
             raise DataError(
                 f"read() yielded a {type(item).__name__}: yield dicts, sluice.columns(...) or sluice.Checkpoint"
             )
-        if len(pending) >= batch_rows:
-            yield pending
-            pending = []
-    if pending:
-        yield pending
+    if rows:
+        yield rows
+    if parts:
+        yield Columns.concat(parts)
 
 
 _exported: type | None = None

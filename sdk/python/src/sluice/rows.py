@@ -1,8 +1,10 @@
-"""Rows as JSON Lines: how rows cross to the host without Arrow.
+"""Rows as JSON: the form the host reads a value in when it fits no faster one.
 
-The host decodes the text natively against the schema (`batch.from-json-lines`)
-and writes batches back the same way (`batch.to-json-lines`): decimals,
-dates and timestamps travel as strings, binary as hex.
+Rows cross to the host as columns of plain values (`sluice.plain_columns`);
+a column whose values do not fit that form crosses as JSON values, and the
+native test harness round-trips rows through JSON the way the host's JSON
+Lines reader (`batch.from-json-lines`) would see them: decimals, dates and
+timestamps as strings, binary as hex.
 """
 
 from __future__ import annotations

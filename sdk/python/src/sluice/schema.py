@@ -62,6 +62,48 @@ class Commit:
     outputs: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How a column-wise filter uses every batch (see `Filter.plan`).
+
+    The output is the input's columns in order, less `drop`, with each
+    `computed` column taking the place of the input column of its name, and
+    the other computed columns after them.
+    """
+
+    #: Input columns `keep` gets; `None`: every row stays and `keep` is
+    #: never called.
+    keep_reads: list[str] | None = None
+    #: Input columns `compute` gets, for the kept rows only.
+    compute_reads: list[str] = field(default_factory=list)
+    #: The columns `compute` returns.
+    computed: list[Field] = field(default_factory=list)
+    #: Input columns left out of the output.
+    drop: list[str] = field(default_factory=list)
+
+    def output(self, fields: list[Field]) -> list[tuple[Field, str, int]]:
+        """Each output column: its field, and where it comes from, as
+        (`"input"`, index in `fields`) or (`"computed"`, index in `computed`)."""
+        from .errors import ConfigError
+
+        names = [f.name for f in fields]
+        for name in [*(self.keep_reads or []), *self.compute_reads, *self.drop]:
+            if name not in names:
+                raise ConfigError(f"the plan names a column `{name}` the input does not have ({', '.join(names)})")
+        computed = {f.name: j for j, f in enumerate(self.computed)}
+        if len(computed) != len(self.computed):
+            raise ConfigError("the plan computes one column twice")
+        out = []
+        for i, f in enumerate(fields):
+            if f.name in computed:
+                j = computed.pop(f.name)
+                out.append((self.computed[j], "computed", j))
+            elif f.name not in self.drop:
+                out.append((f, "input", i))
+        out.extend((self.computed[j], "computed", j) for j in computed.values())
+        return out
+
+
 def columns(**cols: list) -> "Columns":
     """Rows given as columns (equal-length lists), for a reader to yield."""
     return Columns(cols)
@@ -70,11 +112,31 @@ def columns(**cols: list) -> "Columns":
 class Columns(dict):
     """Rows as a dict of equal-length column lists (see `columns`)."""
 
-    def rows(self) -> list[dict]:
-        names = list(self)
+    def num_rows(self) -> int:
+        """The columns' common length."""
         lengths = {len(v) for v in self.values()}
         if len(lengths) > 1:
             from .errors import DataError
 
             raise DataError(f"columns of different lengths: {sorted(lengths)}")
+        return lengths.pop() if lengths else 0
+
+    def rows(self) -> list[dict]:
+        """The rows as dicts."""
+        self.num_rows()
+        names = list(self)
         return [dict(zip(names, values)) for values in zip(*self.values())]
+
+    @staticmethod
+    def concat(parts: "list[Columns]") -> "Columns":
+        """`parts` one after another; a column missing from a part is null there."""
+        if len(parts) == 1:
+            return parts[0]
+        names = list(dict.fromkeys(name for part in parts for name in part))
+        out = Columns({name: [] for name in names})
+        for part in parts:
+            rows = part.num_rows()
+            for name in names:
+                values = part.get(name)
+                out[name].extend([None] * rows if values is None else values)
+        return out

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import config as _config
+from . import errors as sluice_errors
 from . import rows as _rows
 from .plugin import Filter, Sink, Source, batches
-from .schema import Checkpoint, Commit, Field, Partition, Stream
+from .schema import Checkpoint, Columns, Commit, Field, Partition, Stream
 
 
 @dataclass
@@ -61,19 +62,52 @@ def read(
                 out.states[part.id] = json.loads(json.dumps(item.state))
             else:
                 out.batches += 1
-                out.rows.extend(_rows.decode(_rows.encode(item)))
+                rows = item.rows() if isinstance(item, Columns) else item
+                out.rows.extend(_rows.decode(_rows.encode(rows)))
     return out
 
 
 def run_filter(cls: type[Filter], config: dict, fields: list[Field], rows: list[dict]) -> list[dict]:
-    """Pass `rows` through a filter as one batch, then `finish`."""
+    """Pass `rows` through a filter as one batch, then `finish`; a
+    column-wise filter (one whose `plan` returns a `Plan`) through `keep`
+    and `compute`, its output assembled as the host assembles it."""
     plugin = cls()
     parsed = _config_of(cls, config)
     plugin.config = parsed
-    plugin.output_fields(parsed, fields)
     plugin.open(parsed, fields)
-    out = plugin.process(_rows.decode(_rows.encode(rows))) + plugin.finish()
+    rows = _rows.decode(_rows.encode(rows))
+    plan = plugin.plan(parsed, fields)
+    if plan is not None:
+        return _rows.decode(_rows.encode(_column_wise(plugin, plan, fields, rows)))
+    plugin.output_fields(parsed, fields)
+    out = plugin.process(rows) + plugin.finish()
     return _rows.decode(_rows.encode(out))
+
+
+def _column_wise(plugin: Filter, plan: Any, fields: list[Field], rows: list[dict]) -> list[dict]:
+    output = plan.output(fields)
+
+    def columns_of(names: list[str], of: list[dict]) -> Columns:
+        return Columns({n: [r.get(n) for r in of] for n in names})
+
+    if plan.keep_reads is not None:
+        flags = plugin.keep(columns_of(plan.keep_reads, rows))
+        if len(flags) != len(rows):
+            raise sluice_errors.DataError(f"keep() returned {len(flags)} flags for {len(rows)} rows")
+        rows = [r for r, keep in zip(rows, flags) if keep]
+    computed: dict = {}
+    if plan.computed and rows:
+        computed = plugin.compute(columns_of(plan.compute_reads, rows))
+        for f in plan.computed:
+            if len(computed.get(f.name) or []) != len(rows):
+                raise sluice_errors.DataError(f"compute() returned no column `{f.name}` of {len(rows)} values")
+    return [
+        {
+            f.name: (r.get(f.name) if origin == "input" else computed[f.name][k])
+            for f, origin, _ in output
+        }
+        for k, r in enumerate(rows)
+    ]
 
 
 def write(

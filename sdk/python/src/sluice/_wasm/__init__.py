@@ -33,10 +33,10 @@ except ImportError:
     from wit_world.imports import types as wit_types
 
 from .. import config as _config
-from .. import rows as _rows
+from .. import plain_columns as _columns
 from ..errors import SluiceError
 from ..plugin import exported, kind_of
-from ..schema import Field
+from ..schema import Columns, Field
 
 T = TypeVar("T")
 
@@ -141,15 +141,67 @@ def fields_of(schema_ipc: bytes) -> list[Field]:
         ]
 
 
-def batch_of(schema: Any, rows: list[dict]) -> Any:
-    """A host batch holding `rows`."""
-    return wit_types.Batch.from_json_lines(schema, _rows.encode(rows))
+class RowCodec:
+    """Rows to and from host batches for one list of fields, as columns of
+    plain values (`batch.from-columns`, `batch.to-columns`; see
+    `sluice.plain_columns`)."""
+
+    def __init__(self, fields: list[Field]) -> None:
+        self.fields = fields
+        self.names = [f.name for f in fields]
+        self.kinds = [_columns.kind_of(f.type) for f in fields]
+        self._schema = None
+
+    @property
+    def schema(self) -> Any:
+        """The host schema, made on first use and kept for the task."""
+        if self._schema is None:
+            self._schema = schema_of(self.fields)
+        return self._schema
+
+    def batch(self, rows: "list[dict] | Columns") -> Any:
+        """A host batch holding `rows` (dicts, or `sluice.columns`)."""
+        if isinstance(rows, Columns):
+            packed = _columns.pack_columns(self.names, self.kinds, rows, rows.num_rows())
+        else:
+            packed = _columns.pack_rows(self.names, self.kinds, rows)
+        return wit_types.Batch.from_columns(self.schema, [_wit_column(c) for c in packed])
+
+    def columns(self, batch: Any) -> tuple[Columns, int]:
+        """The columns of a batch the host passed, and its rows (the handle
+        is dropped)."""
+        with batch:
+            rows = batch.num_rows()
+            columns = batch.to_columns()
+        values = _columns.unpack_columns([_py_column(c) for c in columns])
+        return Columns(zip(self.names, values)), rows
+
+    def rows(self, batch: Any) -> list[dict]:
+        """The rows of a batch the host passed (the handle is dropped)."""
+        with batch:
+            columns = batch.to_columns()
+        return _columns.unpack_rows(self.names, [_py_column(c) for c in columns])
 
 
-def rows_of(batch: Any) -> list[dict]:
-    """The rows of a batch the host passed (the handle is dropped)."""
-    with batch:
-        return _rows.decode(batch.to_json_lines())
+_FORMS = {
+    "int64": wit_types.ColumnValues_Int64,
+    "float64": wit_types.ColumnValues_Float64,
+    "boolean": wit_types.ColumnValues_Boolean,
+    "text": wit_types.ColumnValues_Text,
+    "binary": wit_types.ColumnValues_Binary,
+    "json": wit_types.ColumnValues_Json,
+}
+_FORM_OF = {case: form for form, case in _FORMS.items()}
+
+
+def _wit_column(packed: tuple) -> Any:
+    form, values, nulls = packed
+    return wit_types.Column(values=_FORMS[form](values), nulls=nulls)
+
+
+def _py_column(column: Any) -> tuple:
+    values = column.values
+    return (_FORM_OF[type(values)], values.value, column.nulls)
 
 
 def dump_state(state: Any) -> str:

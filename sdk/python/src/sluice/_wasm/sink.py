@@ -7,7 +7,7 @@ from typing import Any
 from wit_world import exports
 from wit_world.exports import sink as wit
 
-from . import fields_of, guarded, info, load_config, plugin, rows_of, trapping, wit_types
+from . import RowCodec, fields_of, guarded, info, load_config, plugin, trapping, wit_types
 from ..schema import Commit
 
 
@@ -28,19 +28,22 @@ class Sink(exports.Sink):
 class Writer(wit.Writer):
     """One task's writer; counts rows so a bare `commit()` can report them."""
 
-    def __init__(self, writer: Any) -> None:
+    def __init__(self, writer: Any, codec: RowCodec) -> None:
         self.writer = writer
+        self.codec = codec
         self.rows = 0
 
     @classmethod
     def open(cls, config: str, stream: str, schema: bytes, task: str) -> "Writer":
-        return guarded(
-            lambda: cls(plugin().open(load_config(config), stream, fields_of(schema), task))
-        )
+        def body():
+            fields = fields_of(schema)
+            return cls(plugin().open(load_config(config), stream, fields, task), RowCodec(fields))
+
+        return guarded(body)
 
     def write(self, batch: Any) -> None:
         def body():
-            rows = rows_of(batch)
+            rows = self.codec.rows(batch)
             self.rows += len(rows)
             self.writer.write(rows)
 

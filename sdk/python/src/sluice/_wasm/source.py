@@ -10,7 +10,7 @@ from wit_world import exports
 from wit_world.exports import source as wit
 
 from . import (
-    batch_of,
+    RowCodec,
     dump_state,
     guarded,
     info,
@@ -86,8 +86,8 @@ class Source(exports.Source):
 class Reader(wit.Reader):
     """Reads one partition: rows from `read` grouped into host batches."""
 
-    def __init__(self, schema: Any, events: Any, first: Any) -> None:
-        self.schema = schema
+    def __init__(self, codec: RowCodec, events: Any, first: Any) -> None:
+        self.codec = codec
         self.events = events
         # `read` is a generator: nothing in it runs until the first item
         # is asked for. That item is taken in `open`, so a failure before
@@ -103,7 +103,7 @@ class Reader(wit.Reader):
             spec = json.loads(partition.spec) if partition.spec else None
             items = plugin().read(parsed, stream, Partition(partition.id, spec), load_state(state))
             events = batches(items, plugin().batch_rows)
-            return cls(schema_of(stream.fields), events, next(events, None))
+            return cls(RowCodec(stream.fields), events, next(events, None))
 
         return guarded(body)
 
@@ -116,6 +116,6 @@ class Reader(wit.Reader):
                 return None
             if isinstance(item, Checkpoint):
                 return wit.Event_Checkpoint(dump_state(item.state))
-            return wit.Event_Batch(batch_of(self.schema, item))
+            return wit.Event_Batch(self.codec.batch(item))
 
         return guarded(body)
