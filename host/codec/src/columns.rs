@@ -11,12 +11,15 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Float64Array, Int64Array,
-    LargeBinaryArray, LargeStringArray, NullArray, RecordBatch, RecordBatchOptions, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, GenericByteArray, Int64Array, NullArray,
+    RecordBatch, RecordBatchOptions,
 };
 use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::compute::{CastOptions, can_cast_types, cast_with_options};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{
+    BinaryType, ByteArrayType, DataType, Field, LargeBinaryType, LargeUtf8Type, Schema, SchemaRef,
+    Utf8Type,
+};
 use sluice_types::plain_columns::{Column, ColumnValues};
 use sluice_types::type_name;
 
@@ -172,33 +175,27 @@ fn can_become(form: &ColumnValues, target: &DataType) -> bool {
 
 /// A string array of `values` (large when they exceed 2 GiB).
 fn strings(values: &[String], nulls: Option<NullBuffer>) -> Result<ArrayRef, String> {
-    let total: usize = values.iter().map(String::len).sum();
-    let fail = |e: arrow::error::ArrowError| e.to_string();
-    if total > i32::MAX as usize {
-        let (offsets, data, _) = LargeStringArray::from_iter_values(values).into_parts();
-        return Ok(Arc::new(
-            LargeStringArray::try_new(offsets, data, nulls).map_err(fail)?,
-        ));
+    if values.iter().map(String::len).sum::<usize>() > i32::MAX as usize {
+        return byte_array::<LargeUtf8Type, _>(values, nulls);
     }
-    let (offsets, data, _) = StringArray::from_iter_values(values).into_parts();
-    Ok(Arc::new(
-        StringArray::try_new(offsets, data, nulls).map_err(fail)?,
-    ))
+    byte_array::<Utf8Type, _>(values, nulls)
 }
 
 /// A binary array of `values` (large when they exceed 2 GiB).
 fn binaries(values: &[Vec<u8>], nulls: Option<NullBuffer>) -> Result<ArrayRef, String> {
-    let total: usize = values.iter().map(Vec::len).sum();
-    let fail = |e: arrow::error::ArrowError| e.to_string();
-    if total > i32::MAX as usize {
-        let (offsets, data, _) = LargeBinaryArray::from_iter_values(values).into_parts();
-        return Ok(Arc::new(
-            LargeBinaryArray::try_new(offsets, data, nulls).map_err(fail)?,
-        ));
+    if values.iter().map(Vec::len).sum::<usize>() > i32::MAX as usize {
+        return byte_array::<LargeBinaryType, _>(values, nulls);
     }
-    let (offsets, data, _) = BinaryArray::from_iter_values(values).into_parts();
+    byte_array::<BinaryType, _>(values, nulls)
+}
+
+fn byte_array<T: ByteArrayType, V: AsRef<T::Native>>(
+    values: &[V],
+    nulls: Option<NullBuffer>,
+) -> Result<ArrayRef, String> {
+    let (offsets, data, _) = GenericByteArray::<T>::from_iter_values(values).into_parts();
     Ok(Arc::new(
-        BinaryArray::try_new(offsets, data, nulls).map_err(fail)?,
+        GenericByteArray::<T>::try_new(offsets, data, nulls).map_err(|e| e.to_string())?,
     ))
 }
 

@@ -217,15 +217,7 @@ fn every_type(rows: usize) -> RecordBatch {
         ("union", Arc::new(union)),
         ("null", Arc::new(NullArray::new(rows))),
     ];
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|(name, a)| Field::new(*name, a.data_type().clone(), true))
-        .collect();
-    RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns.into_iter().map(|(_, a)| a).collect(),
-    )
-    .unwrap()
+    nullable_batch(columns)
 }
 
 #[test]
@@ -467,6 +459,11 @@ fn column_types(rows: usize) -> RecordBatch {
         ("struct", Arc::new(structs)),
         ("nothing", Arc::new(NullArray::new(rows))),
     ];
+    nullable_batch(columns)
+}
+
+/// A batch of `columns`, every field nullable.
+fn nullable_batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
     let fields: Vec<Field> = columns
         .iter()
         .map(|(name, a)| Field::new(*name, a.data_type().clone(), true))

@@ -30,6 +30,7 @@ from operator import is_, itemgetter
 from typing import Any, Iterable
 
 from .errors import DataError
+from .rows import encode_value
 
 _INTS = {
     "int8", "int16", "smallint", "int32", "int", "integer", "int64", "long",
@@ -143,30 +144,11 @@ def _binaries(col: list) -> tuple:
         raise _Unfit from None
 
 
-def _json_default(value: Any) -> Any:
-    from .rows import _default
-
-    return _default(value)
-
-
-_json_value = json.JSONEncoder(
-    separators=(",", ":"),
-    default=_json_default,
-    ensure_ascii=False,
-    allow_nan=False,
-    check_circular=False,
-).encode
-
-
 def _jsons(col: list, raw: bool = False) -> tuple:
     """Each value as JSON text (with `raw`, already JSON text or None)."""
     if raw:
         return ("json", ["null" if v is None else v for v in col], [])
-    try:
-        texts = list(map(_json_value, col))
-    except (TypeError, ValueError) as e:
-        raise DataError(f"a value cannot be written as JSON: {e}") from None
-    return ("json", texts, [])
+    return ("json", list(map(encode_value, col)), [])
 
 
 _PACKERS = {

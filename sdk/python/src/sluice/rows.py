@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
+from typing import Any
 
 from .errors import DataError
 
@@ -38,6 +39,14 @@ _encode = json.JSONEncoder(
     allow_nan=False,
     check_circular=False,
 ).encode
+
+
+def encode_value(value: Any) -> str:
+    """One value as JSON text (`null` for None)."""
+    try:
+        return _encode(value)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"a value cannot be written as JSON: {e}") from None
 
 
 def encode(rows: list[dict]) -> str:
