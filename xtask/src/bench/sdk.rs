@@ -181,12 +181,12 @@ pub fn sdk(work: &Path, rows: u64) -> Result<()> {
             format!("{{rows: {rows}}}"),
         ),
         (
-            "Python (dict rows → JSON Lines)",
+            "Python (dict rows → plain columns)",
             &py_source,
             format!("{{rows: {rows}}}"),
         ),
         (
-            "Python (sluice.columns → JSON Lines)",
+            "Python (sluice.columns → plain columns)",
             &py_source,
             format!("{{rows: {rows}, as_columns: true}}"),
         ),
@@ -242,6 +242,14 @@ pub fn sdk(work: &Path, rows: u64) -> Result<()> {
         (
             "filter-python",
             Some(format!("plugin: {}", py_mask.display())),
+            kept,
+        ),
+        (
+            "filter-python-columnwise",
+            Some(format!(
+                "plugin: {}\n    config: {{columnwise: true}}",
+                py_mask.display()
+            )),
             kept,
         ),
         (
