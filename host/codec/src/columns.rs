@@ -136,17 +136,7 @@ fn null_buffer(nulls: &[u32], len: usize) -> Result<Option<NullBuffer>, String> 
 /// Whether values in `form` may become a `target` column.
 fn can_become(form: &ColumnValues, target: &DataType) -> bool {
     use DataType as T;
-    let nested = matches!(
-        target,
-        T::List(_)
-            | T::LargeList(_)
-            | T::FixedSizeList(..)
-            | T::ListView(_)
-            | T::LargeListView(_)
-            | T::Struct(_)
-            | T::Map(..)
-            | T::Union(..)
-    );
+    let nested = is_nested(target);
     let target_values = match target {
         T::Dictionary(_, values) => values.as_ref(),
         other => other,
@@ -171,6 +161,22 @@ fn can_become(form: &ColumnValues, target: &DataType) -> bool {
         ColumnValues::Text(_) => !binary && can_cast_types(&T::Utf8, target),
         ColumnValues::Binary(_) => binary,
     }
+}
+
+/// Lists, structs, maps and unions: the types that cross as JSON values.
+fn is_nested(data_type: &DataType) -> bool {
+    use DataType as T;
+    matches!(
+        data_type,
+        T::List(_)
+            | T::LargeList(_)
+            | T::FixedSizeList(..)
+            | T::ListView(_)
+            | T::LargeListView(_)
+            | T::Struct(_)
+            | T::Map(..)
+            | T::Union(..)
+    )
 }
 
 /// A string array of `values` (large when they exceed 2 GiB).
@@ -296,14 +302,7 @@ fn column_of(array: &ArrayRef) -> Result<Column, String> {
         T::Dictionary(_, values) => return decoded(array, values, nulls),
         T::RunEndEncoded(_, values) => return decoded(array, values.data_type(), nulls),
         T::Null => ColumnValues::Text(vec![String::new(); array.len()]),
-        T::List(_)
-        | T::LargeList(_)
-        | T::FixedSizeList(..)
-        | T::ListView(_)
-        | T::LargeListView(_)
-        | T::Struct(_)
-        | T::Map(..)
-        | T::Union(..) => ColumnValues::Json(json_of(array)?),
+        nested if is_nested(nested) => ColumnValues::Json(json_of(array)?),
         _ => match cast_to(array, &T::Utf8) {
             Ok(text) => ColumnValues::Text(strings_of(&text)),
             Err(_) => ColumnValues::Json(json_of(array)?),
