@@ -236,6 +236,20 @@ def bitmap(flags: list, rows: int) -> bytes:
     return int(digits, 2).to_bytes((rows + 7) // 8, "little")
 
 
+def check_computed(out: Any, names: list[str], rows: int) -> dict[str, list]:
+    """What a column-wise filter's `compute()` returned, checked: a dict
+    holding each computed column, one value a kept row."""
+    if not isinstance(out, dict):
+        raise DataError(f"compute() returned a {type(out).__name__}: return a dict of column lists")
+    for name in names:
+        got = out.get(name)
+        if got is None:
+            raise DataError(f"compute() returned no column `{name}`")
+        if len(got) != rows:
+            raise DataError(f"compute() returned {len(got)} values for `{name}`, for {rows} kept rows")
+    return out
+
+
 def unpack_rows(names: list[str], columns: list[tuple]) -> list[dict]:
     """Packed columns as rows: dicts keyed by column name."""
     if len(columns) != len(names):

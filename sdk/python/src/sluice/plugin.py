@@ -170,42 +170,42 @@ def batches(
     `sluice.columns` into `Columns` (kept as columns, which cross to the
     host without becoming dicts), a checkpoint closing the batch before it
     so its state covers exactly those rows."""
+    # Rows wait as dicts or as columns, never both: a dict flushes the
+    # columns held, and columns flush the dicts.
     rows: list[dict] = []
     parts: list[Columns] = []
     held = 0  # rows in `parts`
-    append = rows.append
+
+    def flush() -> list[list[dict] | Columns]:
+        nonlocal rows, parts, held
+        out: list[list[dict] | Columns] = []
+        if rows:
+            out.append(rows)
+        if parts:
+            out.append(Columns.concat(parts))
+        rows, parts, held = [], [], 0
+        return out
+
     for item in items:
         # A row (a dict, or a dict subclass other than Columns); the common
         # case is tested first, and cheaply.
         if type(item) is dict or (isinstance(item, dict) and not isinstance(item, Columns)):
             if parts:
-                yield Columns.concat(parts)
-                parts, held = [], 0
-            append(item)
+                yield from flush()
+            rows.append(item)
             if len(rows) >= batch_rows:
-                yield rows
-                rows = []
-                append = rows.append
+                yield from flush()
         elif isinstance(item, Columns):
             n = item.num_rows()
             if rows:
-                yield rows
-                rows = []
-                append = rows.append
+                yield from flush()
             if n:
                 parts.append(item)
                 held += n
             if held >= batch_rows:
-                yield Columns.concat(parts)
-                parts, held = [], 0
+                yield from flush()
         elif isinstance(item, Checkpoint):
-            if rows:
-                yield rows
-                rows = []
-                append = rows.append
-            if parts:
-                yield Columns.concat(parts)
-                parts, held = [], 0
+            yield from flush()
             yield item
         else:
             from .errors import DataError
@@ -213,10 +213,7 @@ def batches(
             raise DataError(
                 f"read() yielded a {type(item).__name__}: yield dicts, sluice.columns(...) or sluice.Checkpoint"
             )
-    if rows:
-        yield rows
-    if parts:
-        yield Columns.concat(parts)
+    yield from flush()
 
 
 _exported: type | None = None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import config as _config
-from . import errors as sluice_errors
+from . import plain_columns
 from . import rows as _rows
 from .plugin import Filter, Sink, Source, batches
 from .schema import Checkpoint, Columns, Commit, Field, Partition, Stream
@@ -92,15 +92,12 @@ def _column_wise(plugin: Filter, plan: Any, fields: list[Field], rows: list[dict
 
     if plan.keep_reads is not None:
         flags = plugin.keep(columns_of(plan.keep_reads, rows))
-        if len(flags) != len(rows):
-            raise sluice_errors.DataError(f"keep() returned {len(flags)} flags for {len(rows)} rows")
+        plain_columns.bitmap(flags, len(rows))  # the component's check of the flags
         rows = [r for r, keep in zip(rows, flags) if keep]
     computed: dict = {}
     if plan.computed and rows:
-        computed = plugin.compute(columns_of(plan.compute_reads, rows))
-        for f in plan.computed:
-            if len(computed.get(f.name) or []) != len(rows):
-                raise sluice_errors.DataError(f"compute() returned no column `{f.name}` of {len(rows)} values")
+        out = plugin.compute(columns_of(plan.compute_reads, rows))
+        computed = plain_columns.check_computed(out, [f.name for f in plan.computed], len(rows))
     return [
         {
             f.name: (r.get(f.name) if origin == "input" else computed[f.name][k])

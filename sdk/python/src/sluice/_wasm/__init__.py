@@ -167,20 +167,22 @@ class RowCodec:
             packed = _columns.pack_rows(self.names, self.kinds, rows)
         return wit_types.Batch.from_columns(self.schema, [_wit_column(c) for c in packed])
 
-    def columns(self, batch: Any) -> tuple[Columns, int]:
-        """The columns of a batch the host passed, and its rows (the handle
-        is dropped)."""
+    def _packed(self, batch: Any) -> tuple[list[tuple], int]:
+        """A batch the host passed as packed columns, and its rows (the
+        handle is dropped)."""
         with batch:
             rows = batch.num_rows()
             columns = batch.to_columns()
-        values = _columns.unpack_columns([_py_column(c) for c in columns])
-        return Columns(zip(self.names, values)), rows
+        return [_py_column(c) for c in columns], rows
+
+    def columns(self, batch: Any) -> tuple[Columns, int]:
+        """The columns of a batch the host passed, and its rows."""
+        packed, rows = self._packed(batch)
+        return Columns(zip(self.names, _columns.unpack_columns(packed))), rows
 
     def rows(self, batch: Any) -> list[dict]:
-        """The rows of a batch the host passed (the handle is dropped)."""
-        with batch:
-            columns = batch.to_columns()
-        return _columns.unpack_rows(self.names, [_py_column(c) for c in columns])
+        """The rows of a batch the host passed."""
+        return _columns.unpack_rows(self.names, self._packed(batch)[0])
 
 
 _FORMS = {

@@ -29,10 +29,10 @@ class ColumnWise:
     def __init__(self, plan: Plan, fields: list) -> None:
         by_name = {f.name: i for i, f in enumerate(fields)}
         output = plan.output(fields)
-        self.keep_reads = None if plan.keep_reads is None else [by_name[n] for n in plan.keep_reads]
-        self.compute_reads = [by_name[n] for n in plan.compute_reads]
-        self.keep_codec = RowCodec([fields[i] for i in self.keep_reads or []])
-        self.compute_codec = RowCodec([fields[i] for i in self.compute_reads])
+        keep_reads = None if plan.keep_reads is None else [by_name[n] for n in plan.keep_reads]
+        compute_reads = [by_name[n] for n in plan.compute_reads]
+        self.keep_codec = RowCodec([fields[i] for i in keep_reads or []])
+        self.compute_codec = RowCodec([fields[i] for i in compute_reads])
         self.computed = RowCodec(list(plan.computed))
         # When `compute` reads only columns `keep` read, it takes them from
         # what `keep` got (the kept rows), not from the host a second time.
@@ -40,8 +40,8 @@ class ColumnWise:
         self.last_keep: Optional[tuple[Columns, list]] = None
         self.output_fields = [f for f, _, _ in output]
         self.wit = wit.Plan(
-            keep_reads=self.keep_reads,
-            compute_reads=self.compute_reads,
+            keep_reads=keep_reads,
+            compute_reads=compute_reads,
             columns=[
                 wit.OutputColumn_Input(i) if origin == "input" else wit.OutputColumn_Computed(i)
                 for _, origin, i in output
@@ -113,15 +113,7 @@ class Transformer(wit.Transformer):
                     raise DataError(f"{rows} kept rows, but keep() kept a different number")
             else:
                 values, rows = plan.compute_codec.columns(columns)
-            out = self.instance.compute(values)
-            if not isinstance(out, dict):
-                raise DataError(f"compute() returned a {type(out).__name__}: return a dict of column lists")
-            for name in plan.computed.names:
-                got = out.get(name)
-                if got is None:
-                    raise DataError(f"compute() returned no column `{name}`")
-                if len(got) != rows:
-                    raise DataError(f"compute() returned {len(got)} values for `{name}`, for {rows} kept rows")
+            out = plain_columns.check_computed(self.instance.compute(values), plan.computed.names, rows)
             return plan.computed.batch(Columns(out))
 
         return guarded(body)
