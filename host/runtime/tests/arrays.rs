@@ -63,17 +63,7 @@ fn every_type(rows: usize) -> RecordBatch {
         )),
         Some((0..rows).map(|i| i % 9 != 0).collect()),
     );
-    let structs = StructArray::new(
-        Fields::from(vec![
-            Field::new("a", DataType::Int32, true),
-            Field::new("b", DataType::Utf8, true),
-        ]),
-        vec![
-            Arc::new(Int32Array::from(ints.clone())) as ArrayRef,
-            Arc::new(StringArray::from_iter(words.iter().cloned())),
-        ],
-        Some((0..rows).map(|i| i % 6 != 0).collect()),
-    );
+    let structs = struct_of(&ints, &words, Some((0..rows).map(|i| i % 6 != 0).collect()));
     let map = {
         let keys = StringArray::from_iter_values((0..rows).map(|i| format!("k{}", i % 3)));
         let values = Int64Array::from_iter((0..rows).map(|i| n(i).then_some(i as i64)));
@@ -386,17 +376,7 @@ fn column_types(rows: usize) -> RecordBatch {
         (0..rows)
             .map(|i| (i % 5 != 0).then(|| (0..i % 4).map(|k| Some(k as i32)).collect::<Vec<_>>())),
     );
-    let structs = StructArray::new(
-        Fields::from(vec![
-            Field::new("a", DataType::Int32, true),
-            Field::new("b", DataType::Utf8, true),
-        ]),
-        vec![
-            Arc::new(Int32Array::from(ints.clone())) as ArrayRef,
-            Arc::new(StringArray::from_iter(words.iter().cloned())),
-        ],
-        None,
-    );
+    let structs = struct_of(&ints, &words, None);
     let dictionary: DictionaryArray<Int32Type> = words.iter().map(|w| w.as_deref()).collect();
     let columns: Vec<(&str, ArrayRef)> = vec![
         (
@@ -473,4 +453,23 @@ fn nullable_batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
         columns.into_iter().map(|(_, a)| a).collect(),
     )
     .unwrap()
+}
+
+/// A struct column of `a` (int32) and `b` (string).
+fn struct_of(
+    ints: &[Option<i32>],
+    words: &[Option<String>],
+    nulls: Option<arrow::buffer::NullBuffer>,
+) -> StructArray {
+    StructArray::new(
+        Fields::from(vec![
+            Field::new("a", DataType::Int32, true),
+            Field::new("b", DataType::Utf8, true),
+        ]),
+        vec![
+            Arc::new(Int32Array::from(ints.to_vec())) as ArrayRef,
+            Arc::new(StringArray::from_iter(words.iter().cloned())),
+        ],
+        nulls,
+    )
 }
