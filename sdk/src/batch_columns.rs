@@ -26,7 +26,21 @@ impl Batch {
     /// # Errors
     /// A type with no plain form.
     pub fn to_columns(&self) -> Result<Vec<Column>> {
-        Ok(self.0.to_columns()?.into_iter().map(from_wit).collect())
+        Ok(self
+            .0
+            .to_columns(false)?
+            .into_iter()
+            .map(from_wit)
+            .collect())
+    }
+
+    /// The rows column by column in the packed forms (one string a
+    /// column), as the host writes them for the Python SDK.
+    ///
+    /// # Errors
+    /// A type with no plain form.
+    pub fn to_packed_columns(&self) -> Result<Vec<Column>> {
+        Ok(self.0.to_columns(true)?.into_iter().map(from_wit).collect())
     }
 }
 
@@ -48,7 +62,15 @@ impl Batch {
     /// # Errors
     /// A type with no plain form.
     pub fn to_columns(&self) -> Result<Vec<Column>> {
-        Ok(sluice_codec::batch_to_columns(&self.0)?)
+        Ok(sluice_codec::batch_to_columns(&self.0, false)?)
+    }
+
+    /// The rows column by column in the packed forms, as the host writes them.
+    ///
+    /// # Errors
+    /// A type with no plain form.
+    pub fn to_packed_columns(&self) -> Result<Vec<Column>> {
+        Ok(sluice_codec::batch_to_columns(&self.0, true)?)
     }
 }
 
@@ -65,6 +87,12 @@ fn to_wit(column: Column) -> wit::Column {
             ColumnValues::Text(v) => wit::ColumnValues::Text(v),
             ColumnValues::Binary(v) => wit::ColumnValues::Binary(v),
             ColumnValues::Json(v) => wit::ColumnValues::Json(v),
+            ColumnValues::Int64Base64(v) => wit::ColumnValues::Int64Base64(v),
+            ColumnValues::Float64Base64(v) => wit::ColumnValues::Float64Base64(v),
+            ColumnValues::BooleanBase64(v) => wit::ColumnValues::BooleanBase64(v),
+            ColumnValues::TextJoined { separator, text } => {
+                wit::ColumnValues::TextJoined(wit::JoinedText { separator, text })
+            }
         },
         nulls: column.nulls,
     }
@@ -80,6 +108,13 @@ fn from_wit(column: wit::Column) -> Column {
             wit::ColumnValues::Text(v) => ColumnValues::Text(v),
             wit::ColumnValues::Binary(v) => ColumnValues::Binary(v),
             wit::ColumnValues::Json(v) => ColumnValues::Json(v),
+            wit::ColumnValues::Int64Base64(v) => ColumnValues::Int64Base64(v),
+            wit::ColumnValues::Float64Base64(v) => ColumnValues::Float64Base64(v),
+            wit::ColumnValues::BooleanBase64(v) => ColumnValues::BooleanBase64(v),
+            wit::ColumnValues::TextJoined(j) => ColumnValues::TextJoined {
+                separator: j.separator,
+                text: j.text,
+            },
         },
         nulls: column.nulls,
     }

@@ -25,6 +25,7 @@ use sluice_types::type_name;
 
 use crate::Error;
 use crate::json_lines::{batch_to_json_lines, json_lines_to_batch};
+use crate::packed_columns::{join, joined_values, pack, unpack_numbers};
 
 /// A batch of `schema` from `columns`, one a field, in schema order.
 ///
@@ -67,18 +68,28 @@ pub fn columns_to_batch(schema: SchemaRef, columns: Vec<Column>) -> Result<Recor
 /// as `Text`), floats as `Float64`, booleans, strings as `Text`, binary as
 /// `Binary`, lists, structs and maps as `Json`, and every other type (dates,
 /// timestamps, decimals, times) as `Text` in the form `to-json-lines` writes.
+/// With `packed`, numbers and booleans in their `-base64` forms and text
+/// joined (see [`ColumnValues`]).
 ///
 /// # Errors
 /// A data error for a type that has no plain form.
-pub fn batch_to_columns(batch: &RecordBatch) -> Result<Vec<Column>, Error> {
+pub fn batch_to_columns(batch: &RecordBatch, packed: bool) -> Result<Vec<Column>, Error> {
     batch
         .schema()
         .fields()
         .iter()
         .zip(batch.columns())
         .map(|(field, array)| {
-            column_of(array)
-                .map_err(|e| Error::data(format!("columns: column `{}`: {e}", field.name())))
+            let column = column_of(array, packed)
+                .map_err(|e| Error::data(format!("columns: column `{}`: {e}", field.name())))?;
+            Ok(if packed {
+                Column {
+                    values: pack(column.values),
+                    nulls: column.nulls,
+                }
+            } else {
+                column
+            })
         })
         .collect()
 }
@@ -93,8 +104,39 @@ fn array_of(field: &Field, column: Column) -> Result<ArrayRef, String> {
             type_name(target)
         ));
     }
-    let len = column.values.len();
-    let nulls = null_buffer(&column.nulls, len)?;
+    let nulls = &column.nulls;
+    match unpack_numbers(column.values)? {
+        ColumnValues::Int64(v) => built(target, v.len(), nulls, |n| {
+            Ok(Arc::new(Int64Array::new(v.into(), n)))
+        }),
+        ColumnValues::Float64(v) => built(target, v.len(), nulls, |n| {
+            Ok(Arc::new(Float64Array::new(v.into(), n)))
+        }),
+        ColumnValues::Boolean(v) => built(target, v.len(), nulls, |n| {
+            Ok(Arc::new(BooleanArray::new(BooleanBuffer::from(v), n)))
+        }),
+        ColumnValues::Text(v) => built(target, v.len(), nulls, |n| strings(&v, n)),
+        ColumnValues::TextJoined { separator, text } => {
+            let v = joined_values(separator, &text)?;
+            built(target, v.len(), nulls, |n| strings(&v, n))
+        }
+        ColumnValues::Binary(v) => built(target, v.len(), nulls, |n| binaries(&v, n)),
+        ColumnValues::Json(v) => built(target, v.len(), nulls, |n| {
+            json_values(field, &v, n.as_ref())
+        }),
+        packed => Err(format!("{} was not unpacked", packed.form())),
+    }
+}
+
+/// The array `make` builds from `len` values with nulls at the `nulls`
+/// rows, as a `target` column.
+fn built(
+    target: &DataType,
+    len: usize,
+    nulls: &[u32],
+    make: impl FnOnce(Option<NullBuffer>) -> Result<ArrayRef, String>,
+) -> Result<ArrayRef, String> {
+    let nulls = null_buffer(nulls, len)?;
     if *target == DataType::Null {
         return match nulls {
             Some(n) if n.null_count() == len => Ok(Arc::new(NullArray::new(len))),
@@ -102,16 +144,7 @@ fn array_of(field: &Field, column: Column) -> Result<ArrayRef, String> {
             _ => Err("a null column holds a value that is not null".into()),
         };
     }
-    let array: ArrayRef = match column.values {
-        ColumnValues::Int64(values) => Arc::new(Int64Array::new(values.into(), nulls)),
-        ColumnValues::Float64(values) => Arc::new(Float64Array::new(values.into(), nulls)),
-        ColumnValues::Boolean(values) => {
-            Arc::new(BooleanArray::new(BooleanBuffer::from(values), nulls))
-        }
-        ColumnValues::Text(values) => strings(&values, nulls)?,
-        ColumnValues::Binary(values) => binaries(&values, nulls)?,
-        ColumnValues::Json(values) => return json_values(field, &values, nulls.as_ref()),
-    };
+    let array = make(nulls)?;
     if array.data_type() == target {
         return Ok(array);
     }
@@ -149,16 +182,22 @@ fn can_become(form: &ColumnValues, target: &DataType) -> bool {
         _ if *target == T::Null => true,
         ColumnValues::Json(_) => true,
         _ if nested => false,
-        ColumnValues::Int64(_) => target_values.is_numeric() || target_values.is_temporal(),
-        ColumnValues::Float64(_) => {
+        ColumnValues::Int64(_) | ColumnValues::Int64Base64(_) => {
+            target_values.is_numeric() || target_values.is_temporal()
+        }
+        ColumnValues::Float64(_) | ColumnValues::Float64Base64(_) => {
             target_values.is_floating()
                 || matches!(
                     target_values,
                     T::Decimal32(..) | T::Decimal64(..) | T::Decimal128(..) | T::Decimal256(..)
                 )
         }
-        ColumnValues::Boolean(_) => matches!(target_values, T::Boolean),
-        ColumnValues::Text(_) => !binary && can_cast_types(&T::Utf8, target),
+        ColumnValues::Boolean(_) | ColumnValues::BooleanBase64(_) => {
+            matches!(target_values, T::Boolean)
+        }
+        ColumnValues::Text(_) | ColumnValues::TextJoined { .. } => {
+            !binary && can_cast_types(&T::Utf8, target)
+        }
         ColumnValues::Binary(_) => binary,
     }
 }
@@ -180,8 +219,8 @@ fn is_nested(data_type: &DataType) -> bool {
 }
 
 /// A string array of `values` (large when they exceed 2 GiB).
-fn strings(values: &[String], nulls: Option<NullBuffer>) -> Result<ArrayRef, String> {
-    if values.iter().map(String::len).sum::<usize>() > i32::MAX as usize {
+fn strings<S: AsRef<str>>(values: &[S], nulls: Option<NullBuffer>) -> Result<ArrayRef, String> {
+    if values.iter().map(|s| s.as_ref().len()).sum::<usize>() > i32::MAX as usize {
         return byte_array::<LargeUtf8Type, _>(values, nulls);
     }
     byte_array::<Utf8Type, _>(values, nulls)
@@ -258,8 +297,8 @@ fn convert(array: &ArrayRef, target: &DataType) -> Result<ArrayRef, String> {
     })
 }
 
-/// One array as the plugin reads it.
-fn column_of(array: &ArrayRef) -> Result<Column, String> {
+/// One array as the plugin reads it (strings joined with `packed`).
+fn column_of(array: &ArrayRef, packed: bool) -> Result<Column, String> {
     use DataType as T;
     let nulls = null_rows(array)?;
     let values = match array.data_type() {
@@ -275,7 +314,7 @@ fn column_of(array: &ArrayRef) -> Result<Column, String> {
             },
         ) {
             Ok(ints) => int64_values(&ints),
-            Err(_) => ColumnValues::Text(strings_of(&cast_to(array, &T::Utf8)?)),
+            Err(_) => texts(&cast_to(array, &T::Utf8)?, packed),
         },
         T::Float16 | T::Float32 | T::Float64 => {
             let floats = cast_to(array, &T::Float64)?;
@@ -287,9 +326,7 @@ fn column_of(array: &ArrayRef) -> Result<Column, String> {
             )
         }
         T::Boolean => ColumnValues::Boolean(array.as_boolean().values().iter().collect()),
-        T::Utf8 | T::LargeUtf8 | T::Utf8View => {
-            ColumnValues::Text(strings_of(&cast_to(array, &T::Utf8)?))
-        }
+        T::Utf8 | T::LargeUtf8 | T::Utf8View => texts(&cast_to(array, &T::Utf8)?, packed),
         T::Binary | T::LargeBinary | T::BinaryView | T::FixedSizeBinary(_) => {
             let binaries = cast_to(array, &T::LargeBinary)?;
             let binaries = binaries.as_binary::<i64>();
@@ -299,12 +336,14 @@ fn column_of(array: &ArrayRef) -> Result<Column, String> {
                     .collect(),
             )
         }
-        T::Dictionary(_, values) => return decoded(array, values, nulls),
-        T::RunEndEncoded(_, values) => return decoded(array, values.data_type(), nulls),
+        T::Dictionary(_, values) => return decoded(array, values, nulls, packed),
+        T::RunEndEncoded(_, values) => {
+            return decoded(array, values.data_type(), nulls, packed);
+        }
         T::Null => ColumnValues::Text(vec![String::new(); array.len()]),
         nested if is_nested(nested) => ColumnValues::Json(json_of(array)?),
         _ => match cast_to(array, &T::Utf8) {
-            Ok(text) => ColumnValues::Text(strings_of(&text)),
+            Ok(text) => texts(&text, packed),
             Err(_) => ColumnValues::Json(json_of(array)?),
         },
     };
@@ -326,8 +365,13 @@ fn null_rows(array: &ArrayRef) -> Result<Vec<u32>, String> {
 }
 
 /// A dictionary or run-end encoded array as its values' plain type.
-fn decoded(array: &ArrayRef, values: &DataType, nulls: Vec<u32>) -> Result<Column, String> {
-    let mut column = column_of(&cast_to(array, values)?)?;
+fn decoded(
+    array: &ArrayRef,
+    values: &DataType,
+    nulls: Vec<u32>,
+    packed: bool,
+) -> Result<Column, String> {
+    let mut column = column_of(&cast_to(array, values)?, packed)?;
     column.nulls = nulls;
     Ok(column)
 }
@@ -345,11 +389,18 @@ fn int64_values(array: &ArrayRef) -> ColumnValues {
     )
 }
 
-fn strings_of(array: &ArrayRef) -> Vec<String> {
+/// A `Utf8` array's values: joined with `packed` (when a separator is
+/// free), else one string each.
+fn texts(array: &ArrayRef, packed: bool) -> ColumnValues {
     let strings = array.as_string::<i32>();
-    (0..strings.len())
-        .map(|i| strings.value(i).to_string())
-        .collect()
+    if packed && let Some(joined) = join(strings) {
+        return joined;
+    }
+    ColumnValues::Text(
+        (0..strings.len())
+            .map(|i| strings.value(i).to_string())
+            .collect(),
+    )
 }
 
 /// Each value as JSON, written by the JSON Lines writer (so decimals stay

@@ -14,6 +14,7 @@ mod error;
 mod file;
 mod json_lines;
 pub mod local;
+mod packed_columns;
 mod parquet_compat;
 mod reject;
 pub mod store;

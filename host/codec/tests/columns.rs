@@ -64,7 +64,7 @@ fn text_and_integers_are_cast_to_the_fields_types() {
     let days = batch.column(1).as_primitive::<Date32Type>();
     assert!(days.is_null(1));
     assert_eq!((days.value(0), days.value(2)), (20_794, 1));
-    let back = batch_to_columns(&batch).unwrap();
+    let back = batch_to_columns(&batch, false).unwrap();
     assert_eq!(back[0], ints(&[1, -2, 300]));
     assert_eq!(back[1].nulls, vec![1]);
     assert_eq!(back[2], texts(&["12.30", "-0.50", "7.00"]));
@@ -149,7 +149,7 @@ fn json_values_decode_into_nested_types_and_one_value_stays_one_row() {
     let batch = columns_to_batch(schema.clone(), vec![json(&["[1,2]", "null", "[]"])]).unwrap();
     assert_eq!(batch.num_rows(), 3);
     assert!(batch.column(0).is_null(1));
-    let back = batch_to_columns(&batch).unwrap();
+    let back = batch_to_columns(&batch, false).unwrap();
     assert_eq!(back[0].values, json(&["[1,2]", "null", "[]"]).values);
     assert_eq!(back[0].nulls, vec![1]);
 
@@ -198,7 +198,8 @@ fn random_values_never_panic() {
         let text: Vec<String> = (0..len)
             .map(|_| words[next(words.len() as u64) as usize].to_string())
             .collect();
-        let values = match next(6) {
+        let joined: String = text.iter().map(|t| format!("{t};")).collect();
+        let values = match next(11) {
             0 => ColumnValues::Int64(
                 (0..len)
                     .map(|_| next(u64::MAX) as i64 - (1 << 62))
@@ -208,12 +209,24 @@ fn random_values_never_panic() {
             2 => ColumnValues::Boolean((0..len).map(|_| next(2) == 0).collect()),
             3 => ColumnValues::Text(text),
             4 => ColumnValues::Binary(text.into_iter().map(String::into_bytes).collect()),
-            _ => ColumnValues::Json(text),
+            5 => ColumnValues::Json(text),
+            // The packed forms, well and badly made.
+            6 => ColumnValues::Int64Base64(base64_of(next(4) as usize * 4 + next(3) as usize)),
+            7 => ColumnValues::Float64Base64(base64_of(len * 8)),
+            8 => ColumnValues::BooleanBase64(base64_of(len)),
+            9 => ColumnValues::TextJoined {
+                separator: ';',
+                text: joined,
+            },
+            _ => ColumnValues::TextJoined {
+                separator: ['\0', ';', '語'][next(3) as usize],
+                text: text.concat(),
+            },
         };
         let nulls = (0..next(3)).map(|_| next(8) as u32).collect();
         let schema = schema(&[("x", target, next(2) == 0)]);
         if let Ok(batch) = columns_to_batch(schema, vec![Column { values, nulls }]) {
-            let _ = batch_to_columns(&batch);
+            let _ = batch_to_columns(&batch, next(2) == 0);
         }
     }
 }
@@ -222,6 +235,96 @@ fn random_values_never_panic() {
 fn batches_of_no_rows_cross_both_ways() {
     let schema = schema(&[("a", DataType::Int64, false), ("b", DataType::Utf8, true)]);
     let empty = RecordBatch::new_empty(schema.clone());
-    let columns = batch_to_columns(&empty).unwrap();
-    assert_eq!(columns_to_batch(schema, columns).unwrap(), empty);
+    let columns = batch_to_columns(&empty, false).unwrap();
+    assert_eq!(columns_to_batch(schema.clone(), columns).unwrap(), empty);
+    let packed = batch_to_columns(&empty, true).unwrap();
+    assert_eq!(columns_to_batch(schema, packed).unwrap(), empty);
+}
+
+/// Base64 of `len` bytes of 0 and 1, as `boolean-base64` holds them
+/// (and some `int64-base64` lengths that are not whole values).
+fn base64_of(len: usize) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .encode((0..len).map(|i| (i % 2) as u8).collect::<Vec<_>>())
+}
+
+/// Every column read back packed (`to-columns` with `packed`) builds the
+/// same batch as read back plain, and packs into one string each.
+#[test]
+fn packed_columns_build_the_same_batch_as_plain_ones() {
+    let schema = schema(&[
+        ("id", DataType::Int64, false),
+        ("ratio", DataType::Float64, true),
+        ("active", DataType::Boolean, true),
+        ("name", DataType::Utf8, true),
+        ("day", DataType::Date32, true),
+    ]);
+    let ratio = Column {
+        values: ColumnValues::Float64(vec![0.5, 0.0, -1.25]),
+        nulls: vec![1],
+    };
+    let columns = vec![
+        ints(&[1, i64::MIN, i64::MAX]),
+        ratio,
+        Column {
+            values: ColumnValues::Boolean(vec![true, false, true]),
+            nulls: vec![2],
+        },
+        Column {
+            values: ColumnValues::Text(strings(&["a\u{1f}b", "", "語"])),
+            nulls: vec![1],
+        },
+        texts(&["2026-12-07", "1970-01-01", "2000-02-29"]),
+    ];
+    let batch = columns_to_batch(schema.clone(), columns).unwrap();
+    let packed = batch_to_columns(&batch, true).unwrap();
+    for column in &packed {
+        assert!(column.values.is_packed(), "{:?}", column.values);
+    }
+    assert_eq!(
+        packed[3].values,
+        ColumnValues::TextJoined {
+            separator: '\u{1e}',
+            text: "a\u{1f}b\u{1e}\u{1e}語\u{1e}".into()
+        }
+    );
+    assert_eq!(columns_to_batch(schema, packed).unwrap(), batch);
+}
+
+#[test]
+fn packed_columns_that_do_not_hold_whole_values_are_refused() {
+    let schema = schema(&[
+        ("id", DataType::Int64, false),
+        ("name", DataType::Utf8, true),
+    ]);
+    let unterminated = Column {
+        values: ColumnValues::TextJoined {
+            separator: ';',
+            text: "a;b".into(),
+        },
+        nulls: vec![],
+    };
+    let message = data_error(schema.clone(), vec![ints(&[1, 2]), unterminated]);
+    assert!(message.contains("column `name`"), "{message}");
+    assert!(
+        message.contains("does not end with its separator"),
+        "{message}"
+    );
+    let seven = Column {
+        values: ColumnValues::Int64Base64(base64_of(7)),
+        nulls: vec![],
+    };
+    let message = data_error(schema.clone(), vec![seven, texts(&[])]);
+    assert!(message.contains("column `id`"), "{message}");
+    assert!(message.contains("not a whole number"), "{message}");
+    let short = Column {
+        values: ColumnValues::TextJoined {
+            separator: ';',
+            text: "a;".into(),
+        },
+        nulls: vec![],
+    };
+    let message = data_error(schema, vec![ints(&[1, 2]), short]);
+    assert!(message.contains("1 values"), "{message}");
 }

@@ -1,10 +1,12 @@
 """The SDK natively: config schemas, batching, checkpoints, JSON rows."""
 
+import base64
 import dataclasses
 import datetime
 import decimal
 import json
 import sys
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
@@ -116,6 +118,87 @@ def test_a_checkpoint_closes_the_batch_before_it():
         list(batches(iter([1]), 10))
 
 
+def _batches_one_at_a_time(items, batch_rows):
+    """What `batches` yields, item by item: the reference it must match."""
+    rows, parts, out = [], [], []
+
+    def flush():
+        nonlocal rows, parts
+        if rows:
+            out.append(rows)
+        if parts:
+            out.append(sluice.Columns.concat(parts))
+        rows, parts = [], []
+
+    for item in items:
+        if isinstance(item, sluice.Columns):
+            if rows:
+                flush()
+            if item.num_rows():
+                parts.append(item)
+            if sum(p.num_rows() for p in parts) >= batch_rows:
+                flush()
+        elif isinstance(item, dict):
+            if parts:
+                flush()
+            rows.append(item)
+            if len(rows) >= batch_rows:
+                flush()
+        else:
+            flush()
+            out.append(item)
+    flush()
+    return out
+
+
+class _Boom(Exception):
+    pass
+
+
+def test_batches_match_one_item_at_a_time_and_fail_in_their_turn():
+    """Random runs of rows, columns and checkpoints, some ending in an
+    exception: batched the same as one item at a time, and everything
+    yielded before the exception comes out before it."""
+    import random
+
+    rng = random.Random(0x5EED)
+    for _ in range(500):
+        items = []
+        for i in range(rng.randrange(60)):
+            roll = rng.random()
+            if roll < 0.8:
+                items.append({"i": i})
+            elif roll < 0.9:
+                items.append(sluice.Checkpoint(i))
+            else:
+                items.append(sluice.columns(i=list(range(rng.randrange(4)))))
+        fails = rng.random() < 0.3
+        batch_rows = rng.randrange(1, 12)
+
+        def read():
+            yield from items
+            if fails:
+                raise _Boom("after the last item")
+
+        want = _batches_one_at_a_time(items, batch_rows)
+        got = []
+        try:
+            for batch in batches(read(), batch_rows):
+                got.append(batch)
+        except _Boom:
+            assert fails
+        else:
+            assert not fails
+        if fails:
+            # The last batch of rows held is lost with the failure; a
+            # checkpoint never is, nor anything before one.
+            last = max((k for k, b in enumerate(want) if isinstance(b, sluice.Checkpoint)), default=-1)
+            assert got[: last + 1] == want[: last + 1], (items, batch_rows)
+            assert want[: len(got)] == got, (items, batch_rows)
+        else:
+            assert got == want, (items, batch_rows)
+
+
 def test_the_synthetic_source_reads_and_resumes():
     import app
 
@@ -186,11 +269,17 @@ def test_rows_pack_into_columns_of_plain_values_and_back():
     ]
     names, packed = _packed(rows_in)
     forms = [form for form, _, _ in packed]
-    assert forms == ["int64", "text", "text", "float64", "boolean", "text", "json", "json", "text"]
-    assert packed[0] == ("int64", list(range(10)), [])
+    assert forms == [
+        "int64-base64", "text-joined", "text-joined", "float64-base64", "boolean-base64",
+        "text-joined", "json", "json", "text-joined",
+    ]  # fmt: skip
+    # Each a little-endian array in base64, or strings joined by a separator.
+    assert packed[0] == ("int64-base64", base64.b64encode(array("q", range(10)).tobytes()).decode(), [])
+    assert packed[4][1] == base64.b64encode(bytes([1, 0, 1, 0, 1, 0, 1, 0, 1, 0])).decode()
+    assert packed[1][1] == ("\x1f", "".join(("" if i % 3 == 0 else rows_in[i]["name"]) + "\x1f" for i in range(10)))
     assert packed[1][2] == [0, 3, 6, 9]
     # Floats cross as floats, whatever number a row held.
-    assert all(type(v) is float for v in packed[3][1])
+    assert all(type(v) is float for v in plain_columns.unpack_column(*packed[3][:2]))
     assert packed[6][1][3] == '"0300ff"' and packed[6][1][2] == "null"
     back = plain_columns.unpack_rows(names, packed)
     assert [r["id"] for r in back] == list(range(10))
@@ -210,7 +299,7 @@ def test_values_that_do_not_fit_their_form_cross_as_json():
     # (and refuses) exactly as it reads JSON Lines.
     rows_in = [{"id": 1.5, "name": 7, "active": 2}, {"id": 2, "name": "x", "active": True}]
     names, packed = _packed(rows_in)
-    assert [p[0] for p in packed[:5]] == ["json", "json", "text", "float64", "json"]
+    assert [p[0] for p in packed[:5]] == ["json", "json", "text-joined", "float64-base64", "json"]
     back = plain_columns.unpack_rows(names, packed)
     assert back[0]["id"] == 1.5 and back[0]["name"] == 7 and back[0]["active"] == 2
     assert back[1]["name"] == "x" and back[1]["active"] is True
@@ -220,6 +309,16 @@ def test_values_that_do_not_fit_their_form_cross_as_json():
         _packed([{"id": 1}, [1, 2]])
     with pytest.raises(sluice.DataError, match="cannot be written as JSON"):
         _packed([{"tags": [object()]}])
+
+
+def test_text_holding_the_separator_crosses_as_a_list():
+    values = ["a\x1fb", None, "", "語"]
+    packed = plain_columns.pack_column("string", values)
+    assert packed == ("text", ["a\x1fb", "", "", "語"], [1])
+    assert plain_columns.unpack_columns([packed]) == [values]
+    # Joined, an empty value and an empty column stay apart.
+    for col in ([""], [], ["", ""]):
+        assert plain_columns.unpack_columns([plain_columns.pack_column("string", col)]) == [col]
 
 
 def test_no_rows_and_no_columns_pack_to_empty_columns():

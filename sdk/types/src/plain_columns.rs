@@ -24,6 +24,21 @@ pub enum ColumnValues {
     /// One JSON value a row (lists, structs, maps, or any value written as
     /// JSON Lines would hold it).
     Json(Vec<String>),
+    /// Integers as their little-endian bytes, base64-encoded: one string
+    /// for guests that lower a list value by value.
+    Int64Base64(String),
+    /// Floating-point numbers, packed as `Int64Base64` packs integers.
+    Float64Base64(String),
+    /// Booleans, a byte each (0 or 1), base64-encoded.
+    BooleanBase64(String),
+    /// Strings in one string, each followed by `separator`, which none of
+    /// them contains.
+    TextJoined {
+        /// What ends each value.
+        separator: char,
+        /// The values, each followed by `separator`.
+        text: String,
+    },
 }
 
 /// One column of a batch.
@@ -45,23 +60,22 @@ impl ColumnValues {
             ColumnValues::Text(_) => "text",
             ColumnValues::Binary(_) => "binary",
             ColumnValues::Json(_) => "json",
+            ColumnValues::Int64Base64(_) => "int64-base64",
+            ColumnValues::Float64Base64(_) => "float64-base64",
+            ColumnValues::BooleanBase64(_) => "boolean-base64",
+            ColumnValues::TextJoined { .. } => "text-joined",
         }
     }
 
-    /// How many values.
-    pub fn len(&self) -> usize {
-        match self {
-            ColumnValues::Int64(v) => v.len(),
-            ColumnValues::Float64(v) => v.len(),
-            ColumnValues::Boolean(v) => v.len(),
-            ColumnValues::Text(v) | ColumnValues::Json(v) => v.len(),
-            ColumnValues::Binary(v) => v.len(),
-        }
-    }
-
-    /// Whether there are no values.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Whether this is one of the packed forms (one string for the column).
+    pub fn is_packed(&self) -> bool {
+        matches!(
+            self,
+            ColumnValues::Int64Base64(_)
+                | ColumnValues::Float64Base64(_)
+                | ColumnValues::BooleanBase64(_)
+                | ColumnValues::TextJoined { .. }
+        )
     }
 }
 
@@ -75,6 +89,10 @@ impl Column {
             ColumnValues::Boolean(v) => v.len(),
             ColumnValues::Text(v) | ColumnValues::Json(v) => v.iter().map(|s| s.len() + 24).sum(),
             ColumnValues::Binary(v) => v.iter().map(|b| b.len() + 24).sum(),
+            ColumnValues::Int64Base64(s)
+            | ColumnValues::Float64Base64(s)
+            | ColumnValues::BooleanBase64(s)
+            | ColumnValues::TextJoined { text: s, .. } => s.len(),
         };
         values + self.nulls.len() * 4
     }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 
-use super::{Row, check_rows, print_table, timed};
+use super::{Row, check_rows, print_table, timed_once};
 use crate::{bin_dir, root};
 
 fn sluice() -> Command {
@@ -72,26 +72,54 @@ fn job(work: &Path, name: &str, source: &str, filter: Option<&str>) -> Result<St
     Ok(file)
 }
 
-/// Median seconds and peak RSS of job `name` (after one run that warms
-/// the component cache), its output's rows checked.
-fn time_job(
-    work: &Path,
-    name: &str,
-    source: &str,
-    filter: Option<&str>,
+/// One job to time: its name, source, filter and the rows it must write.
+struct Job<'a> {
+    name: String,
+    source: String,
+    filter: Option<&'a str>,
     rows: u64,
-) -> Result<(f64, f64)> {
-    let job = job(work, name, source, filter)?;
-    run_once(work, &job, &work.join("cache"))?;
-    let timing = timed(
-        sluice()
-            .current_dir(work)
-            .arg("--cache-dir")
-            .arg(work.join("cache"))
-            .args(["run", "--full-refresh", &job]),
-    )?;
-    check_rows(&work.join(format!("out/sdk/{name}.parquet")), rows)?;
-    Ok(timing)
+}
+
+/// Rounds of runs of every job, taken in turn.
+const ROUNDS: usize = 5;
+
+/// Median seconds and peak RSS of each job (after one run that warms the
+/// component cache), its output's rows checked. The jobs run in turn,
+/// round after round, so a slow spell of a shared machine falls on all of
+/// them instead of on one job's three runs.
+fn time_jobs(work: &Path, jobs: &[Job]) -> Result<Vec<(f64, f64)>> {
+    let mut files = Vec::new();
+    for j in jobs {
+        let file = job(work, &j.name, &j.source, j.filter)?;
+        run_once(work, &file, &work.join("cache"))?;
+        files.push(file);
+    }
+    let mut seconds = vec![Vec::new(); jobs.len()];
+    let mut rss = vec![0.0_f64; jobs.len()];
+    for _ in 0..ROUNDS {
+        for (i, file) in files.iter().enumerate() {
+            let (s, m) = timed_once(
+                sluice()
+                    .current_dir(work)
+                    .arg("--cache-dir")
+                    .arg(work.join("cache"))
+                    .args(["run", "--full-refresh", file]),
+            )?;
+            seconds[i].push(s);
+            rss[i] = rss[i].max(m);
+        }
+    }
+    for j in jobs {
+        check_rows(&work.join(format!("out/sdk/{}.parquet", j.name)), j.rows)?;
+    }
+    Ok(seconds
+        .into_iter()
+        .zip(rss)
+        .map(|(mut s, m)| {
+            s.sort_by(f64::total_cmp);
+            (s[s.len() / 2], m)
+        })
+        .collect())
 }
 
 /// `rows` rows of (`id`, `email`), one in ten at `@example.com`.
@@ -173,8 +201,7 @@ pub fn sdk(work: &Path, rows: u64) -> Result<()> {
     );
 
     // Throughput: the same rows from each source, → Parquet.
-    let mut table = Vec::new();
-    for (what, file, config) in [
+    let sources = [
         (
             "Rust (arrow builders)",
             &rust_source,
@@ -205,18 +232,28 @@ pub fn sdk(work: &Path, rows: u64) -> Result<()> {
             &js_source,
             format!("{{rows: {rows}, as_columns: true}}"),
         ),
-    ] {
-        let name = format!("source-{}", table.len());
-        let source = format!("plugin: {}\n  config: {config}", file.display());
-        let (seconds, rss) = time_job(&work, &name, &source, None, rows)?;
-        table.push(Row {
-            what: what.into(),
+    ];
+    let jobs: Vec<Job> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, (_, file, config))| Job {
+            name: format!("source-{i}"),
+            source: format!("plugin: {}\n  config: {config}", file.display()),
+            filter: None,
+            rows,
+        })
+        .collect();
+    let table: Vec<Row> = sources
+        .iter()
+        .zip(time_jobs(&work, &jobs)?)
+        .map(|((what, _, _), (seconds, rss))| Row {
+            what: (*what).into(),
             seconds,
             rss_mb: Some(rss),
             rows,
             bytes: 0,
-        });
-    }
+        })
+        .collect();
     print_table(
         &format!("Synthetic source, {rows} rows × 8 columns → Parquet"),
         &table,
@@ -231,8 +268,7 @@ pub fn sdk(work: &Path, rows: u64) -> Result<()> {
         csv.file_name().unwrap().to_string_lossy()
     );
     let kept = rows - rows.div_ceil(10);
-    let mut times = Vec::new();
-    for (name, filter, expect) in [
+    let filters = [
         ("filter-none", None, rows),
         (
             "filter-rust",
@@ -257,10 +293,21 @@ pub fn sdk(work: &Path, rows: u64) -> Result<()> {
             Some(format!("plugin: {}", ts_mask.display())),
             kept,
         ),
-    ] {
-        let (seconds, rss) = time_job(&work, name, &source, filter.as_deref(), expect)?;
-        times.push((name, seconds, rss));
-    }
+    ];
+    let jobs: Vec<Job> = filters
+        .iter()
+        .map(|(name, filter, expect)| Job {
+            name: (*name).into(),
+            source: source.clone(),
+            filter: filter.as_deref(),
+            rows: *expect,
+        })
+        .collect();
+    let times: Vec<(&str, f64, f64)> = filters
+        .iter()
+        .zip(time_jobs(&work, &jobs)?)
+        .map(|((name, _, _), (seconds, rss))| (*name, seconds, rss))
+        .collect();
     // Whole jobs: the filter runs in its own pipeline stage beside the
     // source and the sink, so its own time does not subtract cleanly.
     let (none, rust) = (times[0].1, times[1].1);

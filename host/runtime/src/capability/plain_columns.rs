@@ -3,7 +3,7 @@
 
 use sluice_types::plain_columns::{Column, ColumnValues};
 
-use crate::bindings::types::{Column as GuestColumn, ColumnValues as GuestValues};
+use crate::bindings::types::{Column as GuestColumn, ColumnValues as GuestValues, JoinedText};
 
 /// A column as a plugin sent it.
 pub(crate) fn from_guest(column: GuestColumn) -> Column {
@@ -15,6 +15,13 @@ pub(crate) fn from_guest(column: GuestColumn) -> Column {
             GuestValues::Text(v) => ColumnValues::Text(v),
             GuestValues::Binary(v) => ColumnValues::Binary(v),
             GuestValues::Json(v) => ColumnValues::Json(v),
+            GuestValues::Int64Base64(v) => ColumnValues::Int64Base64(v),
+            GuestValues::Float64Base64(v) => ColumnValues::Float64Base64(v),
+            GuestValues::BooleanBase64(v) => ColumnValues::BooleanBase64(v),
+            GuestValues::TextJoined(j) => ColumnValues::TextJoined {
+                separator: j.separator,
+                text: j.text,
+            },
         },
         nulls: column.nulls,
     }
@@ -30,6 +37,12 @@ pub(crate) fn to_guest(column: Column) -> GuestColumn {
             ColumnValues::Text(v) => GuestValues::Text(v),
             ColumnValues::Binary(v) => GuestValues::Binary(v),
             ColumnValues::Json(v) => GuestValues::Json(v),
+            ColumnValues::Int64Base64(v) => GuestValues::Int64Base64(v),
+            ColumnValues::Float64Base64(v) => GuestValues::Float64Base64(v),
+            ColumnValues::BooleanBase64(v) => GuestValues::BooleanBase64(v),
+            ColumnValues::TextJoined { separator, text } => {
+                GuestValues::TextJoined(JoinedText { separator, text })
+            }
         },
         nulls: column.nulls,
     }

@@ -184,10 +184,11 @@ impl HostBatch for HostState {
     fn to_columns(
         &mut self,
         this: Resource<Batch>,
+        packed: bool,
     ) -> wasmtime::Result<Result<Vec<GuestColumn>, GuestError>> {
         self.guard(
             "batch.to-columns",
-            |state| match sluice_codec::batch_to_columns(&state.table.get(&this)?.0) {
+            |state| match sluice_codec::batch_to_columns(&state.table.get(&this)?.0, packed) {
                 Ok(columns) => Ok(Ok(columns.into_iter().map(to_guest).collect())),
                 Err(e) => Ok(Err(e.into())),
             },

@@ -9,6 +9,8 @@ traceback in the message.
 
 from __future__ import annotations
 
+from collections import deque
+from itertools import islice
 from typing import Any, Iterable, Iterator
 
 from .schema import Checkpoint, Columns, Commit, Field, Partition, Plan, Stream
@@ -163,6 +165,10 @@ class Sink(Plugin):
         raise NotImplementedError(f"{type(self).__name__} must define open()")
 
 
+_END = object()
+_DICTS = frozenset([dict])
+
+
 def batches(
     items: Iterable[dict | Columns | Checkpoint], batch_rows: int
 ) -> Iterator[list[dict] | Columns | Checkpoint]:
@@ -175,6 +181,11 @@ def batches(
     rows: list[dict] = []
     parts: list[Columns] = []
     held = 0  # rows in `parts`
+    source = iter(items)
+    # Items taken from `source` ahead, to handle one at a time before it,
+    # and the exception `source` raised after them.
+    pending: deque = deque()
+    failure: BaseException | None = None
 
     def flush() -> list[list[dict] | Columns]:
         nonlocal rows, parts, held
@@ -186,13 +197,37 @@ def batches(
         rows, parts, held = [], [], 0
         return out
 
-    for item in items:
+    def take() -> Any:
+        nonlocal failure
+        if pending:
+            return pending.popleft()
+        if failure is not None:
+            error, failure = failure, None
+            raise error
+        return next(source, _END)
+
+    while (item := take()) is not _END:
         # A row (a dict, or a dict subclass other than Columns); the common
         # case is tested first, and cheaply.
         if type(item) is dict or (isinstance(item, dict) and not isinstance(item, Columns)):
             if parts:
                 yield from flush()
             rows.append(item)
+            want = batch_rows - len(rows)
+            if want > 0 and not pending and failure is None:
+                # Rows after rows, the usual run: take the rest of the batch
+                # in one C loop and check their types in another. Anything
+                # else among them waits in `pending`, in order, as does an
+                # exception, after the items taken before it.
+                more: list = []
+                try:
+                    more.extend(islice(source, want))
+                except Exception as e:  # noqa: BLE001 (raised in its turn)
+                    failure = e
+                if failure is None and set(map(type, more)) <= _DICTS:
+                    rows.extend(more)
+                else:
+                    pending.extend(more)
             if len(rows) >= batch_rows:
                 yield from flush()
         elif isinstance(item, Columns):

@@ -10,7 +10,9 @@
 //! with the text as UTF-8 bytes (`batch.to-json-bytes`,
 //! `batch.from-json-bytes`), the way the JavaScript SDK hands it over, and
 //! `via: columns` with columns of plain values (`batch.to-columns`,
-//! `batch.from-columns`), the way the Python SDK does.
+//! `batch.from-columns`), and `via: packed-columns` with them packed one
+//! string a column (`batch.to-columns` with `packed`), the way the Python
+//! SDK does.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -24,7 +26,8 @@ use sluice_sdk::{Batch, Filter, Info, Result, Transformer, export_filter};
 pub struct Config {
     /// How batches come back: `arrays` (Arrow buffers, the default),
     /// `json` (JSON Lines through the host), `json-bytes` (the same as
-    /// UTF-8 bytes) or `columns` (columns of plain values).
+    /// UTF-8 bytes), `columns` (columns of plain values) or
+    /// `packed-columns` (the same, one string a column).
     #[serde(default)]
     pub via: Via,
 }
@@ -42,6 +45,8 @@ pub enum Via {
     JsonBytes,
     /// As columns of plain values, against a schema rebuilt from fields.
     Columns,
+    /// As columns packed one string each, against a schema rebuilt from fields.
+    PackedColumns,
 }
 
 /// The plugin.
@@ -63,7 +68,9 @@ impl Filter for Echo {
     fn open(config: Config, input: SchemaRef) -> Result<EchoTransformer> {
         let json_schema = match config.via {
             Via::Arrays => None,
-            Via::Json | Via::JsonBytes | Via::Columns => Some(rebuilt_from_fields(&input)?),
+            Via::Json | Via::JsonBytes | Via::Columns | Via::PackedColumns => {
+                Some(rebuilt_from_fields(&input)?)
+            }
         };
         Ok(EchoTransformer {
             input,
@@ -90,7 +97,7 @@ fn rebuilt_from_fields(input: &SchemaRef) -> Result<SchemaRef> {
 /// One per task.
 pub struct EchoTransformer {
     input: SchemaRef,
-    /// With `via: json`, `json-bytes` or `columns`, the schema the rows are read
+    /// With any `via` but `arrays`, the schema the rows are read
     /// back against.
     json_schema: Option<SchemaRef>,
     via: Via,
@@ -109,6 +116,9 @@ impl Transformer for EchoTransformer {
                 let back = match self.via {
                     Via::JsonBytes => Batch::from_json_bytes(schema, &batch.to_json_bytes()?)?,
                     Via::Columns => Batch::from_columns(schema, batch.to_columns()?)?,
+                    Via::PackedColumns => {
+                        Batch::from_columns(schema, batch.to_packed_columns()?)?
+                    }
                     _ => Batch::from_json_lines(schema, &batch.to_json_lines()?)?,
                 };
                 Ok(vec![back.to_record_batch()?])

@@ -172,7 +172,7 @@ class RowCodec:
         handle is dropped)."""
         with batch:
             rows = batch.num_rows()
-            columns = batch.to_columns()
+            columns = batch.to_columns(True)
         return [_py_column(c) for c in columns], rows
 
     def columns(self, batch: Any) -> tuple[Columns, int]:
@@ -192,18 +192,28 @@ _FORMS = {
     "text": wit_types.ColumnValues_Text,
     "binary": wit_types.ColumnValues_Binary,
     "json": wit_types.ColumnValues_Json,
+    "int64-base64": wit_types.ColumnValues_Int64Base64,
+    "float64-base64": wit_types.ColumnValues_Float64Base64,
+    "boolean-base64": wit_types.ColumnValues_BooleanBase64,
+    "text-joined": wit_types.ColumnValues_TextJoined,
 }
 _FORM_OF = {case: form for form, case in _FORMS.items()}
 
 
 def _wit_column(packed: tuple) -> Any:
     form, values, nulls = packed
+    if form == "text-joined":
+        values = wit_types.JoinedText(separator=values[0], text=values[1])
     return wit_types.Column(values=_FORMS[form](values), nulls=nulls)
 
 
 def _py_column(column: Any) -> tuple:
     values = column.values
-    return (_FORM_OF[type(values)], values.value, column.nulls)
+    form = _FORM_OF[type(values)]
+    value = values.value
+    if form == "text-joined":
+        value = (value.separator, value.text)
+    return (form, value, column.nulls)
 
 
 def dump_state(state: Any) -> str:
