@@ -116,9 +116,7 @@ impl Transformer for EchoTransformer {
                 let back = match self.via {
                     Via::JsonBytes => Batch::from_json_bytes(schema, &batch.to_json_bytes()?)?,
                     Via::Columns => Batch::from_columns(schema, batch.to_columns()?)?,
-                    Via::PackedColumns => {
-                        Batch::from_columns(schema, batch.to_packed_columns()?)?
-                    }
+                    Via::PackedColumns => Batch::from_columns(schema, batch.to_packed_columns()?)?,
                     _ => Batch::from_json_lines(schema, &batch.to_json_lines()?)?,
                 };
                 Ok(vec![back.to_record_batch()?])
