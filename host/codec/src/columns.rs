@@ -80,16 +80,12 @@ pub fn batch_to_columns(batch: &RecordBatch, packed: bool) -> Result<Vec<Column>
         .iter()
         .zip(batch.columns())
         .map(|(field, array)| {
-            let column = column_of(array, packed)
+            let mut column = column_of(array, packed)
                 .map_err(|e| Error::data(format!("columns: column `{}`: {e}", field.name())))?;
-            Ok(if packed {
-                Column {
-                    values: pack(column.values),
-                    nulls: column.nulls,
-                }
-            } else {
-                column
-            })
+            if packed {
+                column.values = pack(column.values);
+            }
+            Ok(column)
         })
         .collect()
 }

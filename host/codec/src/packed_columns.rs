@@ -13,20 +13,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sluice_types::plain_columns::ColumnValues;
 
-/// The separators `text-joined` is written with, in order of preference:
-/// ASCII control characters, which text in data rarely holds. Each is one
-/// byte in UTF-8 and no byte of a multi-byte character, so scanning bytes
-/// finds every occurrence.
-const SEPARATORS: [u8; 32] = {
-    let mut out = [0u8; 32];
-    let mut i = 0;
-    while i < 32 {
-        out[i] = 0x1f - i as u8;
-        i += 1;
-    }
-    out
-};
-
 /// `values` with a packed numeric form decoded into its plain form; other
 /// forms (and `text-joined`, which is split as its array is built) as given.
 ///
@@ -121,6 +107,10 @@ fn encode_words(words: impl Iterator<Item = [u8; 8]>, len: usize) -> String {
 
 /// A string array as `text-joined`, or `None` when every control
 /// character occurs in its data (a null row is an empty value).
+///
+/// The separator is the highest ASCII control character (`\x1f` first)
+/// the data does not hold: one byte in UTF-8 and never a byte of a
+/// multi-byte character, so scanning bytes finds every occurrence.
 pub(crate) fn join(strings: &StringArray) -> Option<ColumnValues> {
     let mut seen = [false; 32];
     for &b in strings.value_data() {
@@ -128,7 +118,7 @@ pub(crate) fn join(strings: &StringArray) -> Option<ColumnValues> {
             seen[b as usize] = true;
         }
     }
-    let separator = *SEPARATORS.iter().find(|&&s| !seen[s as usize])? as char;
+    let separator = char::from((0..32u8).rev().find(|&s| !seen[s as usize])?);
     let mut text = String::with_capacity(strings.value_data().len() + strings.len());
     for i in 0..strings.len() {
         if strings.is_valid(i) {
